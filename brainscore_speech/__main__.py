@@ -1,0 +1,5 @@
+"""``python -m brainscore_speech`` runs the CLI."""
+
+from .cli import main
+
+main()

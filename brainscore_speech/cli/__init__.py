@@ -1,0 +1,69 @@
+"""Command-line interface: one thin command per stage (see ``brainscore-speech -h``).
+
+Exit codes: 0 success, 1 runtime error (one line on stderr; a traceback only with
+``--verbose``), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import typer
+
+from ..exceptions import BrainscoreError
+from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
+from ._app import app
+
+__all__ = ["app", "main"]
+
+# typer vendors click; its UsageError is the base class of BadParameter & co.
+_UsageError = typer.BadParameter.__mro__[1]
+
+_RUNTIME_ERRORS = (BrainscoreError, ValueError, TypeError, OSError, KeyError,
+                   RuntimeError, LookupError)
+
+
+def _install_log_handler() -> None:
+    logger = logging.getLogger("brainscore_speech")
+    if any(getattr(h, "_bss_cli", False) for h in logger.handlers):
+        return
+    try:
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(
+            console=Console(stderr=True), show_path=False, show_time=False,
+            markup=False, rich_tracebacks=False)
+    except ImportError:  # pragma: no cover - rich is a dependency
+        handler = logging.StreamHandler(sys.stderr)
+    handler._bss_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``brainscore-speech`` console script."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    show_traceback = "--verbose" in args or "-v" in args
+    _install_log_handler()
+    try:
+        code = app(args=args, prog_name="brainscore-speech", standalone_mode=False)
+    except _UsageError as err:
+        err.show()
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except typer.Exit as err:
+        sys.exit(err.exit_code)
+    except _RUNTIME_ERRORS as err:
+        if show_traceback:
+            traceback.print_exc()
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        if isinstance(err, KeyError):
+            msg = f"missing key {err}"
+        typer.echo(f"Error: {msg}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

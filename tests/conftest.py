@@ -1,0 +1,92 @@
+"""Shared fixtures: no network, offline hubs, Agg plots, real data when present."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("BRAINSCORE_SPEECH_PROGRESS", "off")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return True
+    host = str(address[0])
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _guarded_connect(self, address):
+    if not _is_local(address):
+        raise OSError(f"Network access is disabled in tests (tried {address!r}).")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if not _is_local(address):
+        raise OSError(f"Network access is disabled in tests (tried {address!r}).")
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch, tmp_path_factory):
+    """Sockets may only reach loopback; hubs are offline; nilearn data is private."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("NILEARN_DATA", str(tmp_path_factory.mktemp("nilearn_data")))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(42)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout, or skip with the reason."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real third-party data not found at {SHARED_DATA} "
+                    "(only present beside the project's checkout and in CI)")
+    return SHARED_DATA
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    """Run the CLI's ``main`` in-process; return (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from brainscore_speech.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return code, out.getvalue(), err.getvalue()

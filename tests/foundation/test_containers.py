@@ -1,0 +1,161 @@
+import json
+
+import numpy as np
+import pytest
+
+from brainscore_speech.containers import (
+    BoldRuns,
+    GroupMap,
+    HierarchyMap,
+    LayerScores,
+    StimulusActivations,
+    list_activation_layers,
+    read_activation_layer,
+    read_activation_meta,
+)
+from brainscore_speech.exceptions import DataError
+
+
+def _acts():
+    return StimulusActivations(
+        stimulus="run-01", model_id="tiny",
+        layers={"conv0": np.ones((5, 3)), "transf0": np.arange(8.0).reshape(4, 2)},
+        frame_times_s={"conv0": np.arange(5) * 0.01, "transf0": np.arange(4) * 0.02},
+        layer_order=("conv0", "transf0"), duration_s=0.1,
+        model_meta={"regime": "random"}, provenance={"step": "extract"})
+
+
+def test_activations_roundtrip_and_layerwise_read(tmp_path):
+    a = _acts()
+    p = a.save(tmp_path / "run-01.h5")
+    assert list_activation_layers(p) == ["conv0", "transf0"]
+    data, t = read_activation_layer(p, "transf0")
+    np.testing.assert_allclose(data, a.layers["transf0"], rtol=0, atol=0)
+    np.testing.assert_allclose(t, a.frame_times_s["transf0"], rtol=1e-12)
+    b = StimulusActivations.load(p)
+    assert b.model_meta == {"regime": "random"} and b.layer_order == a.layer_order
+    assert "2 layers" in repr(b)
+    half = StimulusActivations.load(a.save(tmp_path / "h.h5", dtype="float16"), ["conv0"])
+    assert half.layer_order == ("conv0",)
+    with pytest.raises(ValueError, match=r"Unknown layer 'transf9' .* valid layers are "
+                       r"\['conv0', 'transf0'\]"):
+        read_activation_layer(p, "transf9")
+
+
+def test_activation_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Activation file not found"):
+        read_activation_meta(tmp_path / "nope.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(DataError, match="Cannot read activation file"):
+        read_activation_meta(bad)
+    import h5py
+
+    with h5py.File(tmp_path / "empty.h5", "w"):
+        pass
+    with pytest.raises(DataError, match="is not a brainscore_speech activation file"):
+        read_activation_meta(tmp_path / "empty.h5")
+
+
+def test_activations_validation():
+    kw = dict(stimulus="s", model_id="m")
+    with pytest.raises(ValueError, match="has no layers"):
+        StimulusActivations(layers={}, frame_times_s={}, **kw)
+    with pytest.raises(ValueError, match=r"must be 2-D \(n_frames, n_units\)"):
+        StimulusActivations(layers={"a": np.ones(3)}, frame_times_s={"a": np.arange(3)}, **kw)
+    with pytest.raises(ValueError, match="has no entry in 'frame_times_s'"):
+        StimulusActivations(layers={"a": np.ones((3, 1))}, frame_times_s={}, **kw)
+    with pytest.raises(ValueError, match=r"must have shape \(3,\), got \(2,\)"):
+        StimulusActivations(layers={"a": np.ones((3, 1))},
+                            frame_times_s={"a": np.arange(2)}, **kw)
+    with pytest.raises(ValueError, match="must increase strictly"):
+        StimulusActivations(layers={"a": np.ones((3, 1))},
+                            frame_times_s={"a": np.array([0, 2, 1])}, **kw)
+    with pytest.raises(ValueError, match="must list exactly the layers"):
+        StimulusActivations(layers={"a": np.ones((3, 1))}, layer_order=("b",),
+                            frame_times_s={"a": np.arange(3)}, **kw)
+
+
+def test_layer_scores_roundtrip(tmp_path, rng):
+    s = rng.standard_normal((3, 2, 10)).astype(np.float32)
+    s[0, 0, 4] = np.nan
+    ls = LayerScores(scores=s, alphas=np.ones_like(s), layer_names=["a", "b", "c"],
+                     cv={"scheme": "loro"}, subject="01", model_id="m",
+                     hemi_sizes={"L": 6, "R": 4}, provenance={"step": "score"})
+    p = ls.save(tmp_path / "x_layerscores.npz")
+    side = json.loads((tmp_path / "x_layerscores.json").read_text())
+    assert side["container"] == "LayerScores" and side["arrays"]["scores"] == [3, 2, 10]
+    back = LayerScores.load(p)
+    np.testing.assert_array_equal(back.scores, s)
+    assert back.layer_names == ("a", "b", "c") and back.hemi_sizes == {"L": 6, "R": 4}
+    # NaN in one fold: the mean uses the other fold only
+    np.testing.assert_allclose(back.mean_scores[0, 4], s[0, 1, 4], rtol=1e-6)
+    assert back.mean_scores.shape == (3, 10)
+    assert "3 layers x 2 folds x 10 targets" in repr(back)
+
+
+def test_layer_scores_validation(tmp_path):
+    with pytest.raises(ValueError, match=r"must have shape \(n_layers, n_folds, n_targets\)"):
+        LayerScores(scores=np.ones((2, 3)), alphas=np.ones((2, 3)), layer_names=["a", "b"])
+    with pytest.raises(ValueError, match="'alphas' must have the shape of 'scores'"):
+        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 3)), layer_names=["a"])
+    with pytest.raises(ValueError, match="'layer_names' has 2 names for 1 layers"):
+        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
+                    layer_names=["a", "b"])
+    with pytest.raises(ValueError, match=r"'hemi_sizes' .* must add up to the number of "
+                       r"targets \(2\), got 3"):
+        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
+                    layer_names=["a"], hemi_sizes={"L": 1, "R": 2})
+    ok = LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)), layer_names=["a"])
+    with pytest.raises(ValueError, match="'path' must end with '.npz'"):
+        ok.save(tmp_path / "x.txt")
+    with pytest.raises(FileNotFoundError, match="LayerScores file not found"):
+        LayerScores.load(tmp_path / "none.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(DataError, match="Cannot read LayerScores"):
+        LayerScores.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "plain.npz", a=np.ones(2))
+    with pytest.raises(DataError, match="is not a LayerScores file"):
+        LayerScores.load(tmp_path / "plain.npz")
+
+
+def test_bold_runs(tmp_path):
+    b = BoldRuns(subject="01", runs={"1": np.zeros((5, 4)), "2": np.ones((6, 4))},
+                 tr_s=2.0, space="fsaverage5", stimuli={"1": "a", "2": "b"},
+                 hemi_sizes={"L": 2, "R": 2}, valid=np.array([1, 1, 0, 1], bool))
+    back = BoldRuns.load(b.save(tmp_path / "b.npz"))
+    assert list(back.runs) == ["1", "2"] and back.runs["2"].shape == (6, 4)
+    assert back.n_targets == 4 and "2 runs" in repr(back)
+    with pytest.raises(ValueError, match="has no runs"):
+        BoldRuns(subject="01", runs={}, tr_s=2.0, space="x")
+    with pytest.raises(ValueError, match="with the same n_targets"):
+        BoldRuns(subject="01", runs={"1": np.zeros((5, 4)), "2": np.zeros((5, 3))},
+                 tr_s=2.0, space="x")
+    with pytest.raises(ValueError, match="'tr_s' must be positive"):
+        BoldRuns(subject="01", runs={"1": np.zeros((5, 4))}, tr_s=0, space="x")
+    with pytest.raises(ValueError, match=r"'valid' must have shape \(4,\)"):
+        BoldRuns(subject="01", runs={"1": np.zeros((5, 4))}, tr_s=1, space="x",
+                 valid=np.ones(3, bool))
+
+
+def test_group_and_hierarchy_maps(tmp_path):
+    g = GroupMap(statistic=np.ones(4), p_values=np.full(4, 0.01), p_fdr=np.full(4, 0.02),
+                 mask=[1, 0, 1, 1], n_subjects=5, test="wilcoxon", name="r > 0")
+    back = GroupMap.load(g.save(tmp_path / "g.npz"))
+    assert back.mask.dtype == bool and back.n_subjects == 5 and "3/4 significant" in repr(back)
+    with pytest.raises(ValueError, match="GroupMap 'p_fdr' must have the shape"):
+        GroupMap(statistic=np.ones(4), p_values=np.ones(4), p_fdr=np.ones(3),
+                 mask=np.ones(4), n_subjects=2, test="x")
+    h = HierarchyMap(best_layer=np.array([0, 1, -1]), preference_index=np.zeros(3),
+                     stability=np.ones(3), mean_scores=np.zeros((2, 3)),
+                     layer_names=["a", "b"], n_subjects=3)
+    hb = HierarchyMap.load(h.save(tmp_path / "h.npz"))
+    assert hb.layer_names == ("a", "b") and "2/3 targets significant" in repr(hb)
+    with pytest.raises(ValueError, match=r"'mean_scores' must have shape \(2, 3\)"):
+        HierarchyMap(best_layer=np.zeros(3), preference_index=np.zeros(3),
+                     stability=np.zeros(3), mean_scores=np.zeros((3, 3)),
+                     layer_names=["a", "b"], n_subjects=3)
+    with pytest.raises(ValueError, match="HierarchyMap 'stability' must have shape"):
+        HierarchyMap(best_layer=np.zeros(3), preference_index=np.zeros(3),
+                     stability=np.zeros(2), mean_scores=np.zeros((2, 3)),
+                     layer_names=["a", "b"], n_subjects=3)

@@ -1,0 +1,66 @@
+"""The Snakemake workflow: dry runs on real LPP metadata, and the demo config end to end."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEFILE = ROOT / "pipelines" / "Snakefile"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+pytestmark = pytest.mark.skipif(not SNAKEMAKE.exists(),
+                                reason="snakemake is not installed (pip install '.[pipelines]')")
+
+
+def _job_counts(output: str) -> dict[str, int]:
+    block = output.split("Job stats:")[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def _stub_lpp_tree(shared_data: Path, dest: Path) -> Path:
+    """A BIDS tree with LPP's real top-level metadata and sidecars, but no imaging data."""
+    src = shared_data / "lpp" / "openneuro_ds003643_sidecars"
+    dest.mkdir(parents=True)
+    for name in ("participants.tsv", "participants.json", "dataset_description.json"):
+        shutil.copy(src / name, dest / name)
+    for sub in src.glob("sub-*"):
+        shutil.copytree(sub, dest / sub.name)
+    corpora = dest / "corpora"
+    corpora.mkdir()
+    for name in ("audioset_nonspeech", "commonvoice_en", "commonvoice_fr", "commonvoice_zh"):
+        (corpora / f"{name}.tsv").write_text("/corpus/root\n")
+    return dest
+
+
+@pytest.mark.parametrize("lang, prefix, n_excluded", [("en", "EN", 0), ("fr", "FR", 0),
+                                                        ("cn", "CN", 2)])
+def test_lpp_dry_run_lists_per_subject_jobs(shared_data, tmp_path, lang, prefix, n_excluded):
+    bids = _stub_lpp_tree(shared_data, tmp_path / "bids")
+    participants = (bids / "participants.tsv").read_text(encoding="utf-8-sig").splitlines()
+    subjects = [ln.split("\t")[0] for ln in participants[1:] if ln.startswith(f"sub-{prefix}")]
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "-s", SNAKEFILE, "--configfile",
+         ROOT / "pipelines" / "config" / f"lpp-{lang}.yaml", "--config",
+         f"bids_root={bids}", f"out={tmp_path / 'out'}", f"corpora_dir={bids / 'corpora'}"],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    counts = _job_counts(proc.stdout)
+    n_models = 5
+    n_subjects = len(subjects) - n_excluded
+    assert counts["score"] == n_subjects * n_models
+    assert counts["train"] == counts["extract"] == n_models
+    assert counts["group"] == counts["report"] == 1
+    for sub in subjects[:3]:
+        assert f"{sub}_task-lpp{prefix}_space-fsaverage5_model-random_layerscores.npz" in proc.stdout

@@ -1,0 +1,361 @@
+"""Group analysis of a score derivatives tree: maps, statistics, tables, provenance.
+
+``run_group(DERIV, GROUP)`` discovers ``DERIV/sub-*/*_layerscores.npz``
+(:class:`~brainscore_speech.containers.LayerScores`), groups them by model and
+writes into ``GROUP``:
+
+- ``model-<M>_desc-brainscore_groupmap.npz`` (GroupMap: subject-mean r at each
+  vertex's best layer, Wilcoxon/sign-flip + FDR within hemisphere), optionally
+  ``model-<M>_desc-brainscorecluster_groupmap.npz`` (cluster permutation test);
+- ``model-<M>_hierarchymap.npz`` (HierarchyMap);
+- ``contrast-<name>_groupmap.npz`` for the regime contrasts available and
+  ``desc-bestregime_groupmap.npz`` (Fig. 4D) when a random and trained models exist;
+- ``space-<S>_hemi-<H>_<...>_statmap.func.gii`` for every map (surface spaces);
+- ``model-<M>_layerprofile.tsv`` (per subject, the layer's r averaged over
+  vertices: Fig. 3B), ``model-<M>_roiprofile.tsv``, ``model-<M>_roibestlayer.tsv``,
+  ``model-<M>_roiorder.json`` when an atlas is given;
+- ``group_summary.tsv`` (one row per map and hemisphere, with n_subjects) and
+  ``group_provenance.json`` (inputs + hashes, parameters, versions).
+
+A re-run with the same inputs and parameters finds ``group_provenance.json``
+and skips the work (``overwrite=True`` forces it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, write_json
+from .._logging import logger, verbose
+from .._validation import check_option
+from ..containers import GroupMap, HierarchyMap, LayerScores
+from .collect import stack_layer_scores
+from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
+from .regimes import best_regime_map, regime_contrasts
+from .roi import (
+    SurfaceAtlas,
+    check_atlas_matches,
+    load_surface_atlas,
+    roi_layer_profiles,
+    speech_rois,
+    summarize_profiles,
+)
+from .stats import group_test, hemi_slices, mesh_adjacency
+
+__all__ = ["run_group", "discover_layer_scores", "write_surface_map",
+           "fsaverage_adjacency"]
+
+_SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
+
+
+def discover_layer_scores(deriv_dir: str | os.PathLike, *,
+                          models: Sequence[str] | None = None
+                          ) -> dict[str, list[LayerScores]]:
+    """Read every ``sub-*/*_layerscores.npz`` under a derivatives folder.
+
+    Parameters
+    ----------
+    deriv_dir : path
+    models : sequence of str, optional
+        Keep only these model ids (each must be found).
+
+    Returns
+    -------
+    dict of str to list of LayerScores
+        Model id -> per-subject scores, sorted by subject.
+    """
+    deriv = Path(deriv_dir)
+    if not deriv.is_dir():
+        raise FileNotFoundError(f"Derivatives folder not found: {deriv}")
+    files = sorted(p for p in deriv.glob("sub-*/*_layerscores.npz")
+                   if ".tmp-" not in p.name)
+    if not files:
+        raise FileNotFoundError(
+            f"No LayerScores files (sub-*/*_layerscores.npz) under {deriv}; run "
+            "'brainscore-speech score' first.")
+    out: dict[str, list[LayerScores]] = {}
+    for path in files:
+        ls = LayerScores.load(path)
+        sub_dir = path.parent.name[len("sub-"):]
+        if ls.subject is None:
+            ls = LayerScores(**{**{f: getattr(ls, f) for f in ls.__dataclass_fields__},
+                                "subject": sub_dir})
+        model = ls.model_id or re.sub(r".*model-([^_]+)_.*", r"\1", path.name)
+        out.setdefault(model, []).append(ls)
+    if models is not None:
+        missing = [m for m in models if m not in out]
+        if missing:
+            raise ValueError(f"Model(s) {missing} not found under {deriv}; found "
+                             f"{sorted(out)}.")
+        out = {m: out[m] for m in models}
+    for m in out:
+        out[m].sort(key=lambda ls: str(ls.subject))
+    return out
+
+
+def write_surface_map(values: np.ndarray, hemi_sizes: dict[str, int],
+                      template: str) -> list[Path]:
+    """Write one GIFTI ``.func.gii`` per hemisphere.
+
+    Parameters
+    ----------
+    values : array of shape (n_targets,)
+    hemi_sizes : dict of str to int
+    template : str
+        Output path with ``{hemi}`` (e.g. ``".../space-fsaverage5_hemi-{hemi}_..."``).
+
+    Returns
+    -------
+    list of Path
+    """
+    import nibabel as nib
+
+    values = np.asarray(values, dtype=np.float32)
+    paths = []
+    for hemi, sl in hemi_slices(values.size, hemi_sizes).items():
+        path = Path(template.format(hemi=hemi))
+        img = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
+            values[sl], intent="NIFTI_INTENT_ESTIMATE", datatype="NIFTI_TYPE_FLOAT32")])
+        with atomic_path(path) as tmp:
+            nib.save(img, str(tmp))
+        paths.append(path)
+    return paths
+
+
+def fsaverage_adjacency(space: str, hemi_sizes: dict[str, int]) -> dict[str, Any]:
+    """Mesh adjacency per hemisphere for a surface space (offline: fsaverage5).
+
+    Higher-resolution fsaverage data whose vertex count is not 10242 cannot use
+    the bundled mesh; the error says so.
+    """
+    from nilearn import datasets
+
+    n5 = 10242
+    if any(n != n5 for n in hemi_sizes.values()):
+        raise ValueError(
+            f"Cluster tests need the mesh of space {space!r}; only fsaverage5 "
+            f"({n5} vertices per hemisphere) is bundled, the data have {hemi_sizes}.")
+    mesh = datasets.load_fsaverage("fsaverage5")["pial"]
+    parts = {"L": mesh.parts["left"], "R": mesh.parts["right"]}
+    return {h: mesh_adjacency(parts[h].faces) for h in hemi_sizes}
+
+
+def _summary_rows(gm: GroupMap, kind: str, model: str | None) -> list[dict]:
+    rows = []
+    for hemi, sl in hemi_slices(gm.statistic.size, gm.hemi_sizes).items():
+        rows.append({"map": gm.name, "kind": kind, "model": model or "", "hemi": hemi,
+                     "test": gm.test, "n_subjects": gm.n_subjects,
+                     "n_targets": sl.stop - sl.start,
+                     "n_significant": int(gm.mask[sl].sum()), "alpha": gm.alpha,
+                     "mean_statistic": float(np.nanmean(gm.statistic[sl]))
+                     if np.isfinite(gm.statistic[sl]).any() else np.nan})
+    return rows
+
+
+def _write_tsv(df, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
+    return path
+
+
+@verbose
+def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+              models: Sequence[str] | None = None, layers: Sequence[str] | None = None,
+              alpha: float = 0.05, test: str = "wilcoxon", cluster: bool = False,
+              n_permutations: int = 1000, n_bootstrap: int = 200,
+              atlas: SurfaceAtlas | tuple[str, str] | None = None,
+              random_state: int = 0, overwrite: bool = False,
+              verbose: bool | int | str | None = None) -> dict[str, Any]:
+    """Run the group analysis of a derivatives tree and write its outputs.
+
+    Parameters
+    ----------
+    deriv_dir : path
+        Output of ``brainscore-speech score`` (``sub-*/*_layerscores.npz``).
+    out_dir : path
+        Where the maps, tables and provenance go (created).
+    models : sequence of str, optional
+        Model ids to analyse (default all found).
+    layers : sequence of str, optional
+        Layers for the hierarchy map and brain-score map (default all; each must
+        exist for every subject).
+    alpha : float, default=0.05
+    test : {"wilcoxon", "signflip"}, default="wilcoxon"
+        Vertex-wise test (FDR-corrected within hemisphere).
+    cluster : bool, default=False
+        Also run the cluster permutation test of the brain-score map on the mesh.
+    n_permutations : int, default=1000
+    n_bootstrap : int, default=200
+        Subject bootstrap resamples for the hierarchy stability.
+    atlas : SurfaceAtlas or (lh_path, rh_path), optional
+        Enables ROI tables (speech ROIs of the atlas's default mapping).
+    random_state : int, default=0
+    overwrite : bool, default=False
+    verbose : bool, int, str or None
+
+    Returns
+    -------
+    dict
+        ``outputs`` (list of written paths), ``models``, ``skipped`` (True when
+        the previous run was reused), ``provenance``.
+    """
+    check_option("test", test, ("wilcoxon", "signflip"))
+    out = Path(out_dir)
+    by_model = discover_layer_scores(deriv_dir, models=models)
+    deriv = Path(deriv_dir)
+    input_hashes = {str(p.relative_to(deriv)): file_hash(p)
+                    for p in sorted(deriv.glob("sub-*/*_layerscores.npz"))
+                    if ".tmp-" not in p.name}
+    if isinstance(atlas, tuple):
+        atlas = load_surface_atlas(*atlas)
+    params = {"models": sorted(by_model), "layers": list(layers) if layers else None,
+              "alpha": alpha, "test": test, "cluster": cluster,
+              "n_permutations": n_permutations, "n_bootstrap": n_bootstrap,
+              "atlas": atlas.name if atlas is not None else None,
+              "random_state": random_state}
+    key = params_hash({"params": params, "inputs": input_hashes})
+    prov_path = out / "group_provenance.json"
+    if prov_path.is_file() and not overwrite:
+        prev = read_json(prov_path)
+        if prev.get("key") == key and all((out / p).is_file()
+                                          for p in prev.get("outputs", [])):
+            logger.info("Group outputs in %s are up to date; skipping.", out)
+            return {"outputs": [out / p for p in prev["outputs"]],
+                    "models": sorted(by_model), "skipped": True, "provenance": prev}
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    summary: list[dict] = []
+    first = next(iter(by_model.values()))[0]
+    space, hemi_sizes = first.space, first.hemi_sizes
+    for m, lst in by_model.items():
+        if lst[0].space != space or lst[0].hemi_sizes != hemi_sizes:
+            raise ValueError(
+                f"Models do not share a space/mesh: {first.model_id!r} is in "
+                f"{space!r} {hemi_sizes}, {m!r} in {lst[0].space!r} {lst[0].hemi_sizes}.")
+    surface = space in _SURFACE_SPACES and hemi_sizes is not None
+    adjacency = fsaverage_adjacency(space, hemi_sizes) if cluster else None
+    rois = None
+    if atlas is not None:
+        check_atlas_matches(atlas, hemi_sizes, where=f"the scores ({space})")
+        rois = speech_rois(atlas)
+    rng = np.random.default_rng(random_state)
+
+    def gii(values, stem):
+        if surface:
+            written.extend(write_surface_map(
+                values, hemi_sizes, str(out / f"space-{space}_hemi-{{hemi}}_{stem}"
+                                                  "_statmap.func.gii")))
+
+    for m, lst in by_model.items():
+        stack = stack_layer_scores(lst, layers=layers)
+        logger.info("Model %s: %d subjects, %d layers, %d targets.", m,
+                    stack.n_subjects, len(stack.layer_names), stack.data.shape[2])
+        hmap = compute_hierarchy(stack, alpha=alpha, test=test, n_bootstrap=n_bootstrap,
+                                 random_state=rng)
+        written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
+        best = np.asarray(hmap.extra["best_layer_all"])
+        at_best = stack.data[:, np.maximum(best, 0), np.arange(best.size)]
+        gm = group_test(at_best, test=test, hemi_sizes=hemi_sizes, alpha=alpha,
+                        n_permutations=n_permutations, name=f"brain score {m}",
+                        space=space, random_state=rng,
+                        extra={"model": m, "layer": "best (subject-averaged)",
+                               "subjects": list(stack.subjects)})
+        written.append(gm.save(out / f"model-{m}_desc-brainscore_groupmap.npz"))
+        summary += _summary_rows(gm, "brainscore", m)
+        gii(gm.statistic, f"model-{m}_desc-brainscore")
+        gii(np.where(gm.mask, gm.statistic, 0), f"model-{m}_desc-brainscorethresh")
+        gii(hmap.best_layer, f"model-{m}_desc-bestlayer")
+        gii(hmap.preference_index, f"model-{m}_desc-preference")
+        if cluster:
+            gc = group_test(at_best, test="cluster", hemi_sizes=hemi_sizes, alpha=alpha,
+                            n_permutations=n_permutations, adjacency=adjacency,
+                            name=f"brain score {m} (cluster)", space=space,
+                            random_state=rng, extra={"model": m})
+            written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
+            summary += _summary_rows(gc, "brainscore-cluster", m)
+        prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
+                              "layer_index": j,
+                              "mean_r": float(np.nanmean(stack.data[i, j]))}
+                             for i, s in enumerate(stack.subjects)
+                             for j, layer in enumerate(stack.layer_names)])
+        written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))
+        if rois is not None:
+            rp = roi_layer_profiles(lst, rois, layers=layers)
+            written.append(_write_tsv(summarize_profiles(rp),
+                                      out / f"model-{m}_roiprofile.tsv"))
+            written.append(_write_tsv(best_layer_by_roi(hmap, rois),
+                                      out / f"model-{m}_roibestlayer.tsv"))
+            try:
+                corr = roi_order_correlation(hmap, rois)
+            except ValueError as err:
+                corr = {"error": str(err)}
+            written.append(write_json(out / f"model-{m}_roiorder.json", corr))
+    if len(by_model) > 1:
+        for name, cm in regime_contrasts(by_model, test=test, alpha=alpha,
+                                         random_state=rng).items():
+            written.append(cm.save(out / f"contrast-{name}_groupmap.npz"))
+            summary += _summary_rows(cm, "contrast", None)
+            gii(cm.statistic, f"contrast-{name}")
+        try:
+            br = best_regime_map(by_model, test=test, alpha=alpha, random_state=rng)
+        except ValueError as err:
+            logger.info("No best-regime map: %s", err)
+        else:
+            written.append(br.save(out / "desc-bestregime_groupmap.npz"))
+            summary += _summary_rows(br, "bestregime", None)
+            gii(np.nan_to_num(br.statistic, nan=-1), "desc-bestregime")
+    written.append(_write_tsv(pd.DataFrame(summary), out / "group_summary.tsv"))
+    rel = [str(p.relative_to(out)) for p in written]
+    prov = make_provenance("group", params=params, inputs={
+        k: {"sha256": v} for k, v in input_hashes.items()}, seed=random_state)
+    prov.update({"key": key, "outputs": rel, "space": space, "hemi_sizes": hemi_sizes,
+                 "n_subjects": {m: len(v) for m, v in by_model.items()},
+                 "deriv_dir": str(deriv)})
+    write_json(prov_path, prov)
+    logger.info("Group analysis of %d model(s) written to %s.", len(by_model), out)
+    return {"outputs": written, "models": sorted(by_model), "skipped": False,
+            "provenance": prov}
+
+
+def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read the maps written by :func:`run_group`.
+
+    Returns
+    -------
+    dict
+        ``hierarchy`` (model -> HierarchyMap), ``brainscore`` (model -> GroupMap),
+        ``contrasts`` (name -> GroupMap), ``bestregime`` (GroupMap or None),
+        ``provenance`` (dict), ``group_dir`` (Path).
+    """
+    g = Path(group_dir)
+    prov_path = g / "group_provenance.json"
+    if not prov_path.is_file():
+        raise FileNotFoundError(
+            f"{g} is not a group folder (no group_provenance.json); run "
+            "'brainscore-speech group' first.")
+    out: dict[str, Any] = {"hierarchy": {}, "brainscore": {}, "contrasts": {},
+                           "bestregime": None, "provenance": read_json(prov_path),
+                           "group_dir": g}
+    for p in sorted(g.glob("model-*_hierarchymap.npz")):
+        out["hierarchy"][p.name[len("model-"):-len("_hierarchymap.npz")]] = \
+            HierarchyMap.load(p)
+    for p in sorted(g.glob("model-*_desc-brainscore_groupmap.npz")):
+        out["brainscore"][p.name[len("model-"):-len("_desc-brainscore_groupmap.npz")]] \
+            = GroupMap.load(p)
+    for p in sorted(g.glob("contrast-*_groupmap.npz")):
+        out["contrasts"][p.name[len("contrast-"):-len("_groupmap.npz")]] = \
+            GroupMap.load(p)
+    if (g / "desc-bestregime_groupmap.npz").is_file():
+        out["bestregime"] = GroupMap.load(g / "desc-bestregime_groupmap.npz")
+    return out
+
+
+__all__.append("load_group_outputs")

@@ -1,0 +1,238 @@
+"""Regime contrasts: trained vs random, speech vs sound, native vs non-native.
+
+Each model is summarised per subject and vertex by one score (``reduce``: the
+maximum over layers by default, i.e. the best layer of that subject; or the mean
+over layers, or a named layer). Contrasts are paired differences across the
+subjects that have both sides, tested with :func:`~.stats.group_test`.
+
+"Native" is defined per participant (METHODS.md 17.5): a speech model is native
+for a subject when ``model_meta["language"] == model_meta["participant_language"]``
+(both carried by each subject's LayerScores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..containers import GroupMap, LayerScores
+from .collect import stack_layer_scores
+from .stats import group_test
+
+__all__ = ["summarize_model", "compare_models", "regime_of", "regime_contrasts",
+           "best_regime_map", "REGIME_LABELS"]
+
+#: Labels of the "which regime predicts best" map (Fig. 4D: acoustic / speech /
+#: language), in this order.
+REGIME_LABELS = ("sound", "nonnative", "native")
+_TRAINED = ("sound", "speech", "pretrained")
+
+
+def summarize_model(scores: Sequence[LayerScores], *, reduce: str = "max"
+                    ) -> dict[str, np.ndarray]:
+    """One score per subject and target for a model.
+
+    Parameters
+    ----------
+    scores : sequence of LayerScores
+        One per subject, same model.
+    reduce : str, default="max"
+        ``"max"`` (best layer per subject and target; biased upwards equally for
+        models with the same number of layers), ``"mean"`` or a layer name.
+
+    Returns
+    -------
+    dict of str to array of shape (n_targets,)
+        Subject label -> score.
+    """
+    stack = stack_layer_scores(scores, layers=None if reduce in ("max", "mean")
+                               else [reduce])
+    if reduce == "max":
+        vals = np.nanmax(stack.data, axis=1)
+    elif reduce == "mean":
+        vals = np.nanmean(stack.data, axis=1)
+    else:
+        vals = stack.data[:, 0]
+    return dict(zip(stack.subjects, vals))
+
+
+def _paired(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], what: str
+            ) -> tuple[np.ndarray, list[str]]:
+    common = sorted(set(a) & set(b))
+    if len(common) < 2:
+        raise ValueError(
+            f"{what}: needs at least 2 subjects scored with both sides; got "
+            f"{sorted(a)} vs {sorted(b)} (common: {common}).")
+    shapes = {np.shape(a[common[0]]), np.shape(b[common[0]])}
+    if len(shapes) != 1:
+        raise ValueError(f"{what}: the two sides do not share a mesh; target shapes "
+                         f"{sorted(shapes)}.")
+    return np.stack([a[s] - b[s] for s in common]), common
+
+
+def compare_models(a: Sequence[LayerScores], b: Sequence[LayerScores], *,
+                   reduce: str = "max", test: str = "wilcoxon", alpha: float = 0.05,
+                   name: str | None = None, **kwargs: Any) -> GroupMap:
+    """Paired group test of model A minus model B, per target.
+
+    Parameters
+    ----------
+    a, b : sequence of LayerScores
+        Per-subject scores of the two models (paired by subject label).
+    reduce : str, default="max"
+        See :func:`summarize_model`.
+    test : {"wilcoxon", "signflip", "cluster"}, default="wilcoxon"
+    alpha : float, default=0.05
+    name : str, optional
+    **kwargs
+        Passed to :func:`~.stats.group_test` (``adjacency``, ``n_permutations``...).
+
+    Returns
+    -------
+    GroupMap
+        ``statistic`` = mean paired difference; ``extra["subjects"]`` lists the
+        paired subjects.
+    """
+    a, b = list(a), list(b)
+    sa, sb = summarize_model(a, reduce=reduce), summarize_model(b, reduce=reduce)
+    label = name or f"{a[0].model_id} - {b[0].model_id}"
+    if a[0].space != b[0].space:
+        raise ValueError(f"{label}: the models' scores are in different spaces "
+                         f"({a[0].space!r} vs {b[0].space!r}).")
+    diff, common = _paired(sa, sb, label)
+    return group_test(diff, test=test, hemi_sizes=a[0].hemi_sizes, alpha=alpha,
+                      name=label, space=a[0].space,
+                      extra={"subjects": common, "reduce": reduce}, **kwargs)
+
+
+def regime_of(ls: LayerScores) -> str:
+    """Regime of a subject's model: random, sound, native, nonnative or pretrained.
+
+    Speech models become ``native`` / ``nonnative`` by comparing
+    ``model_meta["language"]`` with ``model_meta["participant_language"]``; a speech
+    model without both is ``speech``.
+    """
+    meta = ls.model_meta or {}
+    regime = str(meta.get("regime", "unknown"))
+    if regime == "speech":
+        lang, plang = meta.get("language"), meta.get("participant_language")
+        if lang and plang:
+            return "native" if str(lang) == str(plang) else "nonnative"
+    return regime
+
+
+def _by_regime(models: Mapping[str, Sequence[LayerScores]], reduce: str
+               ) -> dict[str, dict[str, list[np.ndarray]]]:
+    """regime -> subject -> list of per-model summaries."""
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for model_scores in models.values():
+        summ = summarize_model(model_scores, reduce=reduce)
+        for ls in model_scores:
+            sub = ls.subject or ""
+            reg = regime_of(ls)
+            out.setdefault(reg, {}).setdefault(sub, []).append(summ[sub])
+            if reg in ("native", "nonnative"):
+                out.setdefault("speech", {}).setdefault(sub, []).append(summ[sub])
+            if reg in _TRAINED or reg in ("native", "nonnative"):
+                out.setdefault("trained", {}).setdefault(sub, []).append(summ[sub])
+    return out
+
+
+def _avg(d: Mapping[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    return {s: np.mean(v, axis=0) for s, v in d.items()}
+
+
+def regime_contrasts(models: Mapping[str, Sequence[LayerScores]], *,
+                     reduce: str = "max", test: str = "wilcoxon", alpha: float = 0.05,
+                     **kwargs: Any) -> dict[str, GroupMap]:
+    """Paired regime contrasts available among the given models.
+
+    Parameters
+    ----------
+    models : dict of str to sequence of LayerScores
+        Model id -> per-subject scores (regime and languages in ``model_meta``).
+    reduce, test, alpha
+        See :func:`compare_models`.
+    **kwargs
+        Passed to :func:`~.stats.group_test`.
+
+    Returns
+    -------
+    dict of str to GroupMap
+        Keys among ``"trained-random"``, ``"speech-sound"``,
+        ``"native-nonnative"``; a contrast is computed when both sides exist for
+        at least 2 subjects (several models of one regime are averaged per subject).
+    """
+    reg = _by_regime(models, reduce)
+    pairs = {"trained-random": ("trained", "random"),
+             "speech-sound": ("speech", "sound"),
+             "native-nonnative": ("native", "nonnative")}
+    first = next(iter(models.values()))[0]
+    out = {}
+    for key, (pos, neg) in pairs.items():
+        if pos not in reg or neg not in reg:
+            continue
+        a, b = _avg(reg[pos]), _avg(reg[neg])
+        if len(set(a) & set(b)) < 2:
+            continue
+        diff, common = _paired(a, b, key)
+        out[key] = group_test(diff, test=test, hemi_sizes=first.hemi_sizes,
+                              alpha=alpha, name=key, space=first.space,
+                              extra={"subjects": common, "reduce": reduce}, **kwargs)
+    return out
+
+
+def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
+                    reduce: str = "max", alpha: float = 0.05,
+                    labels: Sequence[str] = REGIME_LABELS, test: str = "wilcoxon",
+                    **kwargs: Any) -> GroupMap:
+    """Per target, the regime with the highest group-mean score (Fig. 4D).
+
+    Restricted to targets where trained models beat the random model
+    (``"trained-random"`` significantly positive).
+
+    Parameters
+    ----------
+    models : dict of str to sequence of LayerScores
+    reduce : str, default="max"
+    alpha : float, default=0.05
+    labels : sequence of str, default=("sound", "nonnative", "native")
+        Regimes competing for each target (those present are used).
+    test : str, default="wilcoxon"
+    **kwargs
+        Passed to :func:`~.stats.group_test`.
+
+    Returns
+    -------
+    GroupMap
+        ``statistic`` = index into ``extra["labels"]`` of the best regime (float;
+        NaN outside the mask), ``mask`` = trained significantly better than random,
+        ``p_values`` / ``p_fdr`` those of the trained-random test;
+        ``extra["group_means"]`` the group-mean score of each label.
+    """
+    reg = _by_regime(models, reduce)
+    if "random" not in reg or "trained" not in reg:
+        raise ValueError(
+            "best_regime_map needs a random model and at least one trained model; "
+            f"got regimes {sorted(reg)}.")
+    present = [lab for lab in labels if lab in reg]
+    if not present:
+        raise ValueError(f"None of the regimes {list(labels)} is among the models "
+                         f"(regimes found: {sorted(reg)}).")
+    tr = regime_contrasts(models, reduce=reduce, test=test, alpha=alpha, **kwargs)
+    if "trained-random" not in tr:
+        raise ValueError("best_regime_map: fewer than 2 subjects have both a trained "
+                         "and a random model.")
+    gm = tr["trained-random"]
+    means = np.stack([np.mean(list(_avg(reg[lab]).values()), axis=0)
+                      for lab in present])
+    mask = gm.mask & (gm.statistic > 0)
+    best = np.where(mask, means.argmax(axis=0), np.nan).astype(float)
+    return GroupMap(statistic=best, p_values=gm.p_values, p_fdr=gm.p_fdr, mask=mask,
+                    n_subjects=gm.n_subjects, test=gm.test, name="best regime",
+                    alpha=alpha, space=gm.space, hemi_sizes=gm.hemi_sizes,
+                    extra={"labels": present, "group_means": means.tolist(),
+                           "restricted_to": "trained > random",
+                           "subjects": gm.extra.get("subjects")})

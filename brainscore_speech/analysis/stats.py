@@ -1,0 +1,327 @@
+"""Second-level (across-subjects) statistics on brain-score maps.
+
+Every test works on a stack of per-subject maps of shape ``(n_subjects, n_targets)``
+(brain scores, or paired differences between two models), runs **separately per
+hemisphere** when ``hemi_sizes`` is given, and returns a
+:class:`~brainscore_speech.containers.GroupMap` that records ``n_subjects``.
+
+Tests (METHODS.md section 11):
+
+- ``"wilcoxon"``: two-sided one-sample Wilcoxon signed-rank test against 0 per
+  target (:func:`scipy.stats.wilcoxon`), Benjamini-Hochberg FDR within hemisphere
+  (:func:`mne.stats.fdr_correction`).
+- ``"signflip"``: sign-flip permutation test of the mean per target (exhaustive
+  when ``2 ** n_subjects <= n_permutations``), then the same FDR.
+- ``"cluster"``: cluster-based permutation test on the mesh adjacency
+  (:func:`mne.stats.permutation_cluster_1samp_test` with
+  :func:`mne.spatial_tris_adjacency`); controls the family-wise error over clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from .._validation import check_option, check_random_state
+from ..containers import GroupMap
+
+__all__ = [
+    "group_test",
+    "fdr_by_hemi",
+    "signflip_pvalues",
+    "cluster_test",
+    "mesh_adjacency",
+    "hemi_slices",
+]
+
+TESTS = ("wilcoxon", "signflip", "cluster")
+
+
+def hemi_slices(n_targets: int, hemi_sizes: Mapping[str, int] | None
+                ) -> dict[str, slice]:
+    """Slices of the concatenated target axis for each hemisphere.
+
+    Parameters
+    ----------
+    n_targets : int
+        Length of the target axis.
+    hemi_sizes : dict of str to int or None
+        ``{"L": n_left, "R": n_right}``; None means one block called ``"all"``.
+
+    Returns
+    -------
+    dict of str to slice
+    """
+    if hemi_sizes is None:
+        return {"all": slice(0, n_targets)}
+    out, start = {}, 0
+    for hemi, size in hemi_sizes.items():
+        out[hemi] = slice(start, start + int(size))
+        start += int(size)
+    if start != n_targets:
+        raise ValueError(
+            f"'hemi_sizes' {dict(hemi_sizes)} add up to {start} targets, but the data "
+            f"have {n_targets}."
+        )
+    return out
+
+
+def _check_stack(data: Any, name: str = "data") -> np.ndarray:
+    arr = np.asarray(data, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name!r} must have shape (n_subjects, n_targets), got {arr.shape}."
+        )
+    if arr.shape[0] < 2:
+        raise ValueError(
+            f"{name!r} needs at least 2 subjects for a group test, got {arr.shape[0]}."
+        )
+    return arr
+
+
+def fdr_by_hemi(p_values: np.ndarray, hemi_sizes: Mapping[str, int] | None = None,
+                *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Benjamini-Hochberg FDR within each hemisphere (NaN p-values are ignored).
+
+    Parameters
+    ----------
+    p_values : array of shape (n_targets,)
+    hemi_sizes : dict of str to int, optional
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    reject : array of shape (n_targets,) of bool
+    p_fdr : array of shape (n_targets,)
+        Corrected p-values (NaN where the input was NaN).
+    """
+    from mne.stats import fdr_correction
+
+    p = np.asarray(p_values, dtype=float)
+    reject = np.zeros(p.shape, bool)
+    p_fdr = np.full(p.shape, np.nan)
+    for sl in hemi_slices(p.size, hemi_sizes).values():
+        block = p[sl]
+        ok = np.isfinite(block)
+        if ok.any():
+            rej, pc = fdr_correction(block[ok], alpha=alpha)
+            idx = np.arange(sl.start, sl.stop)[ok]
+            reject[idx], p_fdr[idx] = rej, pc
+    return reject, p_fdr
+
+
+def signflip_pvalues(data: np.ndarray, *, n_permutations: int = 1000,
+                     random_state: int | np.random.Generator | None = 0
+                     ) -> np.ndarray:
+    """Two-sided sign-flip permutation p-values of the mean, per target.
+
+    Parameters
+    ----------
+    data : array of shape (n_subjects, n_targets)
+        Per-subject effects (NaN targets give NaN p-values).
+    n_permutations : int, default=1000
+        Number of random sign patterns; all ``2 ** n_subjects`` patterns are used
+        (exact test) when that is not larger.
+    random_state : int, Generator or None, default=0
+
+    Returns
+    -------
+    p_values : array of shape (n_targets,)
+        ``(1 + #{|mean_perm| >= |mean_obs|}) / (1 + n_perm)`` (the identity pattern
+        counts once when the enumeration is exhaustive).
+    """
+    x = _check_stack(data)
+    n_sub = x.shape[0]
+    rng = check_random_state(random_state)
+    if 2 ** n_sub <= n_permutations:
+        # exhaustive: every sign pattern, identity included, so p >= 1 / 2**n
+        codes = np.arange(2 ** n_sub)
+        signs = 1 - 2 * ((codes[:, None] >> np.arange(n_sub)) & 1)
+        exhaustive = True
+    else:
+        signs = rng.choice([-1, 1], size=(n_permutations, n_sub))
+        exhaustive = False
+    obs = np.abs(x.mean(axis=0))
+    count = np.zeros(x.shape[1])
+    for chunk in np.array_split(signs, max(1, len(signs) // 256)):
+        perm = np.abs(chunk @ np.nan_to_num(x) / n_sub)  # (n_chunk, n_targets)
+        count += (perm >= obs - 1e-12).sum(axis=0)
+    if exhaustive:
+        p = count / len(signs)
+    else:
+        p = (1 + count) / (1 + len(signs))
+    p[~np.all(np.isfinite(x), axis=0)] = np.nan
+    return p
+
+
+def mesh_adjacency(faces: np.ndarray):
+    """Vertex adjacency (scipy sparse, COO) of a triangle mesh.
+
+    Parameters
+    ----------
+    faces : array of shape (n_faces, 3) of int
+
+    Returns
+    -------
+    scipy.sparse matrix of shape (n_vertices, n_vertices)
+    """
+    import mne
+
+    faces = np.asarray(faces)
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"'faces' must have shape (n_faces, 3), got {faces.shape}.")
+    return mne.spatial_tris_adjacency(faces, verbose="error")
+
+
+def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
+                 hemi_sizes: Mapping[str, int] | None = None,
+                 n_permutations: int = 1000, threshold: float | None = None,
+                 alpha: float = 0.05,
+                 random_state: int | np.random.Generator | None = 0
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Cluster-based sign-flip permutation test on a mesh, per hemisphere.
+
+    Parameters
+    ----------
+    data : array of shape (n_subjects, n_targets)
+    adjacency : sparse matrix or dict of str to sparse matrix
+        One adjacency per hemisphere (keys of ``hemi_sizes``), or one matrix when
+        ``hemi_sizes`` is None (e.g. from :func:`mesh_adjacency`).
+    hemi_sizes : dict of str to int, optional
+    n_permutations : int, default=1000
+    threshold : float, optional
+        Cluster-forming t threshold; default the two-sided t quantile at p = 0.05
+        with ``n_subjects - 1`` degrees of freedom.
+    alpha : float, default=0.05
+    random_state : int, Generator or None, default=0
+
+    Returns
+    -------
+    mask : array of shape (n_targets,) of bool
+        Targets inside a cluster with p < alpha.
+    p_values : array of shape (n_targets,)
+        p-value of the cluster each target belongs to (1 outside clusters).
+    info : dict
+        ``n_clusters`` and the list of cluster p-values per hemisphere.
+    """
+    from mne.stats import permutation_cluster_1samp_test
+    from scipy import stats
+
+    x = _check_stack(data)
+    n_sub, n_targets = x.shape
+    slices = hemi_slices(n_targets, hemi_sizes)
+    if not isinstance(adjacency, Mapping):
+        if len(slices) != 1:
+            raise ValueError(
+                "'adjacency' must be a dict with one matrix per hemisphere "
+                f"{list(slices)} when 'hemi_sizes' is given."
+            )
+        adjacency = {next(iter(slices)): adjacency}
+    if threshold is None:
+        threshold = float(stats.t.ppf(1 - 0.025, n_sub - 1))
+    rng = check_random_state(random_state)
+    mask = np.zeros(n_targets, bool)
+    p_out = np.ones(n_targets)
+    info: dict[str, Any] = {"threshold_t": threshold, "cluster_p": {}}
+    for hemi, sl in slices.items():
+        if hemi not in adjacency:
+            raise ValueError(
+                f"No adjacency for hemisphere {hemi!r}; got {list(adjacency)}."
+            )
+        adj = adjacency[hemi]
+        n_h = sl.stop - sl.start
+        if adj.shape != (n_h, n_h):
+            raise ValueError(
+                f"Adjacency of hemisphere {hemi!r} has shape {adj.shape} but the data "
+                f"have {n_h} targets there: the data and the mesh do not match."
+            )
+        block = np.nan_to_num(x[:, sl])
+        seed = int(rng.integers(2 ** 31 - 1))
+        _, clusters, cluster_p, _ = permutation_cluster_1samp_test(
+            block, threshold=threshold, n_permutations=n_permutations, tail=0,
+            adjacency=adj, out_type="indices", rng=np.random.default_rng(seed),
+            verbose="error")
+        info["cluster_p"][hemi] = [float(p) for p in cluster_p]
+        for cl, p in zip(clusters, cluster_p):
+            idx = np.asarray(cl[0]) + sl.start
+            p_out[idx] = np.minimum(p_out[idx], p)
+            if p < alpha:
+                mask[idx] = True
+    info["n_clusters"] = int(sum(len(v) for v in info["cluster_p"].values()))
+    return mask, p_out, info
+
+
+def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "cluster"]
+               = "wilcoxon", hemi_sizes: Mapping[str, int] | None = None,
+               alpha: float = 0.05, n_permutations: int = 1000, adjacency=None,
+               name: str = "", space: str | None = None,
+               random_state: int | np.random.Generator | None = 0,
+               extra: Mapping[str, Any] | None = None) -> GroupMap:
+    """Test per target whether the subjects' values differ from 0.
+
+    Parameters
+    ----------
+    data : array of shape (n_subjects, n_targets)
+        Brain scores (Pearson r) or paired differences, one row per subject.
+    test : {"wilcoxon", "signflip", "cluster"}, default="wilcoxon"
+        See the module docstring. ``"cluster"`` needs ``adjacency``.
+    hemi_sizes : dict of str to int, optional
+        Hemispheres are corrected separately.
+    alpha : float, default=0.05
+        Significance level after correction.
+    n_permutations : int, default=1000
+    adjacency : sparse matrix or dict of str to sparse matrix, optional
+    name : str
+        What the map shows.
+    space : str, optional
+    random_state : int, Generator or None, default=0
+    extra : dict, optional
+        Stored in ``GroupMap.extra``.
+
+    Returns
+    -------
+    GroupMap
+        ``statistic`` is the mean over subjects; ``mask`` the corrected significance
+        (for ``"cluster"``, ``p_values`` and ``p_fdr`` hold the cluster p-value).
+    """
+    from scipy import stats
+
+    check_option("test", test, TESTS)
+    x = _check_stack(data)
+    if not 0 < alpha < 1:
+        raise ValueError(f"'alpha' must be in (0, 1), got {alpha}.")
+    finite = np.all(np.isfinite(x), axis=0)
+    info: dict[str, Any] = dict(extra or {})
+    if test == "wilcoxon":
+        p = np.full(x.shape[1], np.nan)
+        # all-zero targets (e.g. two identical models) cannot be ranked: p = 1
+        nonzero = finite & np.any(x != 0, axis=0)
+        if nonzero.any():
+            p[nonzero] = stats.wilcoxon(x[:, nonzero], axis=0).pvalue
+        p[finite & ~nonzero] = 1.0
+        mask, p_fdr = fdr_by_hemi(p, hemi_sizes, alpha=alpha)
+    elif test == "signflip":
+        p = signflip_pvalues(x, n_permutations=n_permutations,
+                             random_state=random_state)
+        mask, p_fdr = fdr_by_hemi(p, hemi_sizes, alpha=alpha)
+        info["n_permutations"] = min(n_permutations, 2 ** x.shape[0])
+    else:
+        if adjacency is None:
+            raise ValueError(
+                "test='cluster' needs 'adjacency' (one sparse matrix per hemisphere; "
+                "see brainscore_speech.analysis.mesh_adjacency)."
+            )
+        mask, p, cinfo = cluster_test(x, adjacency, hemi_sizes=hemi_sizes,
+                                      n_permutations=n_permutations, alpha=alpha,
+                                      random_state=random_state)
+        p_fdr = p.copy()
+        mask &= finite
+        info.update(cinfo)
+    stat = np.where(finite, np.nan_to_num(x).mean(axis=0), np.nan)
+    info["n_significant"] = {h: int(mask[sl].sum())
+                             for h, sl in hemi_slices(x.shape[1], hemi_sizes).items()}
+    return GroupMap(statistic=stat, p_values=p, p_fdr=p_fdr, mask=mask,
+                    n_subjects=int(x.shape[0]), test=test, name=name, alpha=alpha,
+                    space=space, hemi_sizes=hemi_sizes, extra=info)

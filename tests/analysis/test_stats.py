@@ -1,0 +1,126 @@
+"""Group statistics: null calibration across seeds, planted effects, errors."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from brainscore_speech.analysis import (
+    cluster_test,
+    fdr_by_hemi,
+    group_test,
+    hemi_slices,
+    make_synthetic_mesh,
+    mesh_adjacency,
+    signflip_pvalues,
+)
+
+N_SEEDS = 50
+ALPHA = 0.05
+# Rejection-rate bound: under the global null, FDR (BH) and the cluster test both
+# control the family-wise error at alpha, so the fraction of seeds with any
+# rejection is a binomial proportion with mean <= alpha; we allow 3 standard
+# errors of that proportion over N_SEEDS seeds (0.05 + 3 * 0.0308 = 0.142).
+BOUND = ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / N_SEEDS)
+
+
+def _null(seed, n_sub=10, n_targets=300):
+    return np.random.default_rng(seed).normal(size=(n_sub, n_targets))
+
+
+@pytest.mark.parametrize("test", ["wilcoxon", "signflip"])
+def test_group_test_null_calibration_vertexwise(test):
+    hemi_sizes = {"L": 150, "R": 150}
+    rejected = [group_test(_null(s), test=test, hemi_sizes=hemi_sizes,
+                           n_permutations=200, random_state=s).mask.any()
+                for s in range(N_SEEDS)]
+    assert np.mean(rejected) <= BOUND
+
+
+def test_cluster_test_null_calibration():
+    _, faces = make_synthetic_mesh(12)  # 144 vertices per hemisphere
+    adj = mesh_adjacency(faces)
+    rejected = []
+    for s in range(N_SEEDS):
+        x = _null(s, n_sub=10, n_targets=288)
+        gm = group_test(x, test="cluster", adjacency={"L": adj, "R": adj},
+                        hemi_sizes={"L": 144, "R": 144}, n_permutations=128,
+                        random_state=s)
+        rejected.append(gm.mask.any())
+    assert np.mean(rejected) <= BOUND
+
+
+def test_planted_effect_detected_by_every_test():
+    rng = np.random.default_rng(0)
+    _, faces = make_synthetic_mesh(12)
+    adj = mesh_adjacency(faces)
+    x = rng.normal(size=(12, 288))
+    effect = np.zeros(288, bool)
+    effect[:40] = True  # a contiguous block of rows 0-3 of the left grid
+    x[:, effect] += 1.5
+    for test in ("wilcoxon", "signflip", "cluster"):
+        gm = group_test(x, test=test, hemi_sizes={"L": 144, "R": 144},
+                        adjacency={"L": adj, "R": adj}, n_permutations=256)
+        assert gm.n_subjects == 12
+        # power: most planted vertices found, few false positives
+        assert gm.mask[effect].mean() > 0.8, test
+        assert gm.mask[~effect].mean() < 0.1, test
+        assert gm.extra["n_significant"]["L"] >= 32
+
+
+def test_wilcoxon_matches_scipy_and_fdr_is_per_hemisphere():
+    x = np.random.default_rng(1).normal(0.3, 1, size=(9, 40))
+    gm = group_test(x, test="wilcoxon", hemi_sizes={"L": 20, "R": 20})
+    np.testing.assert_allclose(gm.p_values, stats.wilcoxon(x, axis=0).pvalue,
+                               rtol=1e-12)
+    from mne.stats import fdr_correction
+
+    _, left = fdr_correction(gm.p_values[:20])
+    np.testing.assert_allclose(gm.p_fdr[:20], left, rtol=1e-12)
+    np.testing.assert_allclose(gm.statistic, x.mean(0), rtol=1e-12)
+
+
+def test_signflip_exact_for_few_subjects():
+    x = np.ones((5, 3))
+    x[:, 2] = [1, -1, 1, -1, 0.5]
+    p = signflip_pvalues(x, n_permutations=1000)
+    # 2**5 = 32 patterns; all-positive column: only +-all-ones reach |mean| = 1
+    np.testing.assert_allclose(p[:2], 2 / 32, rtol=1e-12)
+    assert p[2] > 0.5
+
+
+def test_constant_and_nan_targets():
+    x = np.zeros((6, 3))
+    x[:, 1] = np.nan
+    x[:, 2] = np.arange(1, 7)
+    gm = group_test(x)
+    assert gm.p_values[0] == 1.0 and np.isnan(gm.p_values[1])
+    assert not gm.mask[1]
+    rej, p_fdr = fdr_by_hemi(np.array([0.001, np.nan]))
+    assert rej[0] and np.isnan(p_fdr[1])
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"'test' must be one of"):
+        group_test(np.zeros((3, 2)), test="ttest")
+    with pytest.raises(ValueError, match="needs at least 2 subjects"):
+        group_test(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"must have shape \(n_subjects, n_targets\)"):
+        group_test(np.zeros(3))
+    with pytest.raises(ValueError, match=r"'alpha' must be in \(0, 1\)"):
+        group_test(np.ones((3, 2)), alpha=2)
+    with pytest.raises(ValueError, match="needs 'adjacency'"):
+        group_test(np.ones((3, 2)), test="cluster")
+    with pytest.raises(ValueError, match="add up to 5 targets, but the data have 4"):
+        hemi_slices(4, {"L": 2, "R": 3})
+    with pytest.raises(ValueError, match=r"'faces' must have shape \(n_faces, 3\)"):
+        mesh_adjacency(np.zeros((3, 2)))
+    _, faces = make_synthetic_mesh(3)
+    adj = mesh_adjacency(faces)
+    with pytest.raises(ValueError, match="data and the mesh do not match"):
+        cluster_test(np.ones((4, 10)), adj)
+    with pytest.raises(ValueError, match="one matrix per hemisphere"):
+        cluster_test(np.ones((4, 18)), adj, hemi_sizes={"L": 9, "R": 9})
+    with pytest.raises(ValueError, match="No adjacency for hemisphere 'R'"):
+        cluster_test(np.ones((4, 18)), {"L": adj}, hemi_sizes={"L": 9, "R": 9})
+    with pytest.raises(ValueError, match="'n_side' must be >= 2"):
+        make_synthetic_mesh(1)

@@ -1,5 +1,44 @@
-"""CLI commands of this stage (registered on the shared typer app)."""
+"""``brainscore-speech score``: brain-score maps of every layer for one subject."""
 
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from ._app import app
+
+
+@app.command("score")
+def score(
+    bids_root: Path = typer.Argument(..., help="BIDS dataset root."),
+    subject: str = typer.Option(..., "--subject", help="Subject label, e.g. 01."),
+    activations: Path = typer.Option(..., "--activations",
+                                     help="Folder of <stimulus>.h5 activation files."),
+    out: Path = typer.Option(..., "--out", help="Derivatives output folder."),
+    space: str = typer.Option("fsaverage5", "--space", help="fMRIPrep output space."),
+    task: str = typer.Option(None, "--task", help="BIDS task label."),
+    study: str = typer.Option(None, "--study",
+                              help="Study preset (lpp-en, lpp-fr, lpp-cn, narratives, "
+                                   "simulated) or a YAML file."),
+    derivatives: Path = typer.Option(None, "--derivatives",
+                                     help="fMRIPrep folder (default "
+                                          "BIDS_ROOT/derivatives/fmriprep)."),
+    layers: list[str] = typer.Option(None, "--layers", help="Layers to score "
+                                     "(repeat the option; default all)."),
+    language: str = typer.Option(None, "--language",
+                                 help="Participant's native language."),
+    cv: str = typer.Option("leave-one-run-out", "--cv",
+                           help="'leave-one-run-out' or a number of folds."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    force: bool = typer.Option(False, "--force", help="Refit even when cached."),
+) -> None:
+    """Score every layer of one model against one subject's BOLD."""
+    from ..workflows.score import score_subject
+
+    cv_value: str | int = int(cv) if cv.isdigit() else cv
+    result = score_subject(bids_root, subject, activations, out, space=space, task=task,
+                           study=study, derivatives=derivatives, layers=layers or None,
+                           language=language, cv=cv_value, device=device, force=force)
+    state = "up to date" if result.skipped else f"{result.n_fitted} layer(s) fitted"
+    typer.echo(f"{result.layerscores.parent}: {state}; scores in {result.table.name}")

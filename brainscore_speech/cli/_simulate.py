@@ -1,5 +1,35 @@
-"""CLI commands of this stage (registered on the shared typer app)."""
+"""``brainscore-speech simulate``: a BIDS + fMRIPrep study with planted stage features."""
 
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from ._app import app
+
+
+@app.command("simulate")
+def simulate(
+    out: Path = typer.Argument(..., help="Output folder (bids/, activations/, truth/)."),
+    subjects: int = typer.Option(3, "--subjects", min=1, help="Number of subjects."),
+    runs: int = typer.Option(4, "--runs", min=2, help="Runs per subject."),
+    tr: float = typer.Option(2.0, "--tr", help="Repetition time in seconds."),
+    space: str = typer.Option("fsaverage5", "--space", help="Surface space."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    scans_per_run: int = typer.Option(100, "--scans-per-run", min=1,
+                                      help="Scans per run."),
+    language: str = typer.Option("en", "--language", help="en, fr or cmn."),
+    task: str = typer.Option("listen", "--task", help="BIDS task label."),
+    from_model: Path = typer.Option(None, "--from-model",
+                                    help="Plant BOLD from this checkpoint's layers."),
+) -> None:
+    """Simulate a study whose BOLD is planted from known features (with ground truth)."""
+    from ..data.simulate import simulate_study
+
+    study = simulate_study(out, n_subjects=subjects, n_runs=runs, tr_s=tr, space=space,
+                           seed=seed, scans_per_run=scans_per_run, language=language,
+                           task=task, from_model=from_model)
+    typer.echo(f"Simulated {len(study.subjects)} subjects x {runs} runs in "
+               f"{study.bids_root}; activations in {study.activations}; truth in "
+               f"{study.truth}")

@@ -1,0 +1,376 @@
+"""Score one subject end to end: BOLD + activations -> brain-score maps.
+
+:func:`score_subject` loads the subject's cleaned BOLD
+(:func:`brainscore_speech.data.bold.load_bold`), reads every layer's
+activations for the stimulus of each run, HRF-aligns them
+(:func:`brainscore_speech.align.run_regressors`), fits cross-validated ridge
+models (:func:`brainscore_speech.encoding.score_layers`) and writes, in a
+BIDS-derivatives layout (ARCHITECTURE.md "Score outputs"): per-layer r maps per
+hemisphere, a hierarchy (best-layer) map, the LayerScores, a tidy TSV and a
+provenance JSON.
+
+Each layer's scores are cached under ``DERIV/sub-<label>/.cache`` with a key
+hashing the BOLD, that layer's activations and every parameter, so an
+interrupted run resumes at the first unfinished layer and a run whose inputs
+and parameters are unchanged does no fitting at all. Every file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import array_hash, atomic_path, make_provenance, params_hash, read_json, \
+    write_json
+from .._logging import logger, progress, verbose
+from .._validation import check_option
+from ..containers import LayerScores, read_activation_layer, read_activation_meta
+from ..exceptions import DataError
+
+__all__ = ["ScoreResult", "score_subject", "output_prefix"]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What :func:`score_subject` wrote.
+
+    Parameters
+    ----------
+    layerscores : Path
+        The LayerScores ``.npz`` (with its JSON sidecar).
+    maps : dict of str to Path
+        ``"<layer>/<hemi>"`` -> per-layer r map; ``"hierarchy/<hemi>"`` -> best-layer map.
+    table : Path
+        Tidy TSV.
+    provenance : Path
+        Provenance JSON.
+    n_fitted : int
+        Layers fitted in this call (0 when everything was up to date or cached).
+    skipped : bool
+        True when nothing had to be recomputed or rewritten.
+    """
+
+    layerscores: Path
+    maps: dict[str, Path]
+    table: Path
+    provenance: Path
+    n_fitted: int
+    skipped: bool = False
+    files: list[Path] = field(default_factory=list)
+
+
+def output_prefix(subject: str, task: str | None, space: str, model_id: str) -> str:
+    """``sub-<S>[_task-<T>]_space-<space>`` (the model is added per file)."""
+    parts = [f"sub-{subject}"]
+    if task:
+        parts.append(f"task-{task}")
+    parts.append(f"space-{space}")
+    return "_".join(parts)
+
+
+def _safe_entity(value: str) -> str:
+    """BIDS entity values are alphanumeric: drop everything else."""
+    return "".join(ch for ch in str(value) if ch.isalnum()) or "x"
+
+
+def _write_gifti_map(path: Path, values: np.ndarray, name: str) -> Path:
+    import nibabel as nib
+
+    arr = nib.gifti.GiftiDataArray(np.asarray(values, dtype=np.float32),
+                                   intent="NIFTI_INTENT_NONE",
+                                   datatype="NIFTI_TYPE_FLOAT32",
+                                   meta={"Name": name})
+    img = nib.gifti.GiftiImage(darrays=[arr])
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path
+
+
+def _write_nifti_map(path: Path, values: np.ndarray, mask: str) -> Path:
+    import nibabel as nib
+    from nilearn.masking import unmask
+
+    img = unmask(np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0), mask)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path
+
+
+@verbose
+def score_subject(bids_root: str | os.PathLike, subject: str,
+                  activations: str | os.PathLike, out: str | os.PathLike, *,
+                  space: str = "fsaverage5", task: str | None = None,
+                  study: str | os.PathLike | None = None,
+                  derivatives: str | os.PathLike | None = None,
+                  layers: Sequence[str] | None = None, language: str | None = None,
+                  alphas: Sequence[float] = tuple(np.logspace(-1, 8, 10)),
+                  cv: str | int = "leave-one-run-out",
+                  alpha_selection: str = "inner-cv",
+                  confounds_strategy: Sequence[str] = ("motion", "high_pass", "wm_csf"),
+                  hrf_model: str = "glover", scaling: str = "minmax",
+                  device: str = "cpu", force: bool = False,
+                  verbose: bool | int | str | None = None) -> ScoreResult:
+    """Brain scores of every layer of one model for one subject, written to disk.
+
+    Parameters
+    ----------
+    bids_root : path
+        BIDS dataset root.
+    subject : str
+        Subject label (``"01"`` or ``"sub-01"``).
+    activations : path
+        Folder of ``<stimulus>.h5`` activation files (one model).
+    out : path
+        Derivatives output folder (``DERIV``).
+    space : str, default="fsaverage5"
+        fMRIPrep space; surfaces give GIFTI maps, volumes NIfTI maps.
+    task : str, optional
+        BIDS task (default: the preset's, else every task of the subject).
+    study : str or path, optional
+        Study preset (:func:`brainscore_speech.data.studies.load_study`).
+    derivatives : path, optional
+        fMRIPrep folder (default ``bids_root/derivatives/fmriprep``).
+    layers : sequence of str, optional
+        Layers to score (default: every layer, in the files' ``layer_order``).
+    language : str, optional
+        Participant's native language (``participant_language``); default from
+        ``participants.tsv`` (column ``language``), then the study preset.
+    alphas : sequence of float, default=logspace(-1, 8, 10)
+        Ridge penalties.
+    cv : "leave-one-run-out" or int, default="leave-one-run-out"
+        Outer cross-validation (whole runs held out).
+    alpha_selection : {"inner-cv", "gcv"}, default="inner-cv"
+    confounds_strategy : sequence of str, default=("motion", "high_pass", "wm_csf")
+        fMRIPrep confounds regressed out (nilearn ``load_confounds``).
+    hrf_model : str, default="glover"
+    scaling : str, default="minmax"
+        Per-dimension activation scaling before HRF convolution.
+    device : str, default="cpu"
+        ``"cuda"`` to fit on a GPU.
+    force : bool, default=False
+        Refit every layer even when cached.
+    verbose : bool, int, str or None
+
+    Returns
+    -------
+    ScoreResult
+
+    Raises
+    ------
+    FileNotFoundError
+        Activation folder or a run's activation file missing, BOLD missing.
+    DataError
+        Activation files of different models or layers, or any BOLD check.
+    ValueError
+        Unknown layer names.
+    """
+    from ..align import run_regressors
+    from ..data.bold import describe_runs, load_bold, read_participant_language
+    from ..data.studies import load_study
+    from ..encoding import score_layers
+
+    preset = load_study(study) if study is not None else None
+    sub = str(subject)[4:] if str(subject).startswith("sub-") else str(subject)
+    act_dir = Path(activations)
+    if not act_dir.is_dir():
+        raise FileNotFoundError(f"Activation folder not found: {act_dir}")
+    out = Path(out)
+    specs = describe_runs(bids_root, sub, task=task, study=preset)
+    available = sorted(p.stem for p in act_dir.glob("*.h5") if ".tmp-" not in p.name)
+    act_files, metas = {}, {}
+    for spec in specs:
+        path = act_dir / f"{spec.stimulus}.h5"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No activations for stimulus {spec.stimulus!r} (sub-{sub} {spec.key}): "
+                f"expected {path}; the folder has {available[:10]}"
+                + ("..." if len(available) > 10 else "") + "."
+            )
+        act_files[spec.stimulus] = path
+        metas[spec.stimulus] = read_activation_meta(path)
+    first = next(iter(metas.values()))
+    model_id, layer_order = first["model_id"], list(first["layer_order"])
+    for stim, meta in metas.items():
+        if meta["model_id"] != model_id or list(meta["layer_order"]) != layer_order:
+            raise DataError(
+                f"Activation files in {act_dir} come from different models or layer "
+                f"sets: {act_files[stim].name} has model {meta['model_id']!r} with "
+                f"{len(meta['layer_order'])} layers, expected {model_id!r} with "
+                f"{len(layer_order)}."
+            )
+    names = list(layers) if layers else layer_order
+    for name in names:
+        check_option("layers", name, layer_order)
+    names = [n for n in layer_order if n in set(names)]
+
+    bold = load_bold(bids_root, sub, task=task, space=space, derivatives=derivatives,
+                     study=preset, confounds_strategy=confounds_strategy,
+                     stimulus_durations_s={s: m["duration_s"] for s, m in metas.items()})
+    run_keys = list(bold.runs)
+    valid = np.asarray(bold.valid, dtype=bool)
+    Y = np.concatenate([bold.runs[k][:, valid] for k in run_keys]).astype(np.float32)
+    run_vec = np.concatenate([np.full(bold.runs[k].shape[0], i)
+                              for i, k in enumerate(run_keys)])
+    n_scans = {k: bold.runs[k].shape[0] for k in run_keys}
+    participant_language = language or read_participant_language(bids_root, sub) or \
+        (preset.language if preset else None)
+    task_label = task or bold.task
+    prefix = output_prefix(sub, task_label, space, model_id)
+    model_ent = _safe_entity(model_id)
+    sub_dir = out / f"sub-{sub}"
+    cache_dir = sub_dir / ".cache"
+    params = {"alphas": [float(a) for a in alphas], "cv": cv,
+              "alpha_selection": alpha_selection, "hrf_model": hrf_model,
+              "scaling": scaling, "confounds_strategy": list(confounds_strategy),
+              "space": space, "task": task_label, "study": preset.name if preset else None,
+              "runs": run_keys, "onsets_s": bold.onsets_s}
+    bold_hash = array_hash(Y) + array_hash(valid)
+
+    layer_keys, layer_data = {}, {}
+    for name in names:
+        per_run = {k: read_activation_layer(act_files[bold.stimuli[k]], name)
+                   for k in run_keys}
+        layer_data[name] = per_run
+        layer_keys[name] = params_hash({
+            "bold": bold_hash, "layer": name, "model_id": model_id, "params": params,
+            "acts": {k: array_hash(x) + array_hash(t) for k, (x, t) in per_run.items()},
+        })
+    run_key = params_hash({"layers": layer_keys, "subject": sub,
+                           "participant_language": participant_language})
+
+    ls_path = sub_dir / f"{prefix}_model-{model_ent}_layerscores.npz"
+    table_path = sub_dir / f"{prefix}_model-{model_ent}_scores.tsv"
+    prov_path = sub_dir / f"{prefix}_model-{model_ent}_provenance.json"
+    hemis = list(bold.hemi_sizes) if bold.hemi_sizes else [None]
+    ext = "func.gii" if bold.hemi_sizes else "nii.gz"
+    maps: dict[str, Path] = {}
+    for name in names + ["hierarchy"]:
+        for hemi in hemis:
+            h = f"_hemi-{hemi}" if hemi else ""
+            fname = (f"{prefix}{h}_model-{model_ent}_desc-hierarchy_statmap.{ext}"
+                     if name == "hierarchy" else
+                     f"{prefix}{h}_model-{model_ent}_layer-{_safe_entity(name)}"
+                     f"_stat-r_statmap.{ext}")
+            maps[f"{name}/{hemi or 'all'}"] = sub_dir / fname
+    outputs = [ls_path, table_path, *maps.values()]
+    if not force and prov_path.is_file() and all(p.is_file() for p in outputs):
+        try:
+            if read_json(prov_path).get("cache_key") == run_key:
+                logger.info("sub-%s model %s: up to date, nothing to do.", sub, model_id)
+                return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=0,
+                                   skipped=True, files=[*outputs, prov_path])
+        except DataError:
+            pass
+
+    n_fitted = 0
+    per_layer: dict[str, LayerScores] = {}
+    for name in progress(names, desc="layers"):
+        cache = cache_dir / f"{prefix}_model-{model_ent}_layer-{_safe_entity(name)}" \
+                            f"_key-{layer_keys[name]}.npz"
+        if cache.is_file() and not force:
+            per_layer[name] = LayerScores.load(cache)
+            logger.debug("Layer %s: cached (%s)", name, cache.name)
+            continue
+        regs = run_regressors(layer_data[name], n_scans, bold.tr_s,
+                              onsets_s=bold.onsets_s, hrf_model=hrf_model,
+                              scaling=scaling)
+        X = np.concatenate([regs[k] for k in run_keys]).astype(np.float32)
+        result = score_layers({name: X}, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
+                              alpha_selection=alpha_selection, device=device,
+                              model_id=model_id, subject=sub)
+        result.save(cache)
+        per_layer[name] = result
+        n_fitted += 1
+
+    n_targets = valid.size
+    n_folds = {np.shape(s.scores)[1] for s in per_layer.values()}
+    if len(n_folds) != 1:
+        raise DataError(f"Cached layer scores in {cache_dir} disagree on the number of "
+                        f"folds {sorted(n_folds)}; re-run with force=True.")
+    n_f = n_folds.pop()
+    scores = np.full((len(names), n_f, n_targets), np.nan, dtype=np.float32)
+    alpha_arr = np.full((len(names), n_f, n_targets), np.nan, dtype=np.float32)
+    for i, name in enumerate(names):
+        scores[i][:, valid] = per_layer[name].scores[0]
+        alpha_arr[i][:, valid] = per_layer[name].alphas[0]
+    model_meta = dict(first["model_meta"])
+    model_meta["participant_language"] = participant_language
+    provenance = make_provenance(
+        "score",
+        params={**params, "layers": names, "subject": sub, "device": device},
+        inputs={"bids_root": str(bids_root), "activations": str(act_dir),
+                "bold_hash": bold_hash, "layer_keys": layer_keys,
+                "bold_runs": bold.provenance})
+    provenance["cache_key"] = run_key
+    ls = LayerScores(scores=scores, alphas=alpha_arr, layer_names=tuple(names),
+                     cv=dict(next(iter(per_layer.values())).cv), subject=sub,
+                     model_id=model_id, space=space, model_meta=model_meta,
+                     hemi_sizes=bold.hemi_sizes, provenance=provenance)
+    ls.save(ls_path)
+
+    mean = ls.mean_scores  # (n_layers, n_targets)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(mean).any(0)
+        best = np.where(finite, np.argmax(np.where(np.isfinite(mean), mean, -np.inf), 0),
+                        -1)
+    hier = np.where(best >= 0, best.astype(np.float32), np.nan)
+    slices, start = {}, 0
+    for hemi in hemis:
+        size = bold.hemi_sizes[hemi] if hemi else n_targets
+        slices[hemi or "all"] = slice(start, start + size)
+        start += size
+    mask = (bold.provenance.get("mask") if not bold.hemi_sizes else None)
+    for key, path in maps.items():
+        name, hemi = key.split("/")
+        values = hier if name == "hierarchy" else mean[names.index(name)]
+        values = values[slices[hemi]]
+        if bold.hemi_sizes:
+            _write_gifti_map(path, values, key)
+        else:
+            if mask is None:
+                raise DataError("Volume maps need the brain mask used to load the BOLD; "
+                                "none was recorded.")
+            _write_nifti_map(path, values, mask)
+    _write_table(table_path, ls, valid, slices, sub, model_id, model_meta)
+    write_json(out / "dataset_description.json",
+               {"Name": "brainscore_speech brain scores", "BIDSVersion": "1.8.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "brainscore_speech score"}]})
+    write_json(prov_path, {**provenance, "outputs": [str(p.relative_to(out))
+                                                     for p in outputs]})
+    logger.info("sub-%s model %s: %d layers scored (%d fitted, %d cached) -> %s", sub,
+                model_id, len(names), n_fitted, len(names) - n_fitted, sub_dir)
+    return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=n_fitted,
+                       skipped=False, files=[*outputs, prov_path])
+
+
+def _write_table(path: Path, ls: LayerScores, valid: np.ndarray,
+                 slices: dict[str, slice], subject: str, model_id: str,
+                 model_meta: dict[str, Any]) -> None:
+    import pandas as pd
+
+    mean = ls.mean_scores
+    rows = []
+    for i, layer in enumerate(ls.layer_names):
+        for hemi, sl in slices.items():
+            v = mean[i, sl][valid[sl]]
+            v = v[np.isfinite(v)]
+            rows.append({
+                "subject": f"sub-{subject}", "model": model_id, "layer": layer,
+                "layer_index": i, "hemi": hemi, "roi": "all",
+                "mean_r": float(v.mean()) if v.size else np.nan,
+                "median_r": float(np.median(v)) if v.size else np.nan,
+                "max_r": float(v.max()) if v.size else np.nan,
+                "n_targets": int(v.size),
+                "regime": model_meta.get("regime"), "language": model_meta.get("language"),
+                "participant_language": model_meta.get("participant_language"),
+            })
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False, na_rep="n/a",
+                                  float_format="%.6g")

@@ -1,0 +1,280 @@
+"""score_subject / `brainscore-speech score`: outputs, recovery, caching, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainscore_speech.containers import LayerScores
+from brainscore_speech.data.simulate import simulate_study
+from brainscore_speech.workflows import score as score_mod
+from brainscore_speech.workflows.score import score_subject
+from tests.conftest import run_cli
+
+# Noise vertices legitimately pick the largest alpha; the encoding stage warns.
+pytestmark = pytest.mark.filterwarnings("ignore:.*edge of the grid:UserWarning")
+
+LAYERS = ["stage1", "stage4"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return simulate_study(tmp_path_factory.mktemp("study"), n_subjects=1, n_runs=3,
+                          scans_per_run=40, seed=11)
+
+
+@pytest.fixture(scope="module")
+def scored(study, tmp_path_factory):
+    out = tmp_path_factory.mktemp("deriv")
+    res = score_subject(study.bids_root, "01", study.activations, out, layers=LAYERS)
+    return out, res
+
+
+def _outputs(out):
+    return sorted(p for p in out.rglob("*") if p.is_file() and ".cache" not in p.parts
+                  and not p.name.endswith("provenance.json")
+                  and not p.name.endswith("layerscores.json"))
+
+
+def test_score_outputs_layout_and_gifti(scored):
+    out, res = scored
+    assert res.n_fitted == 2 and not res.skipped
+    sub = out / "sub-01"
+    for layer in LAYERS:
+        for hemi in "LR":
+            p = sub / (f"sub-01_task-listen_space-fsaverage5_hemi-{hemi}_model-stages"
+                       f"_layer-{layer}_stat-r_statmap.func.gii")
+            img = nib.load(p)
+            assert img.darrays[0].data.shape == (10242,)
+    for hemi in "LR":
+        h = nib.load(sub / f"sub-01_task-listen_space-fsaverage5_hemi-{hemi}_model-stages"
+                           "_desc-hierarchy_statmap.func.gii").darrays[0].data
+        assert set(np.unique(h[np.isfinite(h)])) <= {0.0, 1.0}
+    assert (out / "dataset_description.json").is_file()
+    ls = LayerScores.load(res.layerscores)
+    assert ls.layer_names == tuple(LAYERS)
+    assert ls.scores.shape == (2, 3, 20484)
+    assert ls.hemi_sizes == {"L": 10242, "R": 10242}
+    assert ls.model_meta["participant_language"] == "en"
+    assert ls.model_meta["regime"] == "simulated"
+    table = pd.read_csv(res.table, sep="\t")
+    assert list(table.columns[:7]) == ["subject", "model", "layer", "layer_index", "hemi",
+                                       "roi", "mean_r"]
+    assert len(table) == 4 and set(table["hemi"]) == {"L", "R"}
+    prov = json.loads(res.provenance.read_text())
+    assert prov["step"] == "score" and "cache_key" in prov
+    assert not list(out.rglob("*.tmp-*"))
+
+
+def test_score_recovers_planted_stage_small(study, scored):
+    # Small study (3 runs x 40 scans): the stronger planted vertices of the two
+    # scored stages must be attributed to the right one, and noise must score ~0.
+    _, res = scored
+    ls = LayerScores.load(res.layerscores)
+    truth = np.load(study.truth / "sub-01_truth.npz")
+    stage, r = truth["stage"], truth["planted_r"]
+    m = ls.mean_scores
+    sel = ((stage == 0) | (stage == 3)) & (r >= 0.4)
+    best = np.where(np.argmax(m[:, sel], 0) == 0, 0, 3)
+    assert (best == stage[sel]).mean() >= 0.8
+    noise = np.nanmean(m[:, stage < 0])
+    assert abs(noise) < 0.02  # mean of ~18k null r's, each with SE ~0.09
+
+
+def test_score_rerun_does_no_fitting(study, scored, monkeypatch):
+    out, first = scored
+    before = {p: p.read_bytes() for p in _outputs(out)}
+
+    def _boom(*a, **k):
+        raise AssertionError("score_layers must not be called")
+
+    import brainscore_speech.encoding as enc
+    monkeypatch.setattr(enc, "score_layers", _boom)
+    res = score_subject(study.bids_root, "01", study.activations, out, layers=LAYERS)
+    assert res.skipped and res.n_fitted == 0
+    assert {p: p.read_bytes() for p in _outputs(out)} == before
+
+
+def test_score_interrupted_then_resumed_matches(study, scored, tmp_path, monkeypatch):
+    ref_out, _ = scored
+    out = tmp_path / "deriv"
+    import brainscore_speech.encoding as enc
+
+    real = enc.score_layers
+    calls = {"n": 0}
+
+    def _dies_on_second(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(enc, "score_layers", _dies_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        score_subject(study.bids_root, "01", study.activations, out, layers=LAYERS)
+    assert not list(out.rglob("*.tmp-*"))
+    assert not list(out.rglob("*statmap*"))
+    monkeypatch.setattr(enc, "score_layers", real)
+    res = score_subject(study.bids_root, "01", study.activations, out, layers=LAYERS)
+    assert res.n_fitted == 1  # the first layer came from the cache
+    ref = {p.relative_to(ref_out): p for p in _outputs(ref_out)}
+    got = {p.relative_to(out): p for p in _outputs(out)}
+    assert set(ref) == set(got)
+    for rel, p in ref.items():
+        if p.suffix == ".npz":
+            a, b = np.load(p), np.load(got[rel])
+            np.testing.assert_allclose(a["scores"], b["scores"], rtol=1e-6, atol=1e-7)
+        elif p.name.endswith(".gii"):
+            np.testing.assert_allclose(nib.load(p).darrays[0].data,
+                                       nib.load(got[rel]).darrays[0].data,
+                                       rtol=1e-6, atol=1e-7)
+        else:
+            assert p.read_bytes() == got[rel].read_bytes(), rel
+    assert not list(out.rglob("*.tmp-*"))
+
+
+def test_score_changed_parameter_refits(study, scored, tmp_path):
+    out = tmp_path / "d"
+    shutil.copytree(scored[0], out)
+    res = score_subject(study.bids_root, "01", study.activations, out, layers=LAYERS,
+                        language="fr")
+    assert res.n_fitted == 0 and not res.skipped  # cached layers, new meta
+    assert LayerScores.load(res.layerscores).model_meta["participant_language"] == "fr"
+    res = score_subject(study.bids_root, "01", study.activations, out, layers=["stage1"],
+                        alphas=(1.0, 10.0, 100.0))
+    assert res.n_fitted == 1
+
+
+def test_cli_score_runs_and_skips(study, scored, tmp_path):
+    out = tmp_path / "d"
+    shutil.copytree(scored[0], out)
+    code, stdout, err = run_cli(["score", study.bids_root, "--subject", "01",
+                                 "--activations", study.activations, "--out", out,
+                                 "--layers", "stage1", "--layers", "stage4"])
+    assert code == 0, err
+    assert "up to date" in stdout
+
+
+def _broken_copy(study, tmp_path):
+    dst = tmp_path / "study"
+    shutil.copytree(study.root, dst)
+    return dst
+
+
+def _cli(root, out, *extra):
+    return run_cli(["score", root / "bids", "--subject", "01", "--activations",
+                    root / "activations" / "stages", "--out", out, "--layers", "stage1",
+                    *extra])
+
+
+FUNC = "bids/derivatives/fmriprep/sub-01/func"
+BASE2 = "sub-01_task-listen_run-2"
+
+
+def _break_missing_run(root):
+    for hemi in "LR":
+        (root / FUNC / f"{BASE2}_space-fsaverage5_hemi-{hemi}_bold.func.gii").unlink()
+
+
+def _break_missing_hemi(root):
+    (root / FUNC / f"{BASE2}_space-fsaverage5_hemi-R_bold.func.gii").unlink()
+
+
+def _break_truncated(root):
+    p = root / FUNC / f"{BASE2}_space-fsaverage5_hemi-L_bold.func.gii"
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+def _break_tr(root):
+    for p in (root / "bids/sub-01/func").glob("*_bold.json"):
+        meta = json.loads(p.read_text())
+        meta["RepetitionTime"] = 1.5
+        p.write_text(json.dumps(meta))
+
+
+def _break_duration(root):
+    p = root / "bids/sub-01/func" / f"{BASE2}_events.tsv"
+    p.write_text("onset\tduration\ttrial_type\tstim_file\n0\t30\tstory\tstory02.wav\n")
+    # the activation file says the audio lasts 72 s; make it claim 300 s
+    import h5py
+    with h5py.File(root / "activations/stages/story02.h5", "r+") as f:
+        f.attrs["duration_s"] = 300.0
+
+
+def _break_activation(root):
+    (root / "activations/stages/story03.h5").unlink()
+
+
+def _break_subject(root):
+    shutil.rmtree(root / "bids/sub-01")
+
+
+BREAKAGES = [
+    (_break_missing_run, r"Missing run: no fMRIPrep BOLD for sub-01 task-listen_run-2"),
+    (_break_missing_hemi, r"Missing hemisphere R for sub-01 task-listen_run-2"),
+    (_break_truncated, r"Cannot read GIFTI file .*run-2_space-fsaverage5_hemi-L_bold"
+                       r"\.func\.gii \(truncated or corrupt\?\)"),
+    (_break_tr, r"TR mismatch for sub-01 task-listen_run-1: sidecar "
+                r"sub-01_task-listen_run-1_bold.json says RepetitionTime 1.5 s but "
+                r".*hemi-L_bold.func.gii says 2.0 s"),
+    (_break_duration, r"sub-01 task-listen_run-2: BOLD has 40 scans \(80.0 s at TR 2.0 s\)"
+                      r" but stimulus 'story02' needs 300.0 s"),
+    (_break_activation, r"No activations for stimulus 'story03' \(sub-01 "
+                        r"task-listen_run-3\): expected .*story03.h5"),
+    (_break_subject, r"No BOLD sidecar .* found for sub-01"),
+]
+
+
+@pytest.mark.parametrize("breakage,message", BREAKAGES,
+                         ids=[b[0].__name__[7:] for b in BREAKAGES])
+def test_cli_score_bad_inputs_exit_1(study, tmp_path, breakage, message):
+    root = _broken_copy(study, tmp_path)
+    breakage(root)
+    code, _, err = _cli(root, tmp_path / "out")
+    assert code == 1, err
+    assert err.startswith("Error: ")
+    import re
+    assert re.search(message, err), err
+    assert not list((tmp_path / "out").rglob("*statmap*")) if \
+        (tmp_path / "out").exists() else True
+
+
+def test_cli_score_unknown_layer_and_folder(study, tmp_path):
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
+                            study.activations, "--out", tmp_path, "--layers", "stage9"])
+    assert code == 1
+    assert "'layers' must be one of ['stage1', 'stage2', 'stage3', 'stage4'], got " \
+           "'stage9'. Did you mean" in err
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
+                            tmp_path / "nope", "--out", tmp_path])
+    assert code == 1 and "Activation folder not found" in err
+
+
+def test_score_nan_vertices_masked_and_reported(study, tmp_path):
+    root = _broken_copy(study, tmp_path)
+    p = root / FUNC / f"{BASE2}_space-fsaverage5_hemi-L_bold.func.gii"
+    img = nib.load(p)
+    for d in img.darrays:
+        d.data[[5, 7]] = np.nan
+    nib.save(img, p)
+    with pytest.warns(Warning, match=r"sub-01 task-listen_run-2: 2 of 20484 targets "
+                                     r"contain NaN/inf \(first indices \[5, 7\]\)"):
+        res = score_subject(root / "bids", "01", root / "activations/stages",
+                            tmp_path / "out", layers=["stage1"])
+    ls = LayerScores.load(res.layerscores)
+    assert np.isnan(ls.scores[:, :, [5, 7]]).all()
+    assert np.isfinite(ls.scores[:, :, 6]).all()
+    gii = nib.load(res.maps["stage1/L"]).darrays[0].data
+    assert np.isnan(gii[[5, 7]]).all()
+
+
+def test_output_prefix():
+    assert score_mod.output_prefix("01", "listen", "fsaverage5", "m") == \
+        "sub-01_task-listen_space-fsaverage5"
+    assert score_mod.output_prefix("01", None, "MNI", "m") == "sub-01_space-MNI"

@@ -1,0 +1,277 @@
+"""Cross-validated brain scores of every layer (ridge, one alpha per target)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .._io import make_provenance
+from .._logging import logger, progress, verbose as _verbose
+from .._validation import check_finite, check_option, check_shapes
+from ..containers import LayerScores
+from ..exceptions import BrainscoreWarning
+from .cv import describe_splits, group_splits, run_order, run_splits
+from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops
+
+__all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION"]
+
+# Warn when more than this fraction of scored targets picked an alpha at an end
+# of the grid (the optimum may lie outside it).
+EDGE_WARN_FRACTION = 0.05
+
+
+def pearson_r(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
+    """Column-wise Pearson correlation (float64), NaN where a column is constant.
+
+    Parameters
+    ----------
+    Y_true, Y_pred : arrays of shape (n_samples, n_targets)
+
+    Returns
+    -------
+    r : ndarray of shape (n_targets,)
+    """
+    a = np.asarray(Y_true, dtype=np.float64)
+    b = np.asarray(Y_pred, dtype=np.float64)
+    check_shapes(Y_true=a, Y_pred=b, ndim=2)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"Y_true and Y_pred must have the same shape; got Y_true: {a.shape}, "
+            f"Y_pred: {b.shape}.")
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    num = (a * b).sum(0)
+    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
+    # relative threshold: a column is constant when its spread is float noise
+    scale = np.sqrt((np.abs(a) ** 2).sum(0) + 1e-300)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = num / den
+    r[(den <= 1e-12 * np.maximum(scale, 1e-300)) | ~np.isfinite(r)] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
+def _standardize(ops, A, train, dtype):
+    """Standardise columns with training statistics (float64 stats, cast)."""
+    tr = np.asarray(A[train], dtype=np.float64)
+    mean = tr.mean(0)
+    sd = tr.std(0)
+    const = ~(sd > 1e-12 * np.maximum(np.abs(mean), 1.0))
+    sd[const] = 1.0
+    out = ((np.asarray(A, dtype=np.float64) - mean) / sd).astype(dtype)
+    return out, const
+
+
+def _check_layers(layers, n_y, Y_shape):
+    if not isinstance(layers, Mapping) or len(layers) == 0:
+        raise ValueError(
+            "'layers' must be a non-empty mapping of layer name to an array "
+            f"(n_samples, n_features), got {type(layers).__name__} of length "
+            f"{len(layers) if hasattr(layers, '__len__') else '?'}.")
+    for name, X in layers.items():
+        shape = np.shape(X)
+        if len(shape) != 2:
+            raise ValueError(
+                f"Layer {name!r} must be a 2-D array (n_samples, n_features), got "
+                f"shape {shape}.")
+        if shape[1] == 0 or shape[0] == 0:
+            raise ValueError(
+                f"Layer {name!r} is empty: expected (n_samples, n_features) with "
+                f"n_features >= 1, got shape {shape}.")
+        if shape[0] != n_y:
+            raise ValueError(
+                f"X and Y must have the same number of samples (scans); got "
+                f"X ({name!r}): {shape}, Y: {Y_shape}.")
+        check_finite(f"layers.{name}", X)
+
+
+@_verbose
+def score_layers(
+    layers: Mapping[str, np.ndarray],
+    Y: np.ndarray,
+    runs: np.ndarray,
+    *,
+    alphas: np.ndarray = np.logspace(-1, 8, 10),
+    cv: str | int = "leave-one-run-out",
+    inner_cv: int | None = None,
+    alpha_selection: str = "inner-cv",
+    target_batch_size: int = 4096,
+    device: str = "cpu",
+    backend: str | None = None,
+    dtype: str = "float32",
+    model_id: str | None = None,
+    subject: str | None = None,
+    verbose: bool | int | str | None = None,
+) -> LayerScores:
+    """Cross-validated ridge brain scores of each layer, per target and fold.
+
+    For each layer and each outer fold (whole held-out runs), X and Y are
+    standardised with the training statistics, one alpha per target is chosen
+    on the training runs only, the model is refitted on all training runs, and
+    the Pearson r between the held-out BOLD and the prediction is stored.
+
+    Parameters
+    ----------
+    layers : mapping of str to array of shape (n_samples, n_features)
+        HRF-aligned regressors of each layer (e.g. from
+        :func:`brainscore_speech.align.run_regressors`, runs concatenated in
+        time), in hierarchy order.
+    Y : array of shape (n_samples, n_targets)
+        BOLD (scans x vertices), runs concatenated in the same order.
+    runs : array of shape (n_samples,)
+        Run label of each scan.
+    alphas : array of shape (n_alphas,), default=np.logspace(-1, 8, 10)
+        Ridge penalties (the paper's grid), strictly increasing.
+    cv : "leave-one-run-out" or int, default="leave-one-run-out"
+        Outer folds: each run held out in turn, or K contiguous groups of runs
+        (K contiguous blocks of scans when there is a single run).
+    inner_cv : int or None, default=None
+        Inner folds inside the training runs for ``alpha_selection="inner-cv"``:
+        None leaves one training run out at a time, an int K uses K contiguous
+        groups of training runs (with a single training run: contiguous blocks,
+        5 when None).
+    alpha_selection : {"inner-cv", "gcv"}, default="inner-cv"
+        Minimise the mean inner-fold validation MSE (run-wise, robust to
+        autocorrelation), or the leave-one-scan-out GCV error of the paper's
+        scikit-learn ``RidgeCV``.
+    target_batch_size : int, default=4096
+        Targets solved at once; bounds memory (~ n_samples x batch x 4 bytes
+        per array).
+    device : str, default="cpu"
+        ``"cpu"`` or a torch CUDA device (``"cuda"``, ``"cuda:0"``).
+    backend : {"numpy", "torch"} or None, default=None
+        None: numpy on CPU, torch on CUDA.
+    dtype : {"float32", "float64"}, default="float32"
+        Dtype of the large matrix products (eigendecompositions are float64).
+    model_id, subject : str, optional
+        Stored in the returned container.
+    verbose : bool, int, str or None
+        Log level for this call.
+
+    Returns
+    -------
+    scores : LayerScores
+        ``scores`` and ``alphas`` of shape (n_layers, n_folds, n_targets);
+        NaN for targets constant in the training or test data.
+
+    Raises
+    ------
+    ValueError
+        Mismatched sample counts, non-finite values, an empty layer, fewer than
+        two runs for run-wise CV, or bad options.
+
+    Warns
+    -----
+    BrainscoreWarning
+        Once, when more than :data:`EDGE_WARN_FRACTION` of the chosen alphas lie
+        at either end of the grid.
+    """
+    t_start = time.perf_counter()
+    Y = np.asarray(Y)
+    if Y.ndim != 2:
+        raise ValueError(f"'Y' must be a 2-D array (n_samples, n_targets), got shape "
+                         f"{Y.shape}.")
+    if Y.shape[1] == 0:
+        raise ValueError(f"'Y' has no targets (shape {Y.shape}).")
+    check_finite("Y", Y)
+    runs = np.asarray(runs)
+    if runs.shape != (Y.shape[0],):
+        raise ValueError(
+            f"'runs' must have shape (n_samples,) = ({Y.shape[0]},) to match Y "
+            f"{Y.shape}, got {runs.shape}.")
+    _check_layers(layers, Y.shape[0], Y.shape)
+    alphas = _check_alphas(alphas)
+    check_option("alpha_selection", alpha_selection, ALPHA_SELECTIONS)
+    check_option("dtype", dtype, ("float32", "float64"))
+    if backend is None:
+        backend = "numpy" if device == "cpu" else "torch"
+    check_option("backend", backend, ("numpy", "torch"))
+    if backend == "numpy" and device != "cpu":
+        raise ValueError(f"backend='numpy' runs on device='cpu' only, got device={device!r}.")
+    if int(target_batch_size) != target_batch_size or target_batch_size < 1:
+        raise ValueError(
+            f"'target_batch_size' must be a positive integer, got {target_batch_size!r}.")
+    if inner_cv is not None and (int(inner_cv) != inner_cv or inner_cv < 2):
+        raise ValueError(f"'inner_cv' must be None or an int >= 2, got {inner_cv!r}.")
+
+    splits = run_splits(runs, cv)
+    # with one run split into blocks, the blocks act as runs for the inner CV
+    groups = runs
+    if len(run_order(runs)) == 1:
+        groups = np.empty(len(runs), dtype=np.int64)
+        for i, (_, test) in enumerate(splits):
+            groups[test] = i
+    ops = _Ops(backend, device, dtype)
+    alphas64 = ops.asarray(alphas, ops.f64)
+    np_dtype = np.dtype(dtype)
+    n_layers, n_folds, n_targets = len(layers), len(splits), Y.shape[1]
+    scores = np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32)
+    chosen = np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float64)
+    logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s)",
+                n_layers, n_folds, n_targets, alpha_selection, backend)
+
+    for f, (train, test) in enumerate(splits):
+        inner = None
+        if alpha_selection == "inner-cv" and len(alphas) > 1:
+            inner = group_splits(groups[train], inner_cv, what="training runs")
+        Ystd, y_const = _standardize(ops, Y, train, np_dtype)
+        y_test_const = ~(Y[test].std(0) > 0)
+        for li, (name, X) in enumerate(progress(layers.items(), desc=f"fold {f}",
+                                                total=n_layers, unit="layer")):
+            Xstd, _ = _standardize(ops, X, train, np_dtype)
+            solver = _FoldSolver(ops, ops.asarray(Xstd[train]),
+                                 ops.asarray(Xstd[test]), alphas64, inner,
+                                 alpha_selection)
+            for start in range(0, n_targets, target_batch_size):
+                stop = min(n_targets, start + target_batch_size)
+                ys = Ystd[train, start:stop]
+                pred, best = solver.solve(ops.asarray(ys))
+                pred = ops.numpy(pred)
+                best = ops.numpy(best)
+                r = pearson_r(Ystd[test, start:stop], pred)
+                bad = y_const[start:stop] | y_test_const[start:stop]
+                r[bad] = np.nan
+                a = alphas[best]
+                a[y_const[start:stop]] = np.nan
+                scores[li, f, start:stop] = r
+                chosen[li, f, start:stop] = a
+            del Xstd, solver
+        del Ystd
+
+    scored = np.isfinite(chosen)
+    n_scored = int(scored.sum())
+    frac_lo = float((chosen[scored] == alphas[0]).sum() / max(n_scored, 1))
+    frac_hi = float((chosen[scored] == alphas[-1]).sum() / max(n_scored, 1))
+    if len(alphas) > 1 and frac_lo + frac_hi > EDGE_WARN_FRACTION:
+        warnings.warn(
+            f"{100 * (frac_lo + frac_hi):.1f}% of the chosen alphas (targets x folds x "
+            f"layers) lie at an edge of the grid [{alphas[0]:g}, {alphas[-1]:g}] "
+            f"({100 * frac_lo:.1f}% at the lowest, {100 * frac_hi:.1f}% at the "
+            "highest); the best penalty may lie outside it: widen 'alphas'.",
+            BrainscoreWarning, stacklevel=3)
+    elapsed = time.perf_counter() - t_start
+    logger.info("Scored %d layer(s) in %.1f s", n_layers, elapsed)
+    cv_desc: dict[str, Any] = {
+        "scheme": cv if isinstance(cv, str) else f"{int(cv)}-fold contiguous",
+        "n_folds": n_folds,
+        "folds": describe_splits(runs, splits),
+        "runs": [str(r) for r in run_order(runs)],
+        "alpha_selection": alpha_selection,
+        "inner_cv": "leave-one-run-out" if inner_cv is None else int(inner_cv),
+        "alphas": alphas.tolist(),
+        "edge_alpha_fraction": {"low": frac_lo, "high": frac_hi},
+        "standardize": "X and Y z-scored with training statistics per fold",
+        "metric": "pearson_r",
+    }
+    params = {"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv,
+              "alpha_selection": alpha_selection, "target_batch_size": target_batch_size,
+              "device": device, "backend": backend, "dtype": dtype}
+    return LayerScores(
+        scores=scores, alphas=chosen, layer_names=tuple(str(k) for k in layers),
+        cv=cv_desc, subject=subject, model_id=model_id,
+        provenance=make_provenance("score_layers", params=params,
+                                   inputs={"Y_shape": list(Y.shape)}),
+    )

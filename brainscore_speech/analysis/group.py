@@ -186,7 +186,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         Layers for the hierarchy map and brain-score map (default all; each must
         exist for every subject).
     alpha : float, default=0.05
-    test : {"wilcoxon", "signflip"}, default="wilcoxon"
+    test : {"wilcoxon", "signflip", "ttest"}, default="wilcoxon"
         Vertex-wise test (FDR-corrected within hemisphere).
     cluster : bool, default=False
         Also run the cluster permutation test of the brain-score map on the mesh.
@@ -205,7 +205,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         ``outputs`` (list of written paths), ``models``, ``skipped`` (True when
         the previous run was reused), ``provenance``.
     """
-    check_option("test", test, ("wilcoxon", "signflip"))
+    check_option("test", test, ("wilcoxon", "signflip", "ttest"))
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
     deriv = Path(deriv_dir)

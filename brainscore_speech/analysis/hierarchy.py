@@ -73,7 +73,7 @@ def compute_hierarchy(scores: Sequence[LayerScores] | SubjectStack, *,
         conv0-6 + transformer layers, the LPP maps conv4-6 + transformer layers).
     alpha : float, default=0.05
         FDR level of the test of the best layer's score against 0.
-    test : {"wilcoxon", "signflip"}, default="wilcoxon"
+    test : {"wilcoxon", "signflip", "ttest"}, default="wilcoxon"
     n_bootstrap : int, default=200
         Bootstrap resamples of subjects (with replacement) for ``stability``.
     random_state : int, Generator or None, default=0
@@ -86,8 +86,8 @@ def compute_hierarchy(scores: Sequence[LayerScores] | SubjectStack, *,
     """
     stack = scores if isinstance(scores, SubjectStack) else stack_layer_scores(
         scores, layers=layers)
-    if test not in ("wilcoxon", "signflip"):
-        raise ValueError(f"'test' must be one of ['wilcoxon', 'signflip'] for the "
+    if test not in ("wilcoxon", "signflip", "ttest"):
+        raise ValueError(f"'test' must be one of ['wilcoxon', 'signflip', 'ttest'] for the "
                          f"hierarchy map, got {test!r}.")
     rng = check_random_state(random_state)
     x = stack.data  # (n_sub, n_layers, n_targets)

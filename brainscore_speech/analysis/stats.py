@@ -36,7 +36,7 @@ __all__ = [
     "hemi_slices",
 ]
 
-TESTS = ("wilcoxon", "signflip", "cluster")
+TESTS = ("wilcoxon", "signflip", "ttest", "cluster")
 
 
 def hemi_slices(n_targets: int, hemi_sizes: Mapping[str, int] | None
@@ -253,7 +253,29 @@ def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
     return mask, p_out, info
 
 
-def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "cluster"]
+def min_attainable_p(test: str, n_subjects: int) -> float:
+    """Smallest two-sided p-value ``test`` can give with ``n_subjects`` (0 if none)."""
+    if test in ("wilcoxon", "signflip"):
+        return min(1.0, 2.0 / 2 ** n_subjects)
+    return 0.0
+
+
+def _warn_underpowered(test: str, n_subjects: int, alpha: float) -> None:
+    floor = min_attainable_p(test, n_subjects)
+    if floor > alpha:
+        import warnings
+
+        from ..exceptions import BrainscoreWarning
+
+        warnings.warn(
+            f"With n_subjects={n_subjects}, the smallest p-value a {test} test can "
+            f"reach is {floor:.3g} > alpha={alpha}: nothing can be significant. Use "
+            "test='ttest' (parametric one-sample t-test) or more subjects.",
+            BrainscoreWarning, stacklevel=3)
+
+
+def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest",
+                                                  "cluster"]
                = "wilcoxon", hemi_sizes: Mapping[str, int] | None = None,
                alpha: float = 0.05, n_permutations: int = 1000, adjacency=None,
                name: str = "", space: str | None = None,
@@ -265,8 +287,11 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "clust
     ----------
     data : array of shape (n_subjects, n_targets)
         Brain scores (Pearson r) or paired differences, one row per subject.
-    test : {"wilcoxon", "signflip", "cluster"}, default="wilcoxon"
-        See the module docstring. ``"cluster"`` needs ``adjacency``.
+    test : {"wilcoxon", "signflip", "ttest", "cluster"}, default="wilcoxon"
+        See the module docstring. ``"cluster"`` needs ``adjacency``. ``"ttest"``
+        is a parametric one-sample t-test (scipy), the only choice that can reach
+        significance with very few subjects (a warning says when the others
+        cannot).
     hemi_sizes : dict of str to int, optional
         Hemispheres are corrected separately.
     alpha : float, default=0.05
@@ -294,7 +319,15 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "clust
         raise ValueError(f"'alpha' must be in (0, 1), got {alpha}.")
     finite = np.all(np.isfinite(x), axis=0)
     info: dict[str, Any] = dict(extra or {})
-    if test == "wilcoxon":
+    _warn_underpowered(test, x.shape[0], alpha)
+    if test == "ttest":
+        p = np.full(x.shape[1], np.nan)
+        varying = finite & (np.nanstd(x, axis=0) > 0)
+        if varying.any():
+            p[varying] = stats.ttest_1samp(x[:, varying], 0.0, axis=0).pvalue
+        p[finite & ~varying] = 1.0
+        mask, p_fdr = fdr_by_hemi(p, hemi_sizes, alpha=alpha)
+    elif test == "wilcoxon":
         p = np.full(x.shape[1], np.nan)
         # all-zero targets (e.g. two identical models) cannot be ranked: p = 1
         nonzero = finite & np.any(x != 0, axis=0)

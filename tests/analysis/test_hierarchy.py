@@ -91,6 +91,7 @@ def test_stack_errors():
         compute_hierarchy([_ls("01"), _ls("02")], test="cluster")
 
 
+@pytest.mark.filterwarnings("ignore:With n_subjects")
 def test_roi_errors(planted):
     scores, truth = planted
     h = compute_hierarchy(scores[:4], n_bootstrap=0)

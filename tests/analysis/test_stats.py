@@ -99,9 +99,35 @@ def test_constant_and_nan_targets():
     assert rej[0] and np.isnan(p_fdr[1])
 
 
+def test_ttest_matches_scipy_and_works_with_three_subjects():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.0, 1.0, (3, 200))
+    x[:, :50] += 5.0  # a strong planted effect on the first 50 targets
+    gm = group_test(x, test="ttest", hemi_sizes={"L": 100, "R": 100})
+    np.testing.assert_allclose(gm.p_values, stats.ttest_1samp(x, 0, axis=0).pvalue,
+                               rtol=1e-10)
+    assert gm.n_subjects == 3 and gm.mask[:50].mean() > 0.5
+    # the null targets: FDR keeps false positives rare
+    assert gm.mask[50:].mean() < 0.05
+
+
+def test_underpowered_nonparametric_test_warns():
+    from brainscore_speech.analysis.stats import min_attainable_p
+    from brainscore_speech.exceptions import BrainscoreWarning
+
+    assert min_attainable_p("wilcoxon", 3) == 0.25 and min_attainable_p("ttest", 3) == 0
+    with pytest.warns(BrainscoreWarning, match=r"With n_subjects=3, the smallest "
+                      r"p-value a wilcoxon test can reach is 0.25 > alpha=0.05"):
+        gm = group_test(np.ones((3, 4)) + np.arange(4), test="wilcoxon")
+    assert not gm.mask.any()
+
+
+@pytest.mark.filterwarnings("ignore:With n_subjects")
 def test_errors():
     with pytest.raises(ValueError, match=r"'test' must be one of"):
-        group_test(np.zeros((3, 2)), test="ttest")
+        group_test(np.zeros((3, 2)), test="tukey")
     with pytest.raises(ValueError, match="needs at least 2 subjects"):
         group_test(np.zeros((1, 2)))
     with pytest.raises(ValueError, match=r"must have shape \(n_subjects, n_targets\)"):

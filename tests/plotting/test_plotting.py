@@ -23,6 +23,9 @@ from brainscore_speech.plotting import (
     view_surface_html,
 )
 
+# small synthetic groups: the Wilcoxon floor warning is expected here
+pytestmark = pytest.mark.filterwarnings("ignore:With n_subjects")
+
 HS = {"L": 10242, "R": 10242}
 
 

@@ -1,0 +1,196 @@
+"""Benchmark: windowed extraction of a wav2vec2-BASE-sized random model on CPU.
+
+Compares, in the same run and each in its own subprocess (peak RSS from
+``ru_maxrss``):
+
+- ``naive``: HF eager attention, one 10 s window at a time under ``torch.no_grad``,
+  conv blocks captured with hooks, everything accumulated in full-length arrays;
+- ``ours``: :func:`brainscore_speech.features.extract_stimuli` (SDPA,
+  ``inference_mode``, pooled in-window, streamed to HDF5), float32;
+- ``ours-bf16``: the same with ``dtype="bfloat16"`` (autocast) compute;
+- ``ours-long``: float32 on 2x longer audio (memory must stay flat).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_extract.py --minutes 10
+
+Prints a table and writes ``benchmarks/results/bench_extract.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[1] / "shared" / "data" / "speech"
+WINDOW_S, STRIDE_S, SFREQ = 10.0, 5.0, 16000
+
+
+def make_audio(path: Path, minutes: float) -> None:
+    """Real speech clips from ../shared/data tiled to ``minutes`` (noise if absent)."""
+    import soundfile as sf
+
+    from brainscore_speech.data.audio import load_audio
+
+    n = int(minutes * 60 * SFREQ)
+    clips = sorted(SHARED.glob("*/fleurs_cuttledoc/*.ogg")) if SHARED.is_dir() else []
+    if clips:
+        base = np.concatenate([load_audio(c) for c in clips])
+    else:
+        base = np.random.default_rng(0).standard_normal(SFREQ * 60).astype(np.float32) * .1
+    wave = np.resize(base, n).astype(np.float32)
+    sf.write(str(path), wave, SFREQ)
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def worker_naive(wav: Path, batch_size: int) -> dict:
+    import copy
+
+    import torch
+    from transformers import Wav2Vec2Model
+
+    from brainscore_speech.data.audio import load_audio
+    from brainscore_speech.features import make_random_model
+
+    ref = make_random_model(seed=0)  # default Wav2Vec2Config: BASE
+    model = Wav2Vec2Model._from_config(copy.deepcopy(ref.config),
+                                       attn_implementation="eager").eval()
+    model.load_state_dict(ref.wav2vec2.state_dict())
+    del ref
+    pools = [32, 16, 8, 4, 2, 1, 1]
+    t0 = time.perf_counter()
+    wave = load_audio(wav)
+    n = len(wave)
+    win, hop = int(WINDOW_S * SFREQ), int(STRIDE_S * SFREQ)
+    n_conv = [(n - rf) // h + 1 for h, rf in
+              [(5, 10), (10, 20), (20, 40), (40, 80), (80, 160), (160, 240), (320, 400)]]
+    sums = {f"conv{i}": np.zeros((n_conv[i] // p, 512), np.float32)
+            for i, p in enumerate(pools)}
+    sums.update({f"h{k}": np.zeros((n_conv[-1], 768), np.float32) for k in range(13)})
+    counts = {k: np.zeros(len(v), np.float32) for k, v in sums.items()}
+    store: dict[int, np.ndarray] = {}
+    hooks = [layer.register_forward_hook(
+        lambda m, i, o, k=k: store.__setitem__(k, o[0].numpy()))
+        for k, layer in enumerate(model.feature_extractor.conv_layers)]
+    with torch.no_grad():
+        for start in range(0, max(n - win, 0) + hop, hop):
+            seg = wave[start:start + win]
+            if len(seg) < 400:
+                break
+            out = model(torch.from_numpy(seg)[None], output_hidden_states=True)
+            for i, p in enumerate(pools):
+                x = store[i].T  # (T, 512) native
+                a = start // (5 * 2 ** i)
+                first = -(-a // p) * p - a
+                m = (len(x) - first) // p
+                rows = x[first:first + m * p].reshape(m, p, -1).mean(1)
+                j0 = (a + first) // p
+                j1 = min(j0 + m, len(sums[f"conv{i}"]))
+                sums[f"conv{i}"][j0:j1] += rows[:j1 - j0]
+                counts[f"conv{i}"][j0:j1] += 1
+            a = start // 320
+            for k, h in enumerate(out.hidden_states):
+                x = h[0].numpy()
+                sums[f"h{k}"][a:a + len(x)] += x
+                counts[f"h{k}"][a:a + len(x)] += 1
+    result = {k: sums[k] / np.maximum(counts[k], 1)[:, None] for k in sums}
+    elapsed = time.perf_counter() - t0
+    for h in hooks:
+        h.remove()
+    return {"seconds": elapsed, "audio_s": n / SFREQ, "peak_rss_gb": _peak_gb(),
+            "n_layers": len(result)}
+
+
+def worker_ours(wav: Path, batch_size: int, dtype: str) -> dict:
+    from brainscore_speech.data.audio import audio_info
+    from brainscore_speech.features import extract_stimuli, make_random_model, wrap_model
+
+    sm = wrap_model(make_random_model(seed=0), model_id="random-base")
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        extract_stimuli(sm, [wav], out, window_s=WINDOW_S, stride_s=STRIDE_S,
+                        batch_size=batch_size, dtype=dtype, skip_existing=False,
+                        verbose="WARNING")
+        elapsed = time.perf_counter() - t0
+    n = audio_info(wav)[0]
+    return {"seconds": elapsed, "audio_s": n / SFREQ, "peak_rss_gb": _peak_gb(),
+            "n_layers": len(sm.layer_names), "attn": sm.attn_implementation}
+
+
+def run_worker(kind: str, wav: Path, batch_size: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--wav", str(wav),
+           "--batch-size", str(batch_size)]
+    env = dict(os.environ, BRAINSCORE_SPEECH_PROGRESS="off", HF_HUB_OFFLINE="1")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {kind} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--worker", choices=["naive", "ours", "ours-bf16"])
+    parser.add_argument("--wav", type=Path)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_extract.json")
+    args = parser.parse_args()
+    if args.worker:
+        if args.worker == "naive":
+            res = worker_naive(args.wav, args.batch_size)
+        else:
+            res = worker_ours(args.wav, args.batch_size,
+                              "bfloat16" if args.worker == "ours-bf16" else "float32")
+        print(json.dumps(res))
+        return
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "audio.wav"
+        make_audio(wav, args.minutes)
+        for kind in ("naive", "ours", "ours-bf16"):
+            rows[kind] = run_worker(kind, wav, args.batch_size)
+            print(f"  {kind}: {rows[kind]}", flush=True)
+        if not args.skip_long:
+            wav2 = Path(tmp) / "audio2.wav"
+            make_audio(wav2, 2 * args.minutes)
+            rows["ours-long"] = run_worker("ours", wav2, args.batch_size)
+            print(f"  ours-long: {rows['ours-long']}", flush=True)
+    naive_rate = rows["naive"]["audio_s"] / rows["naive"]["seconds"]
+    print(f"\nwav2vec2 BASE random model, {args.minutes:g} min of audio, "
+          f"{WINDOW_S:g} s windows / {STRIDE_S:g} s stride, CPU, "
+          f"{os.cpu_count()} cores\n")
+    print(f"{'method':<12} {'audio (s)':>10} {'time (s)':>9} {'audio s/s':>10} "
+          f"{'x naive':>8} {'peak RSS (GB)':>14}")
+    for kind, r in rows.items():
+        rate = r["audio_s"] / r["seconds"]
+        r["audio_s_per_s"] = rate
+        r["speedup_vs_naive"] = rate / naive_rate
+        print(f"{kind:<12} {r['audio_s']:>10.0f} {r['seconds']:>9.1f} {rate:>10.2f} "
+              f"{rate / naive_rate:>8.2f} {r['peak_rss_gb']:>14.2f}")
+    result = {"benchmark": "bench_extract", "minutes": args.minutes,
+              "window_s": WINDOW_S, "stride_s": STRIDE_S, "batch_size": args.batch_size,
+              "cpu_count": os.cpu_count(), "platform": platform.platform(),
+              "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

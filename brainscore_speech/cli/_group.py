@@ -16,7 +16,7 @@ def group_cmd(
     model: list[str] = typer.Option(None, "--model", help="Model id(s) to analyse (default all)."),
     layer: list[str] = typer.Option(None, "--layer", help="Layer(s) to use (default all)."),
     alpha: float = typer.Option(0.05, help="Significance level (FDR / cluster)."),
-    test: str = typer.Option("wilcoxon", help="Vertex-wise test: wilcoxon or signflip."),
+    test: str = typer.Option("wilcoxon", help="Vertex-wise test: wilcoxon, signflip or ttest (parametric; use with few subjects)."),
     cluster: bool = typer.Option(False, help="Also run the cluster permutation test."),
     n_permutations: int = typer.Option(1000, help="Permutations (sign-flip / cluster)."),
     atlas: list[Path] = typer.Option(None, "--atlas", help="lh and rh atlas files (.annot or .label.gii), give twice."),

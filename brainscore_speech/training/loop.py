@@ -1,0 +1,391 @@
+"""The wav2vec 2.0 pretraining loop: ``train(cfg) -> Checkpoint`` (nanoGPT style).
+
+Reads top to bottom: set up (processes, device, output), data, model, optimizer,
+a pure :func:`get_lr` and :func:`get_gumbel_temperature`, :func:`estimate_loss`,
+then the loop. Run it on several processes with
+``torchrun --nproc_per_node N -m brainscore_speech train ...`` (DDP; gloo on CPU,
+NCCL on GPU).
+
+Determinism: the batch of update ``s`` (crops, masks, negatives) and the torch
+noise of each micro-batch (Gumbel, dropout) are pure functions of
+``(cfg.seed, s)``. On CPU a resumed run therefore equals an uninterrupted one
+bitwise, and a run on W processes sees exactly the batches of a 1-process run
+with the same ``batch_seconds`` (only the reduction order differs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._io import atomic_path
+from .._logging import logger, progress, verbose
+from ..data.audio import TARGET_SFREQ
+from ..exceptions import BrainscoreError
+from .checkpoint import (
+    Checkpoint,
+    load_train_state,
+    read_metrics,
+    recover_checkpoint_dir,
+    save_checkpoint,
+)
+from .config import TrainConfig, load_regime
+from .criterion import sample_masks, sample_negatives, wav2vec2_loss
+from .dataset import MicroBatch, load_corpus, sample_update
+from .health import HealthMonitor
+from .model import FeatureTap, build_model, make_feature_extractor
+
+__all__ = ["train", "get_lr", "get_gumbel_temperature", "estimate_loss", "n_frames"]
+
+_SUM_KEYS = ("contrastive_sum", "n_masked", "n_correct", "n_neg_is_pos", "n_negatives",
+             "ppl_prob_w", "ppl_code_w", "feat_pen_w", "div_w", "n_samples")
+
+
+def get_lr(step: int, cfg: TrainConfig) -> float:
+    """Learning rate of update ``step`` (0-based): linear warm-up, then linear
+    decay to 0 at ``max_steps`` or constant."""
+    warmup = int(cfg.warmup_frac * cfg.max_steps)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return cfg.lr * max(0.0, (cfg.max_steps - step) / max(1, cfg.max_steps - warmup))
+
+
+def get_gumbel_temperature(step: int, cfg: TrainConfig) -> float:
+    """``max(gumbel_max * decay**step, gumbel_min)``, stepped every update."""
+    return max(cfg.gumbel_max * cfg.gumbel_decay_resolved ** step, cfg.gumbel_min)
+
+
+def n_frames(model_config, n_samples: int) -> int:
+    """Feature frames for ``n_samples`` of audio (conv arithmetic, no padding)."""
+    n = n_samples
+    for k, s in zip(model_config.conv_kernel, model_config.conv_stride):
+        n = (n - k) // s + 1
+    return int(n)
+
+
+def _plan(mb: MicroBatch, model_config, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (n_items, T) and negatives (n_masked, K) of one micro-batch."""
+    rng = np.random.default_rng([cfg.seed, mb.seed])
+    mask = sample_masks(len(mb.items), n_frames(model_config, mb.n_samples),
+                        mask_prob=model_config.mask_time_prob,
+                        mask_length=model_config.mask_time_length, rng=rng)
+    return mask, sample_negatives(mask, model_config.num_negatives, rng)
+
+
+def _forward(model, tap, raw_model, x, mask, negs, cfg, device):
+    """One forward pass and its summed loss (see :func:`wav2vec2_loss`)."""
+    outputs = model(torch.from_numpy(x).to(device),
+                    mask_time_indices=torch.from_numpy(mask).to(device))
+    c = raw_model.config
+    return wav2vec2_loss(
+        outputs, torch.from_numpy(mask).to(device), torch.from_numpy(negs).to(device),
+        conv_features=tap.conv_features, code_logits=tap.code_logits,
+        num_groups=c.num_codevector_groups, num_vars=c.num_codevectors_per_group,
+        logit_temperature=c.contrastive_logits_temperature,
+        diversity_loss_weight=cfg.diversity_loss_weight,
+        feature_penalty_weight=cfg.feature_penalty_weight)
+
+
+def _accumulate(acc: dict, logs: dict, n_samples: int) -> None:
+    n = logs["n_masked"]
+    for k in ("contrastive_sum", "n_masked", "n_correct", "n_neg_is_pos", "n_negatives"):
+        acc[k] += logs[k]
+    acc["ppl_prob_w"] += logs["prob_perplexity"] * n
+    acc["ppl_code_w"] += logs["code_perplexity"] * n
+    acc["feat_pen_w"] += logs["feature_penalty"] * n
+    acc["div_w"] += logs["diversity"] * n
+    acc["n_samples"] += n_samples
+
+
+def _all_reduce(acc: dict, world: int) -> dict:
+    if world == 1:
+        return acc
+    import torch.distributed as dist
+
+    t = torch.tensor([acc[k] for k in _SUM_KEYS], dtype=torch.float64)
+    dist.all_reduce(t)
+    return dict(zip(_SUM_KEYS, t.tolist()))
+
+
+def estimate_loss(raw_model, tap, batches, corpus, cfg, device, amp, rank=0,
+                  world=1) -> float:
+    """Validation contrastive loss per masked frame (eval mode, no grad).
+
+    Parameters
+    ----------
+    raw_model : Wav2Vec2ForPreTraining
+    tap : FeatureTap
+    batches : list of MicroBatch
+        Fixed validation batches; process ``rank`` evaluates ``batches[rank::world]``.
+    corpus : Corpus
+    cfg : TrainConfig
+    device : torch.device
+    amp : callable
+        Returns the autocast context.
+    rank, world : int
+
+    Returns
+    -------
+    float
+        Summed contrastive loss / masked frames, over all processes.
+    """
+    raw_model.eval()
+    acc = dict.fromkeys(_SUM_KEYS, 0.0)
+    with torch.no_grad():
+        for mb in batches[rank::world]:
+            mask, negs = _plan(mb, raw_model.config, cfg)
+            x = mb.load(corpus, normalize=cfg.normalize)
+            with amp():
+                _, logs = _forward(raw_model, tap, raw_model, x, mask, negs, cfg,
+                                   device)
+            _accumulate(acc, logs, x.size)
+    raw_model.train()
+    acc = _all_reduce(acc, world)
+    return acc["contrastive_sum"] / max(1.0, acc["n_masked"])
+
+
+def _setup_distributed(cfg: TrainConfig):
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    want = cfg.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want.startswith("cuda") and not torch.cuda.is_available():
+        raise BrainscoreError(f"device={cfg.device!r} was requested but CUDA is not "
+                              "available; use --device cpu.")
+    device = torch.device(f"cuda:{local}" if want == "cuda" and world > 1 else want)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+@verbose
+def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint:
+    """Pretrain wav2vec 2.0 from scratch and return the final checkpoint.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Resolved configuration (:func:`~brainscore_speech.training.make_config`).
+    resume : bool
+        Continue from ``cfg.out`` (its config must match except bookkeeping keys).
+    verbose : bool | int | str | None
+
+    Returns
+    -------
+    Checkpoint
+        ``cfg.out`` after ``cfg.max_steps`` updates.
+
+    Raises
+    ------
+    FileExistsError
+        ``cfg.out`` already holds a checkpoint and ``resume`` is False.
+    ValueError
+        Resuming with a different configuration (the differing keys are named).
+    CollapseError
+        The run collapsed (see :mod:`.health`).
+    """
+    # ---------------------------------------------------------------- set up
+    rank, world, device = _setup_distributed(cfg)
+    is_main = rank == 0
+
+    def barrier():
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    out = Path(cfg.out)
+    if is_main:
+        recover_checkpoint_dir(out)
+    has_ckpt = (out / "train_state" / "state.pt").is_file()
+    if has_ckpt and not resume:
+        raise FileExistsError(f"{out} already holds a checkpoint; pass --resume to "
+                              "continue it or choose another --out.")
+    state = None
+    if resume and has_ckpt:
+        saved = Checkpoint.load(out).config
+        diff = saved.diff(cfg)
+        if diff:
+            lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in
+                              ((k, *v) for k, v in sorted(diff.items())))
+            raise ValueError(f"Cannot resume {out}: the configuration differs from the "
+                             f"checkpoint's in {sorted(diff)} ({lines}).")
+        state = load_train_state(out)
+    barrier()  # every process has looked at `out` before anything is written
+    use_amp = cfg.amp and device.type == "cuda"
+
+    def amp():
+        if use_amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ data
+    corpus = valid = None
+    if cfg.max_steps > 0:
+        corpus = load_corpus(cfg.corpus, crop_min_s=cfg.crop_min_s)
+        valid = (load_corpus(cfg.valid_corpus, crop_min_s=cfg.crop_min_s)
+                 if cfg.valid_corpus else corpus)
+        target_h = load_regime(cfg.regime).target_hours
+        logger.info("Corpus: %d utterances, %.2f h (%d shorter than %.1f s dropped); "
+                    "regime %r targets %g h", len(corpus), corpus.hours,
+                    corpus.n_dropped, cfg.crop_min_s, cfg.regime, target_h)
+
+    # ----------------------------------------------------------------- model
+    raw_model = build_model(cfg.preset, seed=cfg.seed,
+                            diversity_loss_weight=cfg.diversity_loss_weight)
+    if state is not None:
+        from safetensors.torch import load_file
+
+        raw_model.load_state_dict(load_file(out / "model.safetensors"), strict=True)
+    raw_model.to(device)
+    tap = FeatureTap(raw_model, feature_grad_mult=cfg.feature_grad_mult)
+    model = raw_model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(raw_model, device_ids=[device.index] if device.type == "cuda" else None,
+                    find_unused_parameters=raw_model.config.layerdrop > 0)
+    feature_extractor = make_feature_extractor(cfg.normalize)
+    n_params = sum(p.numel() for p in raw_model.parameters())
+    logger.info("Model: wav2vec2 %s, %.2f M parameters, %s x %d process(es)",
+                cfg.preset, n_params / 1e6, device, world)
+
+    # ------------------------------------------------------------- optimizer
+    params = [p for p in raw_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas),
+                                  eps=cfg.eps, weight_decay=cfg.weight_decay)
+    step, hours_seen, best = 0, 0.0, {}
+    monitor = HealthMonitor(raw_model.config.num_codevector_groups,
+                            cfg.collapse_perplexity, tuple(cfg.grad_norm_band),
+                            cfg.collapse_patience)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        hours_seen = float(state["hours_seen"])
+        best = dict(state.get("best") or {})
+        monitor.streak = int(state.get("health_streak", 0))
+        logger.info("Resuming %s at step %d", out, step)
+
+    def checkpoint(new_best: bool = False) -> Checkpoint | None:
+        if not is_main:
+            return None
+        st = {"step": step, "optimizer": optimizer.state_dict(),
+              "schedule": {"step": step, "lr": get_lr(max(step - 1, 0), cfg),
+                           "gumbel_temperature": get_gumbel_temperature(step, cfg)},
+              "rng": {"torch": torch.get_rng_state(), "seed": cfg.seed},
+              "data_position": {"step": step, "seed": cfg.seed},
+              "hours_seen": hours_seen, "best": best, "health_streak": monitor.streak}
+        return save_checkpoint(out, model=raw_model, feature_extractor=feature_extractor,
+                               config=cfg, step=step, state=st, best=best,
+                               new_best=new_best,
+                               extra_meta={"hours_seen": hours_seen, "world_size": world,
+                                           "n_parameters": n_params})
+
+    if state is None:
+        checkpoint()  # step 0: the untrained model (all that --regime random writes)
+        barrier()
+    if cfg.max_steps == 0 or step >= cfg.max_steps:
+        return Checkpoint.load(out)
+    valid_batches = sample_update(valid, seed=cfg.seed, step=0, stream=1,
+                                  batch_seconds=cfg.eval_seconds,
+                                  micro_batch_seconds=cfg.micro_batch_seconds,
+                                  crop_max_s=cfg.crop_max_s, world_size=world)
+    metrics_path = out / "metrics.jsonl"
+    if is_main and state is not None:  # drop records logged after the checkpoint
+        keep = [r for r in read_metrics(out) if r.get("step", 0) <= step]
+        with atomic_path(metrics_path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+
+    # ------------------------------------------------------------------ loop
+    bar = progress(range(step, cfg.max_steps), desc=f"train {cfg.regime}",
+                   total=cfg.max_steps - step, unit="step")
+    for _ in bar:
+        t0 = time.perf_counter()
+        lr = get_lr(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        temperature = get_gumbel_temperature(step, cfg)
+        raw_model.set_gumbel_temperature(temperature)
+
+        batches = sample_update(corpus, seed=cfg.seed, step=step,
+                                batch_seconds=cfg.batch_seconds,
+                                micro_batch_seconds=cfg.micro_batch_seconds,
+                                crop_max_s=cfg.crop_max_s, world_size=world)
+        plans = [_plan(mb, raw_model.config, cfg) for mb in batches]
+        total_masked = sum(int(m.sum()) for m, _ in plans)
+        mine = list(range(rank, len(batches), world))
+        acc = dict.fromkeys(_SUM_KEYS, 0.0)
+        optimizer.zero_grad(set_to_none=True)
+        for j, i in enumerate(mine):
+            mb, (mask, negs) = batches[i], plans[i]
+            x = mb.load(corpus, normalize=cfg.normalize)
+            torch.manual_seed(mb.seed)  # Gumbel / dropout noise of this micro-batch
+            sync = (world == 1 or j == len(mine) - 1)
+            ctx = contextlib.nullcontext() if sync else model.no_sync()
+            with ctx:
+                with amp():
+                    loss, logs = _forward(model, tap, raw_model, x, mask, negs, cfg,
+                                          device)
+                # DDP averages gradients over processes: scale so the result is the
+                # sum over the whole update divided by its masked-frame count.
+                (loss * (world / total_masked)).backward()
+            _accumulate(acc, logs, x.size)
+        acc = _all_reduce(acc, world)
+        clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        optimizer.step()
+        step += 1
+        hours_seen += acc["n_samples"] / TARGET_SFREQ / 3600.0
+
+        n = max(1.0, acc["n_masked"])
+        metrics = {
+            "step": step,
+            "loss": acc["contrastive_sum"] / n,
+            "accuracy": acc["n_correct"] / n,
+            "prob_perplexity": acc["ppl_prob_w"] / n,
+            "code_perplexity": acc["ppl_code_w"] / n,
+            "diversity": acc["div_w"] / n,
+            "feature_penalty": acc["feat_pen_w"] / n,
+            "neg_is_pos": acc["n_neg_is_pos"] / max(1.0, acc["n_negatives"]),
+            "temperature": temperature, "lr": lr, "grad_norm": grad_norm,
+            "audio_hours": hours_seen, "n_masked": int(acc["n_masked"]),
+            "seconds_per_step": time.perf_counter() - t0,
+        }
+        if is_main and (step % cfg.log_every == 0 or step == cfg.max_steps):
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}",
+                                acc=f"{metrics['accuracy']:.2f}",
+                                ppl=f"{metrics['code_perplexity']:.1f}",
+                                lr=f"{lr:.1e}", gnorm=f"{grad_norm:.2f}")
+        monitor.update(step, metrics, last_good=(
+            f"The last checkpoint is {out} (step {step - step % cfg.checkpoint_every}). "))
+
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            vloss = estimate_loss(raw_model, tap, valid_batches, valid, cfg,
+                                  device, amp, rank, world)
+            new_best = not best or vloss < best["valid_loss"]
+            if new_best:
+                best = {"step": step, "valid_loss": vloss,
+                        "held_out": bool(cfg.valid_corpus)}
+            logger.info("step %d: valid loss %.4f%s", step, vloss,
+                        " (best)" if new_best else "")
+            checkpoint(new_best)
+            barrier()
+    return Checkpoint.load(out)

@@ -64,3 +64,38 @@ def test_lpp_dry_run_lists_per_subject_jobs(shared_data, tmp_path, lang, prefix,
     assert counts["group"] == counts["report"] == 1
     for sub in subjects[:3]:
         assert f"{sub}_task-lpp{prefix}_space-fsaverage5_model-random_layerscores.npz" in proc.stdout
+
+
+@pytest.mark.slow
+def test_demo_config_runs_with_two_cores(tmp_path):
+    """The demo workflow (shrunk through --config) runs with --cores 2; outputs check out."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "pipelines" / "config" / "demo.yaml").read_text())
+    cfg["out"] = str(tmp_path / "out")
+    cfg["cli"] = str(Path(sys.executable).with_name("brainscore-speech"))
+    cfg["simulate"].update(subjects=2, runs=3, scans_per_run=40)
+    for spec in cfg["synth_corpora"].values():
+        spec["minutes"] = 0.3
+    for spec in cfg["models"].values():
+        if "max_steps" in spec:
+            spec["max_steps"] = 6
+    small = tmp_path / "demo-small.yaml"
+    small.write_text(yaml.safe_dump(cfg))
+    cmd = [SNAKEMAKE, "-s", SNAKEFILE, "--configfile", small, "--cores", "2", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    logs = "\n".join(p.read_text()[-2000:] for p in (tmp_path / "out" / "logs").glob("*.log")
+                     ) if (tmp_path / "out" / "logs").is_dir() else ""
+    assert proc.returncode == 0, proc.stderr[-4000:] + logs
+    out = tmp_path / "out"
+    for sub in ("01", "02"):
+        for model in cfg["models"]:
+            f = (out / "derivatives" / f"sub-{sub}" /
+                 f"sub-{sub}_task-listen_space-fsaverage5_model-{model}_layerscores.npz")
+            assert f.is_file(), f
+    assert (out / "group" / "group_summary.tsv").is_file()
+    assert "<h2>Brain scores</h2>" in (out / "report.html").read_text()
+    assert list((out / "figures").glob("model-native_desc-bestlayer.png"))
+    # a second invocation finds nothing to do: outputs are files, the workflow resumes
+    proc = subprocess.run(cmd[:-1] + ["-n"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr

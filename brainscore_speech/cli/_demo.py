@@ -1,5 +1,49 @@
-"""CLI commands of this stage (registered on the shared typer app)."""
+"""CLI command ``demo``: the whole pipeline on the embedded default."""
 
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from ._app import app
+from ._train import corpus_app
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Argument(Path("demo_out"), help="Output folder (resumable)."),
+    subjects: int = typer.Option(3, help="Simulated participants."),
+    runs: int = typer.Option(4, help="Runs per participant."),
+    train_steps: int = typer.Option(300, help="Updates per trained tiny model."),
+    seed: int = typer.Option(0, help="Seed of everything."),
+) -> None:
+    """Simulate a study, train four tiny regime models, score, analyse, report."""
+    from ..workflows.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(n_subjects=subjects, n_runs=runs, train_steps=train_steps, seed=seed)
+    report = run_demo(out, cfg)
+    typer.echo(f"Report: {report}")
+
+
+@corpus_app.command("synth")
+def corpus_synth(
+    out: Path = typer.Argument(..., help="Output folder (audio/ + manifest.tsv)."),
+    kind: str = typer.Option("speech", help="speech (espeak-ng voices) or nonspeech."),
+    language: str = typer.Option("en", help="Speech language: en, fr or cmn."),
+    minutes: float = typer.Option(3.0, help="Minutes of audio to synthesise."),
+    seed: int = typer.Option(0, help="Seed of the sentence/voice/sound choices."),
+) -> None:
+    """Synthesise a small offline training corpus (the demo's built-in audio)."""
+    from .._validation import check_option
+    from ..data.synth import make_nonspeech_corpus, make_speech_corpus
+    from ..training.dataset import build_manifest
+
+    check_option("kind", kind, ["speech", "nonspeech"])
+    audio = out / "audio"
+    if kind == "speech":
+        make_speech_corpus(audio, language, minutes * 60, random_state=seed)
+    else:
+        make_nonspeech_corpus(audio, minutes * 60, random_state=seed)
+    manifest = build_manifest(audio, out / "manifest.tsv")
+    typer.echo(f"Wrote {manifest}")

@@ -121,16 +121,54 @@ def _plot_roi_summary(summary, model: str):
     return fig
 
 
-def _img_tag(path: Path) -> str:
+_SECTIONS = (
+    ("brainscore", "Brain scores",
+     "Group-mean cross-validated Pearson r between held-out BOLD and each model's "
+     "ridge prediction, at each vertex's best layer (significant vertices only), "
+     "and the layer profile across vertices."),
+    ("hierarchy", "Hierarchy: which layer predicts each vertex best",
+     "Best layer of the subject-averaged scores where significant, the continuous "
+     "layer-preference index (0 = first layer, 1 = last) and, with an atlas, the "
+     "distribution of best layers per ROI."),
+    ("regimes", "Regime comparison",
+     "Paired differences between training regimes (trained - random, speech - sound, "
+     "native - non-native), tested across subjects, and the regime that predicts each "
+     "vertex best where a trained model beats the random one."),
+    ("other", "Other figures", ""),
+)
+
+
+def _section_of(stem: str) -> tuple[str, str]:
+    """Section key and a human caption for a figure file made by make_figures."""
+    if stem.startswith("contrast-"):
+        a, _, b = stem[len("contrast-"):].partition("-")
+        return "regimes", f"Contrast {a} - {b}: mean paired difference of brain scores"
+    if stem == "desc-bestregime":
+        return "regimes", "Best regime per vertex (where trained beats random)"
+    model, _, desc = stem.partition("_desc-")
+    model = model.removeprefix("model-")
+    captions = {
+        "brainscore": ("brainscore", f"Model {model}: brain-score map"),
+        "layerprofile": ("brainscore", f"Model {model}: brain score along the layers"),
+        "bestlayer": ("hierarchy", f"Model {model}: best layer per vertex"),
+        "preference": ("hierarchy", f"Model {model}: layer-preference index"),
+        "roiprofile": ("hierarchy", f"Model {model}: layer profiles per ROI"),
+        "roibestlayer": ("hierarchy", f"Model {model}: best layer per ROI"),
+    }
+    return captions.get(desc, ("other", stem))
+
+
+def _img_tag(path: Path, caption: str | None = None) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
+    caption = caption or path.stem
     return (f'<figure><img src="data:image/png;base64,{data}" '
             f'alt="{html.escape(path.name)}" style="max-width:100%"/>'
-            f"<figcaption>{html.escape(path.stem)}</figcaption></figure>")
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
-                dpi: int = 120, figures_dir: str | os.PathLike | None = None
-                ) -> Path:
+                dpi: int = 120, figures_dir: str | os.PathLike | None = None,
+                figures: list[str | os.PathLike] | None = None) -> Path:
     """One self-contained HTML page: figures (embedded), tables and provenance.
 
     Parameters
@@ -143,6 +181,9 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
         Resolution of the embedded PNGs.
     figures_dir : path, optional
         Where to keep the PNGs (default a temporary folder).
+    figures : list of path, optional
+        PNGs already made by :func:`make_figures` to embed as they are (nothing
+        is re-rendered; ``dpi`` and ``figures_dir`` are then unused).
 
     Returns
     -------
@@ -163,8 +204,14 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
                                 "group' first.")
     with tempfile.TemporaryDirectory() as tmp:
         fdir = Path(figures_dir) if figures_dir is not None else Path(tmp)
-        figs = [p for p in make_figures(gdir, fdir, dpi=dpi, html_views=False)
-                if p.suffix == ".png"]
+        if figures is not None:
+            figs = [Path(p) for p in figures if Path(p).suffix == ".png"]
+            missing = [str(p) for p in figs if not p.is_file()]
+            if missing:
+                raise FileNotFoundError(f"Figure(s) to embed not found: {missing}")
+        else:
+            figs = [p for p in make_figures(gdir, fdir, dpi=dpi, html_views=False)
+                    if p.suffix == ".png"]
         parts: list[str] = [
             "<!DOCTYPE html><html><head><meta charset='utf-8'>",
             "<title>brainscore_speech group report</title><style>",
@@ -182,8 +229,16 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
             parts.append("<h2>Statistics (one row per map and hemisphere)</h2>")
             parts.append(pd.read_csv(summary, sep="\t").to_html(index=False,
                                                                 float_format="%.4g"))
-        parts.append("<h2>Figures</h2>")
-        parts += [_img_tag(p) for p in figs]
+        by_section: dict[str, list[str]] = {key: [] for key, _, _ in _SECTIONS}
+        for p in figs:
+            key, caption = _section_of(p.stem)
+            by_section[key].append(_img_tag(p, caption))
+        for key, title, intro in _SECTIONS:
+            if by_section[key]:
+                parts.append(f"<h2>{html.escape(title)}</h2>")
+                if intro:
+                    parts.append(f"<p>{html.escape(intro)}</p>")
+                parts += by_section[key]
         for p in sorted(gdir.glob("model-*_roiorder.json")):
             parts.append(f"<h3>{html.escape(p.stem)}</h3><pre>"
                          f"{html.escape(p.read_text())}</pre>")

@@ -1,0 +1,232 @@
+"""The embedded default: the whole pipeline on a simulated study, offline, in minutes.
+
+Stages (each resumable: a stage whose ``.done`` record matches its parameters is
+skipped, and the stages below it skip finished work themselves):
+
+1. ``corpora/``: synthesised English and French read speech (espeak-ng through
+   ``espeakng-loader``) and procedural non-speech sounds, with fairseq manifests.
+2. ``study/``: a simulated BIDS + fMRIPrep study on fsaverage5 whose BOLD is planted
+   from known stage features (``brainscore_speech.data.simulate``).
+3. ``models/``: four tiny wav2vec 2.0 models: random, sound, non-native speech (French)
+   and native speech (English, the simulated participants' language).
+4. ``activations/``: every layer of every model for every stimulus.
+5. ``derivatives/``: per-subject brain scores of every layer of every model (plus the
+   planted stage features, the ground truth).
+6. ``group/``, ``figures/``, ``report.html``: group statistics, hierarchy and regime
+   maps, surface figures and the HTML report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .._io import params_hash, read_json, write_json
+from .._logging import logger, verbose as _verbose
+
+__all__ = ["DemoConfig", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Sizes of the demo (defaults finish in a few minutes on 2 CPU cores).
+
+    Parameters
+    ----------
+    n_subjects : int
+        Simulated participants (native language English).
+    n_runs : int
+        Runs per participant (one synthesised story section each).
+    scans_per_run : int
+        Scans per run (TR 2 s).
+    corpus_minutes : float
+        Minutes of audio in each training corpus.
+    train_steps : int
+        Updates of each trained tiny model.
+    seed : int
+        Seeds the corpora, the study, the models and the statistics.
+    """
+
+    n_subjects: int = 3
+    n_runs: int = 4
+    scans_per_run: int = 100
+    tr_s: float = 2.0
+    corpus_minutes: float = 3.0
+    train_steps: int = 300
+    seed: int = 0
+    language: str = "en"
+    nonnative_language: str = "fr"
+
+
+MODELS = {
+    # model id -> (regime, corpus)
+    "random": ("random", None),
+    "sound": ("sound", "sound"),
+    "nonnative": ("speech-{nonnative}", "speech-{nonnative}"),
+    "native": ("speech-{native}", "speech-{native}"),
+}
+
+
+@contextlib.contextmanager
+def _timed(name: str, timings: dict[str, float]):
+    t0 = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - t0, 1)
+    logger.info("Demo stage %r: %.1f s", name, timings[name])
+
+
+def _stage_done(marker: Path, params: dict[str, Any]) -> bool:
+    if not marker.is_file():
+        return False
+    try:
+        return read_json(marker).get("params_hash") == params_hash(params)
+    except Exception:  # a corrupt marker means: redo the stage
+        return False
+
+
+def _mark(marker: Path, params: dict[str, Any], t0: float) -> None:
+    write_json(marker, {"params_hash": params_hash(params), "params": params,
+                        "seconds": round(time.perf_counter() - t0, 2)})
+
+
+def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
+    from ..data.synth import make_nonspeech_corpus, make_speech_corpus
+    from ..training.dataset import build_manifest
+
+    specs = {f"speech-{cfg.language}": ("speech", cfg.language, cfg.seed + 1),
+             f"speech-{cfg.nonnative_language}": ("speech", cfg.nonnative_language,
+                                                 cfg.seed + 2),
+             "sound": ("nonspeech", None, cfg.seed + 3)}
+    manifests = {}
+    for name, (kind, language, seed) in specs.items():
+        folder = out / "corpora" / name
+        manifest = folder / "manifest.tsv"
+        params = {"kind": kind, "language": language, "seed": seed,
+                  "minutes": cfg.corpus_minutes}
+        marker = folder / ".done.json"
+        if not _stage_done(marker, params):
+            t0 = time.perf_counter()
+            logger.info("Synthesising the %s corpus (%.1f min)", name, cfg.corpus_minutes)
+            audio = folder / "audio"
+            if kind == "speech":
+                make_speech_corpus(audio, language, cfg.corpus_minutes * 60,
+                                   random_state=seed)
+            else:
+                make_nonspeech_corpus(audio, cfg.corpus_minutes * 60, random_state=seed)
+            build_manifest(audio, manifest)
+            _mark(marker, params, t0)
+        manifests[name] = manifest
+    return manifests
+
+
+@_verbose
+def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = None, *,
+             verbose: bool | int | str | None = None) -> Path:
+    """Run the whole pipeline on the embedded default and return the report's path.
+
+    Parameters
+    ----------
+    out : path-like, default="demo_out"
+        Output folder (created); re-running resumes finished stages.
+    config : DemoConfig, optional
+        Sizes; defaults finish in a few minutes on 2 CPU cores.
+    verbose : bool, int, str or None
+
+    Returns
+    -------
+    report : Path
+        ``OUT/report.html``.
+    """
+    from ..analysis import run_group
+    from ..data.simulate import simulate_study
+    from ..features import extract_stimuli
+    from ..plotting import make_figures, make_report
+    from ..training import make_config, train
+    from .score import score_subject
+
+    cfg = config or DemoConfig()
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    write_json(out / "demo_config.json", asdict(cfg))
+
+    with _timed("corpora", timings):
+        manifests = _build_corpora(out, cfg)
+
+    study = out / "study"
+    sim_params = {"n_subjects": cfg.n_subjects, "n_runs": cfg.n_runs, "tr_s": cfg.tr_s,
+                  "scans_per_run": cfg.scans_per_run, "seed": cfg.seed,
+                  "language": cfg.language}
+    with _timed("simulate", timings):
+        if not _stage_done(out / ".simulate.done.json", sim_params):
+            t0 = time.perf_counter()
+            logger.info("Simulating a %d-subject study on fsaverage5", cfg.n_subjects)
+            simulate_study(study, n_subjects=cfg.n_subjects, n_runs=cfg.n_runs,
+                           tr_s=cfg.tr_s, scans_per_run=cfg.scans_per_run,
+                           seed=cfg.seed, language=cfg.language, task="listen")
+            _mark(out / ".simulate.done.json", sim_params, t0)
+    bids = study / "bids"
+
+    fmt = {"native": cfg.language, "nonnative": cfg.nonnative_language}
+    checkpoints = {}
+    with _timed("train", timings):
+        for model_id, (regime, corpus) in MODELS.items():
+            regime = regime.format(**fmt)
+            ckpt = out / "models" / model_id
+            corpora = [str(manifests[corpus.format(**fmt)])] if corpus else []
+            tcfg = make_config(regime=regime, preset="tiny", corpus=corpora,
+                               out=str(ckpt), seed=cfg.seed,
+                               max_steps=cfg.train_steps if corpus else None)
+            done = ckpt / "brainscore_speech.json"
+            if done.is_file() and read_json(done).get("step") == tcfg.max_steps:
+                logger.info("Model %r already trained; skipping", model_id)
+            else:
+                logger.info("Training the %r model (regime %s)", model_id, regime)
+                train(tcfg, resume=True)
+            checkpoints[model_id] = ckpt
+
+    acts = {}
+    with _timed("extract", timings):
+        for model_id, ckpt in checkpoints.items():
+            acts[model_id] = out / "activations" / model_id
+            extract_stimuli(ckpt, bids / "stimuli", acts[model_id], model_id=model_id)
+    # the planted stage features: scoring them shows what a perfect model would give
+    acts["stages"] = study / "activations" / "stages"
+
+    deriv = out / "derivatives"
+    subjects = [f"{i:02d}" for i in range(1, cfg.n_subjects + 1)]
+    with _timed("score", timings):
+        for subject in subjects:
+            for act_dir in acts.values():
+                score_subject(bids, subject, act_dir, deriv, space="fsaverage5",
+                              task="listen", language=cfg.language)
+
+    group = out / "group"
+    with _timed("group", timings):
+        # 3 subjects: a Wilcoxon test cannot reach p < 0.05 (its floor is 0.25), so
+        # the demo uses the parametric one-sample t-test
+        run_group(deriv, group, test="ttest", random_state=cfg.seed)
+    figures_dir = out / "figures"
+    with _timed("figures", timings):
+        fig_params = {"group": read_json(group / "group_provenance.json")}
+        marker = figures_dir / ".done.json"
+        if _stage_done(marker, fig_params):
+            figures = [Path(p) for p in read_json(marker)["figures"]]
+        else:
+            t0 = time.perf_counter()
+            figures = make_figures(group, figures_dir)
+            _mark(marker, fig_params, t0)
+            rec = read_json(marker)
+            rec["figures"] = [str(p) for p in figures]
+            write_json(marker, rec)
+        report = make_report(group, out / "report.html", figures=figures)
+    timings["total"] = round(time.perf_counter() - t_start, 1)
+    write_json(out / "demo_timings.json", timings)
+    logger.info("Demo finished in %.0f s (%s)", timings["total"],
+                ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total"))
+    return Path(report)

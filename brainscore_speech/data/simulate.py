@@ -622,18 +622,18 @@ def _model_layers(checkpoint: str | os.PathLike, stimuli_dir: Path,
                   stims: dict[str, np.ndarray]):
     """Every layer of a checkpoint on each stimulus (``brainscore_speech.features``)."""
     try:
-        from .. import features as _features
-        extract = _features.extract_activations
-    except (ImportError, AttributeError):
+        from ..features import extract_activations, load_speech_model
+    except ImportError as err:
         raise RuntimeError(
-            "'from_model' needs brainscore_speech.features.extract_activations, which "
-            "is not available in this installation."
-        ) from None
+            f"'from_model' needs brainscore_speech.features (torch, transformers): "
+            f"{err}") from None
+    # Load (and hash) the checkpoint once; each stimulus is read back from the
+    # written WAV so the activations equal those `extract` gives on the study.
+    model = load_speech_model(checkpoint)
     result = {}
     names, model_id, meta = None, None, None
     for name in stims:
-        acts = extract(checkpoint, stimuli_dir / f"{name}.wav")
-        acts = acts[0] if isinstance(acts, (list, tuple)) else acts
+        acts = extract_activations(model, stimuli_dir / f"{name}.wav")
         names = list(acts.layer_order)
         model_id, meta = acts.model_id, dict(acts.model_meta)
         result[name] = (dict(acts.layers), dict(acts.frame_times_s))

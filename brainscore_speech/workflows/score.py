@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import array_hash, atomic_path, make_provenance, params_hash, read_json, \
-    write_json
+from .._io import TMP_MARK, array_hash, atomic_path, make_provenance, params_hash, \
+    read_json, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
@@ -259,6 +259,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                      f"_stat-r_statmap.{ext}")
             maps[f"{name}/{hemi or 'all'}"] = sub_dir / fname
     outputs = [ls_path, table_path, *maps.values()]
+    _remove_stale_temps([sub_dir, cache_dir], prefix, model_ent)
     if not force and prov_path.is_file() and all(p.is_file() for p in outputs):
         try:
             if read_json(prov_path).get("cache_key") == run_key:
@@ -348,6 +349,22 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                 model_id, len(names), n_fitted, len(names) - n_fitted, sub_dir)
     return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=n_fitted,
                        skipped=False, files=[*outputs, prov_path])
+
+
+def _remove_stale_temps(folders: Sequence[Path], prefix: str, model_ent: str) -> None:
+    """Delete temp files a killed run of this subject and model left behind.
+
+    :func:`~brainscore_speech._io.atomic_path` cleans up on exceptions, but a
+    process killed (SIGKILL, power loss) while writing leaves its ``.tmp-`` file.
+    Only files of this subject/task/space and model are touched.
+    """
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for p in folder.glob(f"{prefix}*{TMP_MARK}*"):
+            if f"_model-{model_ent}_" in p.name and p.is_file():
+                logger.info("Removing %s, left by an interrupted run.", p)
+                p.unlink(missing_ok=True)
 
 
 def _write_table(path: Path, ls: LayerScores, valid: np.ndarray,

@@ -23,17 +23,48 @@ ALPHA = 0.05
 BOUND = ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / N_SEEDS)
 
 
-def _null(seed, n_sub=10, n_targets=300):
+N_SUB = 20  # Wilcoxon/sign-flip floor 2 / 2**20: BH can reject (10 subjects: never)
+HEMI = {"L": 50, "R": 50}
+N_TARGETS = sum(HEMI.values())
+# BH over 50 targets per hemisphere rejects only if some p <= 0.05 / 50 = 0.001;
+# with 2000 random sign patterns the sign-flip p-value can reach 1/2001.
+N_PERM = 2000
+
+
+def _null(seed, n_sub=N_SUB, n_targets=N_TARGETS):
     return np.random.default_rng(seed).normal(size=(n_sub, n_targets))
 
 
-@pytest.mark.parametrize("test", ["wilcoxon", "signflip"])
+@pytest.mark.parametrize("test", ["wilcoxon", "signflip", "ttest"])
 def test_group_test_null_calibration_vertexwise(test):
-    hemi_sizes = {"L": 150, "R": 150}
-    rejected = [group_test(_null(s), test=test, hemi_sizes=hemi_sizes,
-                           n_permutations=200, random_state=s).mask.any()
-                for s in range(N_SEEDS)]
-    assert np.mean(rejected) <= BOUND
+    from brainscore_speech.analysis.stats import min_attainable_p
+
+    floor = 1 / (N_PERM + 1) if test == "signflip" else min_attainable_p(test, N_SUB)
+    assert floor < ALPHA / max(HEMI.values())  # the calibration is not vacuous
+    rejected, power, false_pos = [], [], []
+    planted = np.zeros(N_TARGETS, bool)
+    planted[:10] = planted[50:60] = True
+    for s in range(N_SEEDS):
+        gm = group_test(_null(s), test=test, hemi_sizes=HEMI, n_permutations=N_PERM,
+                        random_state=s)
+        assert gm.n_subjects == N_SUB
+        rejected.append(gm.mask.any())  # family-wise: any rejection under the null
+        false_pos.append(gm.mask.mean())
+        # the same data with a planted effect (d = 1) on 20 of the 100 targets
+        x = _null(s)
+        x[:, planted] += 1.0
+        gm = group_test(x, test=test, hemi_sizes=HEMI, n_permutations=N_PERM,
+                        random_state=s)
+        power.append(gm.mask[planted].mean())
+        false_pos.append(gm.mask[~planted].mean())
+    rate = np.mean(rejected)
+    print(f"\n[calibration] {test}+FDR, {N_SUB} subjects, {N_TARGETS} targets, "
+          f"{N_SEEDS} seeds: null rejection rate {rate:.3f} (bound {BOUND:.3f}); "
+          f"planted-effect power {np.mean(power):.3f}; mean false-positive rate "
+          f"{np.mean(false_pos):.4f}")
+    assert rate <= BOUND
+    assert np.mean(power) > 0.9
+    assert np.mean(false_pos) < 0.01
 
 
 def test_cluster_test_null_calibration():
@@ -46,6 +77,10 @@ def test_cluster_test_null_calibration():
                         hemi_sizes={"L": 144, "R": 144}, n_permutations=128,
                         random_state=s)
         rejected.append(gm.mask.any())
+    # 128 permutations: the smallest cluster p-value is 1/128 < 0.05, so the
+    # test can reject (planted clusters are found in the test below)
+    print(f"\n[calibration] cluster, 10 subjects, {N_SEEDS} seeds: null rejection "
+          f"rate {np.mean(rejected):.3f} (bound {BOUND:.3f})")
     assert np.mean(rejected) <= BOUND
 
 

@@ -265,7 +265,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         at_best = stack.data[:, np.maximum(best, 0), np.arange(best.size)]
         gm = group_test(at_best, test=test, hemi_sizes=hemi_sizes, alpha=alpha,
                         n_permutations=n_permutations, name=f"brain score {m}",
-                        space=space, random_state=rng,
+                        space=space, random_state=rng, n_selected=stack.data.shape[1],
                         extra={"model": m, "layer": "best (subject-averaged)",
                                "subjects": list(stack.subjects)})
         written.append(gm.save(out / f"model-{m}_desc-brainscore_groupmap.npz"))

@@ -97,8 +97,10 @@ def compute_hierarchy(scores: Sequence[LayerScores] | SubjectStack, *,
     cols = np.arange(n_targets)
     at_best = x[:, np.maximum(best, 0), cols]
     at_best[:, best < 0] = np.nan
+    # the best layer was chosen on these same scores: correct for picking the
+    # maximum of n_layers (Bonferroni), or ~20% of "significant" vertices are noise
     gm = group_test(at_best, test=test, hemi_sizes=stack.hemi_sizes, alpha=alpha,
-                    random_state=rng)
+                    random_state=rng, n_selected=x.shape[1])
     # the test is two-sided; a significantly *negative* best score is not a layer
     # preference, so only positive means count
     sig = gm.mask & (gm.statistic > 0)

@@ -253,6 +253,10 @@ def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
     return mask, p_out, info
 
 
+def _select_correct(p: np.ndarray, n_selected: int) -> np.ndarray:
+    return np.minimum(1.0, p * int(n_selected)) if n_selected > 1 else p
+
+
 def min_attainable_p(test: str, n_subjects: int) -> float:
     """Smallest two-sided p-value ``test`` can give with ``n_subjects`` (0 if none)."""
     if test in ("wilcoxon", "signflip"):
@@ -280,7 +284,8 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
                alpha: float = 0.05, n_permutations: int = 1000, adjacency=None,
                name: str = "", space: str | None = None,
                random_state: int | np.random.Generator | None = 0,
-               extra: Mapping[str, Any] | None = None) -> GroupMap:
+               extra: Mapping[str, Any] | None = None,
+               n_selected: int = 1) -> GroupMap:
     """Test per target whether the subjects' values differ from 0.
 
     Parameters
@@ -304,6 +309,11 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
     random_state : int, Generator or None, default=0
     extra : dict, optional
         Stored in ``GroupMap.extra``.
+    n_selected : int, default=1
+        When each target's values were *selected* as the best of ``n_selected``
+        candidates (e.g. the best layer of the subject-averaged scores), testing them
+        is biased upwards; the p-values are then Bonferroni-multiplied by
+        ``n_selected`` (a valid bound on selecting the maximum) before FDR.
 
     Returns
     -------
@@ -318,6 +328,8 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
     if not 0 < alpha < 1:
         raise ValueError(f"'alpha' must be in (0, 1), got {alpha}.")
     finite = np.all(np.isfinite(x), axis=0)
+    if int(n_selected) < 1:
+        raise ValueError(f"'n_selected' must be >= 1, got {n_selected}.")
     info: dict[str, Any] = dict(extra or {})
     _warn_underpowered(test, x.shape[0], alpha)
     if test == "ttest":
@@ -326,6 +338,7 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
         if varying.any():
             p[varying] = stats.ttest_1samp(x[:, varying], 0.0, axis=0).pvalue
         p[finite & ~varying] = 1.0
+        p = _select_correct(p, n_selected)
         mask, p_fdr = fdr_by_hemi(p, hemi_sizes, alpha=alpha)
     elif test == "wilcoxon":
         p = np.full(x.shape[1], np.nan)
@@ -334,10 +347,12 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
         if nonzero.any():
             p[nonzero] = stats.wilcoxon(x[:, nonzero], axis=0).pvalue
         p[finite & ~nonzero] = 1.0
+        p = _select_correct(p, n_selected)
         mask, p_fdr = fdr_by_hemi(p, hemi_sizes, alpha=alpha)
     elif test == "signflip":
         p = signflip_pvalues(x, n_permutations=n_permutations,
                              random_state=random_state)
+        p = _select_correct(p, n_selected)
         mask, p_fdr = fdr_by_hemi(p, hemi_sizes, alpha=alpha)
         info["n_permutations"] = min(n_permutations, 2 ** x.shape[0])
     else:
@@ -353,6 +368,8 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
         mask &= finite
         info.update(cinfo)
     stat = np.where(finite, np.nan_to_num(x).mean(axis=0), np.nan)
+    if n_selected > 1:
+        info["n_selected"] = int(n_selected)
     info["n_significant"] = {h: int(mask[sl].sum())
                              for h, sl in hemi_slices(x.shape[1], hemi_sizes).items()}
     return GroupMap(statistic=stat, p_values=p, p_fdr=p_fdr, mask=mask,

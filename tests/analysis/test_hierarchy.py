@@ -40,7 +40,7 @@ def test_planted_hierarchy_recovered(planted):
 
 def test_reversed_hierarchy_gives_negative_order_correlation():
     scores, truth = make_synthetic_layer_scores(
-        8, n_vertices_per_hemi=500, roi_order=("IFG", "STS", "STG", "belt", "A1"),
+        12, n_vertices_per_hemi=500, roi_order=("IFG", "STS", "STG", "belt", "A1"),
         random_state=4)
     h = compute_hierarchy(scores, n_bootstrap=10)
     assert roi_order_correlation(h, truth["rois"])["rho"] < -0.9

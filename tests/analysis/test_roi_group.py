@@ -53,7 +53,7 @@ def test_speech_rois_real_atlases(shared_data):
 
 def test_planted_hierarchy_on_real_atlas_rois(shared_data):
     rois = speech_rois(_atlas(shared_data, "mmp1"))
-    scores, truth = make_synthetic_layer_scores(10, rois=rois, random_state=7)
+    scores, truth = make_synthetic_layer_scores(20, rois=rois, random_state=7)
     h = compute_hierarchy(scores, n_bootstrap=20)
     sig = h.best_layer >= 0
     assert (h.best_layer[sig] == truth["planted_layer"][sig]).mean() >= 0.9
@@ -61,7 +61,7 @@ def test_planted_hierarchy_on_real_atlas_rois(shared_data):
     prof = summarize_profiles(roi_layer_profiles(scores, rois))
     a1 = prof[prof.roi == "A1"].sort_values("layer_index")
     assert a1["mean_r"].idxmax() == a1.index[0]
-    assert np.all(a1["ci_low"] < a1["mean_r"]) and np.all(a1["n_subjects"] == 10)
+    assert np.all(a1["ci_low"] < a1["mean_r"]) and np.all(a1["n_subjects"] == 20)
     with pytest.raises(ValueError, match="'ci' must be in"):
         summarize_profiles(prof.assign(subject="x"), ci=2)
     with pytest.raises(ValueError, match="the atlas does not match the mesh"):

@@ -13,7 +13,7 @@ from ._train import corpus_app
 @app.command("demo")
 def demo(
     out: Path = typer.Argument(Path("demo_out"), help="Output folder (resumable)."),
-    subjects: int = typer.Option(3, help="Simulated participants."),
+    subjects: int = typer.Option(6, help="Simulated participants (>= 6 for significance)."),
     runs: int = typer.Option(4, help="Runs per participant."),
     train_steps: int = typer.Option(300, help="Updates per trained tiny model."),
     seed: int = typer.Option(0, help="Seed of everything."),

@@ -190,9 +190,7 @@ def test_sigkill_and_resume_equals_uninterrupted(chirp_manifest, tmp_path):
 
 
 def test_checkpoint_loads_in_extract(chirp_manifest, tmp_path):
-    models = pytest.importorskip("brainscore_speech.features.models")
-    if not hasattr(models, "load_speech_model"):
-        pytest.skip("features.load_speech_model not available yet")
+    from brainscore_speech.features import models
     cfg = make_config(regime="speech-fr", preset="tiny", corpus=[str(chirp_manifest)],
                       out=str(tmp_path / "ck"), max_steps=1, **FAST)
     train(cfg)

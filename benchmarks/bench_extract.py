@@ -10,6 +10,13 @@ Compares, in the same run and each in its own subprocess (peak RSS from
 - ``ours-bf16``: the same with ``dtype="bfloat16"`` (autocast) compute;
 - ``ours-long``: float32 on 2x longer audio (memory must stay flat).
 
+It also measures, in the same run, the machine's float32 matrix-product rate
+(``peak``: a 2048^3 ``torch.matmul``) and counts the multiply-adds of one window
+of the model, so the table says how close each method is to the float32
+roofline (a float32 speed-up above ``peak / naive rate`` is impossible without
+doing less arithmetic), and compares the bfloat16 activations with the float32
+ones layer by layer (median over units of Pearson r, relative RMS error).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_extract.py --minutes 10
@@ -115,25 +122,77 @@ def worker_naive(wav: Path, batch_size: int) -> dict:
             "n_layers": len(result)}
 
 
-def worker_ours(wav: Path, batch_size: int, dtype: str) -> dict:
+def worker_ours(wav: Path, batch_size: int, dtype: str, out: Path) -> dict:
     from brainscore_speech.data.audio import audio_info
     from brainscore_speech.features import extract_stimuli, make_random_model, wrap_model
 
     sm = wrap_model(make_random_model(seed=0), model_id="random-base")
-    with tempfile.TemporaryDirectory() as out:
-        t0 = time.perf_counter()
-        extract_stimuli(sm, [wav], out, window_s=WINDOW_S, stride_s=STRIDE_S,
-                        batch_size=batch_size, dtype=dtype, skip_existing=False,
-                        verbose="WARNING")
-        elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    extract_stimuli(sm, [wav], out, window_s=WINDOW_S, stride_s=STRIDE_S,
+                    batch_size=batch_size, dtype=dtype, skip_existing=False,
+                    verbose="WARNING")
+    elapsed = time.perf_counter() - t0
     n = audio_info(wav)[0]
     return {"seconds": elapsed, "audio_s": n / SFREQ, "peak_rss_gb": _peak_gb(),
             "n_layers": len(sm.layer_names), "attn": sm.attn_implementation}
 
 
-def run_worker(kind: str, wav: Path, batch_size: int) -> dict:
+def window_macs() -> dict[str, float]:
+    """Multiply-adds of one 10 s window of the BASE model, by part (analytic)."""
+    from transformers import Wav2Vec2Config
+
+    cfg = Wav2Vec2Config()
+    n, c_in, macs = int(WINDOW_S * SFREQ), 1, {"conv": 0.0}
+    for c, k, s in zip(cfg.conv_dim, cfg.conv_kernel, cfg.conv_stride):
+        n = (n - k) // s + 1
+        macs["conv"] += n * c * c_in * k
+        c_in = c
+    d, f, g = cfg.hidden_size, cfg.intermediate_size, cfg.num_conv_pos_embedding_groups
+    macs["projection"] = n * c_in * d
+    macs["pos_conv"] = n * d * (d // g) * cfg.num_conv_pos_embeddings
+    macs["transformer"] = cfg.num_hidden_layers * (4 * n * d * d + 2 * n * d * f
+                                                   + 2 * n * n * d)
+    macs["total"] = sum(macs.values())
+    return macs
+
+
+def worker_peak() -> dict:
+    """float32 matrix-product rate of this machine (best of 5, 2048^3)."""
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    for _ in range(2):
+        a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(5))
+    return {"gmac_per_s": 2048 ** 3 / best / 1e9, "threads": torch.get_num_threads()}
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def fidelity(ref_h5: Path, test_h5: Path) -> dict[str, dict[str, float]]:
+    """Per layer: median over units of Pearson r and relative RMS error vs float32."""
+    from brainscore_speech.containers import list_activation_layers
+    from brainscore_speech.containers import read_activation_layer
+
+    out = {}
+    for name in list_activation_layers(ref_h5):
+        x = read_activation_layer(ref_h5, name)[0].astype(np.float64)
+        y = read_activation_layer(test_h5, name)[0].astype(np.float64)
+        xc, yc = x - x.mean(0), y - y.mean(0)
+        den = np.sqrt((xc ** 2).sum(0) * (yc ** 2).sum(0))
+        r = (xc * yc).sum(0) / np.where(den > 0, den, np.nan)
+        out[name] = {"median_r": float(np.nanmedian(r)), "min_r": float(np.nanmin(r)),
+                     "rel_rms": float(np.sqrt(((x - y) ** 2).mean() / (x ** 2).mean()))}
+    return out
+
+
+def run_worker(kind: str, wav: Path, batch_size: int, out: Path | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--wav", str(wav),
-           "--batch-size", str(batch_size)]
+           "--batch-size", str(batch_size)] + (["--keep", str(out)] if out else [])
     env = dict(os.environ, BRAINSCORE_SPEECH_PROGRESS="off", HF_HUB_OFFLINE="1")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
@@ -146,16 +205,20 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--skip-long", action="store_true")
-    parser.add_argument("--worker", choices=["naive", "ours", "ours-bf16"])
+    parser.add_argument("--worker", choices=["naive", "ours", "ours-bf16", "peak"])
     parser.add_argument("--wav", type=Path)
+    parser.add_argument("--keep", type=Path, help="(worker) output folder")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_extract.json")
     args = parser.parse_args()
     if args.worker:
         if args.worker == "naive":
             res = worker_naive(args.wav, args.batch_size)
+        elif args.worker == "peak":
+            res = worker_peak()
         else:
             res = worker_ours(args.wav, args.batch_size,
-                              "bfloat16" if args.worker == "ours-bf16" else "float32")
+                              "bfloat16" if args.worker == "ours-bf16" else "float32",
+                              args.keep)
         print(json.dumps(res))
         return
 
@@ -163,30 +226,52 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "audio.wav"
         make_audio(wav, args.minutes)
+        peak = run_worker("peak", wav, 1)
         for kind in ("naive", "ours", "ours-bf16"):
-            rows[kind] = run_worker(kind, wav, args.batch_size)
+            keep = Path(tmp) / kind if kind.startswith("ours") else None
+            rows[kind] = run_worker(kind, wav, args.batch_size, keep)
             print(f"  {kind}: {rows[kind]}", flush=True)
+        fid = fidelity(Path(tmp) / "ours" / "audio.h5", Path(tmp) / "ours-bf16" / "audio.h5")
         if not args.skip_long:
             wav2 = Path(tmp) / "audio2.wav"
             make_audio(wav2, 2 * args.minutes)
-            rows["ours-long"] = run_worker("ours", wav2, args.batch_size)
+            rows["ours-long"] = run_worker("ours", wav2, args.batch_size,
+                                           Path(tmp) / "long")
             print(f"  ours-long: {rows['ours-long']}", flush=True)
     naive_rate = rows["naive"]["audio_s"] / rows["naive"]["seconds"]
+    macs = window_macs()
+    # each window advances by STRIDE_S seconds of new audio
+    macs_per_audio_s = macs["total"] / STRIDE_S
+    ceiling = peak["gmac_per_s"] * 1e9 / macs_per_audio_s
     print(f"\nwav2vec2 BASE random model, {args.minutes:g} min of audio, "
           f"{WINDOW_S:g} s windows / {STRIDE_S:g} s stride, CPU, "
           f"{os.cpu_count()} cores\n")
     print(f"{'method':<12} {'audio (s)':>10} {'time (s)':>9} {'audio s/s':>10} "
-          f"{'x naive':>8} {'peak RSS (GB)':>14}")
+          f"{'x naive':>8} {'% fp32 peak':>12} {'peak RSS (GB)':>14}")
     for kind, r in rows.items():
         rate = r["audio_s"] / r["seconds"]
         r["audio_s_per_s"] = rate
         r["speedup_vs_naive"] = rate / naive_rate
+        r["fraction_of_fp32_peak"] = rate / ceiling
         print(f"{kind:<12} {r['audio_s']:>10.0f} {r['seconds']:>9.1f} {rate:>10.2f} "
-              f"{rate / naive_rate:>8.2f} {r['peak_rss_gb']:>14.2f}")
+              f"{rate / naive_rate:>8.2f} {100 * rate / ceiling:>11.0f}% "
+              f"{r['peak_rss_gb']:>14.2f}")
+    print(f"\nfloat32 roofline: matmul {peak['gmac_per_s']:.1f} GMAC/s, "
+          f"{macs['total'] / 1e9:.1f} GMAC per {WINDOW_S:g} s window "
+          f"({macs_per_audio_s / 1e9:.1f} GMAC per new second of audio) -> at most "
+          f"{ceiling:.2f} audio s/s = {ceiling / naive_rate:.2f}x naive in float32")
+    print("\nbfloat16 vs float32 activations (median / min over units of Pearson r, "
+          "relative RMS error):")
+    for name, f in fid.items():
+        print(f"  {name:<14} r {f['median_r']:.5f} / {f['min_r']:.4f}   "
+              f"rel. RMS {f['rel_rms']:.4f}")
     result = {"benchmark": "bench_extract", "minutes": args.minutes,
               "window_s": WINDOW_S, "stride_s": STRIDE_S, "batch_size": args.batch_size,
               "cpu_count": os.cpu_count(), "platform": platform.platform(),
-              "rows": rows}
+              "fp32_peak": peak, "window_macs": macs,
+              "fp32_ceiling_audio_s_per_s": ceiling,
+              "fp32_ceiling_x_naive": ceiling / naive_rate,
+              "bf16_fidelity": fid, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")

@@ -31,6 +31,7 @@ from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
 from ..data.audio import find_audio, load_audio
 from ..exceptions import DataError
+from ._fastconv import fast_feature_encoder, supports_fast_encoder
 from .frames import SFREQ, LayerGeometry, Window, plan_windows
 from .models import SpeechModel, load_speech_model, wrap_model
 
@@ -279,17 +280,28 @@ def _run_windows(sm: SpeechModel, wave: np.ndarray, windows: list[Window],
     current: list[Window] = []
     captured: dict[str, list] = {}
 
-    def make_hook(name):
-        def hook(_module, _inputs, output):
-            captured[name] = [_pool_window(output[b], 1, geo[name], w)
-                              for b, w in enumerate(current)]
-        return hook
+    def capture(name, output, time_axis):
+        captured[name] = [_pool_window(output[b], time_axis, geo[name], w)
+                          for b, w in enumerate(current)]
 
-    handles = [model.feature_extractor.conv_layers[int(n[4:])].register_forward_hook(
-        make_hook(n)) for n in conv_names]
+    handles, fast = [], contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    if device.type == "cpu" and supports_fast_encoder(model):
+        # conv blocks as strided matrix products in (B, T, C) layout (_fastconv)
+        conv_ids = {int(n[4:]): n for n in conv_names}
+
+        def on_block(i, h):
+            if i in conv_ids:
+                capture(conv_ids[i], h, 0)
+
+        fast = fast_feature_encoder(model, on_block)
+    else:
+        handles = [model.feature_extractor.conv_layers[int(n[4:])].register_forward_hook(
+            lambda _m, _i, out, n=n: capture(n, out, 1)) for n in conv_names]
     autocast = (torch.autocast(device_type=device.type, dtype=DTYPES[dtype])
                 if dtype != "float32" else contextlib.nullcontext())
     try:
+        stack.enter_context(fast)
         i = 0
         while i < len(windows):
             batch = [windows[i]]
@@ -323,6 +335,7 @@ def _run_windows(sm: SpeechModel, wave: np.ndarray, windows: list[Window],
                 upto = n_total[name] if nxt is None else min(nxt, n_total[name])
                 accs[name].flush(upto)
     finally:
+        stack.close()
         for h in handles:
             h.remove()
     for name in names:

@@ -80,7 +80,7 @@ def test_make_config_presets_and_overrides():
                        seed=3)
     # the working tiny recipe of FINDINGS §1 / §10
     assert (tiny.lr, tiny.diversity_loss_weight, tiny.gumbel_decay, tiny.grad_clip,
-            tiny.batch_seconds, tiny.crop_max_s) == (2e-3, 0.02, 0.98, 5.0, 16.0, 2.0)
+            tiny.batch_seconds, tiny.crop_max_s) == (2e-3, 0.1, 0.98, 5.0, 16.0, 2.0)
     assert tiny.language == "fr" and tiny.seed == 3 and tiny.regime_kind == "speech"
     base = make_config(regime="speech-en", preset="base", corpus=["a.tsv"], lr=1e-3)
     assert base.lr == 1e-3 and base.feature_penalty_weight == 10.0

@@ -257,24 +257,37 @@ def _select_correct(p: np.ndarray, n_selected: int) -> np.ndarray:
     return np.minimum(1.0, p * int(n_selected)) if n_selected > 1 else p
 
 
-def min_attainable_p(test: str, n_subjects: int) -> float:
-    """Smallest two-sided p-value ``test`` can give with ``n_subjects`` (0 if none)."""
-    if test in ("wilcoxon", "signflip"):
+def min_attainable_p(test: str, n_subjects: int, n_permutations: int = 1000) -> float:
+    """Smallest two-sided p-value ``test`` can give with ``n_subjects`` (0 if none).
+
+    Wilcoxon (exact) and an exhaustive sign-flip test cannot go below
+    ``2 / 2 ** n_subjects`` (the observed sign pattern and its mirror); a
+    sign-flip test with random patterns (``2 ** n_subjects > n_permutations``)
+    cannot go below ``1 / (n_permutations + 1)``.
+    """
+    if test == "wilcoxon":
         return min(1.0, 2.0 / 2 ** n_subjects)
+    if test == "signflip":
+        if 2 ** n_subjects <= n_permutations:
+            return min(1.0, 2.0 / 2 ** n_subjects)
+        return 1.0 / (n_permutations + 1)
     return 0.0
 
 
-def _warn_underpowered(test: str, n_subjects: int, alpha: float) -> None:
-    floor = min_attainable_p(test, n_subjects)
+def _warn_underpowered(test: str, n_subjects: int, alpha: float,
+                       n_permutations: int) -> None:
+    floor = min_attainable_p(test, n_subjects, n_permutations)
     if floor > alpha:
         import warnings
 
         from ..exceptions import BrainscoreWarning
 
+        hint = ("more permutations or " if test == "signflip"
+                and 2 ** n_subjects > n_permutations else "")
         warnings.warn(
             f"With n_subjects={n_subjects}, the smallest p-value a {test} test can "
             f"reach is {floor:.3g} > alpha={alpha}: nothing can be significant. Use "
-            "test='ttest' (parametric one-sample t-test) or more subjects.",
+            f"{hint}test='ttest' (parametric one-sample t-test) or more subjects.",
             BrainscoreWarning, stacklevel=3)
 
 
@@ -331,7 +344,7 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
     if int(n_selected) < 1:
         raise ValueError(f"'n_selected' must be >= 1, got {n_selected}.")
     info: dict[str, Any] = dict(extra or {})
-    _warn_underpowered(test, x.shape[0], alpha)
+    _warn_underpowered(test, x.shape[0], alpha, n_permutations)
     if test == "ttest":
         p = np.full(x.shape[1], np.nan)
         varying = finite & (np.nanstd(x, axis=0) > 0)

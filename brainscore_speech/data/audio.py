@@ -64,7 +64,8 @@ def load_audio(path: str | os.PathLike, *, sfreq: int = TARGET_SFREQ) -> np.ndar
         raise DataError(f"Cannot read audio file {path}: {err}") from None
     if data.shape[0] == 0:
         raise DataError(f"Audio file {path} is empty (0 samples).")
-    mono = data.mean(axis=1, dtype=np.float32)
+    # a mono file's column is already contiguous: no copy (long audiobooks)
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     if sr != sfreq:
         mono = soxr.resample(mono, sr, sfreq, quality="HQ").astype(np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)

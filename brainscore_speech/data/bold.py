@@ -454,7 +454,7 @@ def _read_volume(files: Mapping[str, Path], mask_img: Any) -> tuple[np.ndarray, 
             "or pass 'mask_img'."
         )
     data = NiftiMasker(mask_img=str(mask) if isinstance(mask, Path) else mask,
-                       standardize=False).fit_transform(img)
+                       standardize=None).fit_transform(img)
     zooms = img.header.get_zooms()
     tr = float(zooms[3]) if len(zooms) > 3 and zooms[3] > 0 else None
     if tr is not None:
@@ -665,7 +665,7 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
             onset -= drop * spec.tr_s
         constant = np.asarray(data.std(axis=0) == 0)
         cleaned = clean(data, detrend=detrend,
-                        standardize="zscore_sample" if standardize else False,
+                        standardize="zscore_sample" if standardize else None,
                         confounds=confounds, high_pass=high_pass_hz,
                         t_r=spec.tr_s if high_pass_hz else None)
         cleaned = np.asarray(cleaned, dtype=np.float32)

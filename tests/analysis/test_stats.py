@@ -153,6 +153,12 @@ def test_underpowered_nonparametric_test_warns():
     from brainscore_speech.exceptions import BrainscoreWarning
 
     assert min_attainable_p("wilcoxon", 3) == 0.25 and min_attainable_p("ttest", 3) == 0
+    # sign-flip: exhaustive below 2**n <= n_permutations, else 1 / (n_perm + 1)
+    assert min_attainable_p("signflip", 3, n_permutations=1000) == 0.25
+    assert min_attainable_p("signflip", 20, n_permutations=10) == pytest.approx(1 / 11)
+    with pytest.warns(BrainscoreWarning, match=r"signflip test can reach is 0.0909 > "
+                      r"alpha=0.05: nothing can be significant. Use more permutations"):
+        group_test(np.ones((20, 4)), test="signflip", n_permutations=10)
     with pytest.warns(BrainscoreWarning, match=r"With n_subjects=3, the smallest "
                       r"p-value a wilcoxon test can reach is 0.25 > alpha=0.05"):
         gm = group_test(np.ones((3, 4)) + np.arange(4), test="wilcoxon")

@@ -10,7 +10,10 @@ writes into ``GROUP``:
 - ``model-<M>_hierarchymap.npz`` (HierarchyMap);
 - ``contrast-<name>_groupmap.npz`` for the regime contrasts available and
   ``desc-bestregime_groupmap.npz`` (Fig. 4D) when a random and trained models exist;
-- ``space-<S>_hemi-<H>_<...>_statmap.func.gii`` for every map (surface spaces);
+- ``space-<S>_hemi-<H>_<...>_statmap.func.gii`` for every map (surface spaces),
+  or ``space-<S>_<...>_statmap.nii.gz`` plus a copy of the subjects' common
+  brain mask ``space-<S>_desc-brain_mask.nii.gz`` (volume spaces; the maps'
+  ``extra["mask_img"]`` points to it, for figures);
 - ``model-<M>_layerprofile.tsv`` (per subject, the layer's r averaged over
   vertices: Fig. 3B), ``model-<M>_roiprofile.tsv``, ``model-<M>_roibestlayer.tsv``,
   ``model-<M>_roiorder.json`` when an atlas is given;
@@ -49,7 +52,7 @@ from .roi import (
 from .stats import group_test, hemi_slices, mesh_adjacency
 
 __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
-           "fsaverage_adjacency"]
+           "write_volume_map", "common_volume_mask", "fsaverage_adjacency"]
 
 _SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
 
@@ -126,6 +129,66 @@ def write_surface_map(values: np.ndarray, hemi_sizes: dict[str, int],
             nib.save(img, str(tmp))
         paths.append(path)
     return paths
+
+
+def write_volume_map(values: np.ndarray, mask_img, path: str | os.PathLike) -> Path:
+    """Write a masked map as a NIfTI image (NaN and out-of-mask voxels are 0).
+
+    Parameters
+    ----------
+    values : array of shape (n_voxels,)
+        One value per voxel of ``mask_img``.
+    mask_img : path or Nifti1Image
+    path : path-like
+        Output ``.nii.gz`` (written atomically).
+
+    Returns
+    -------
+    Path
+    """
+    import nibabel as nib
+    from nilearn.masking import unmask
+
+    img = unmask(np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0),
+                 str(mask_img) if isinstance(mask_img, (str, os.PathLike)) else mask_img)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path
+
+
+def _recorded_mask(ls: LayerScores) -> str | None:
+    return ls.provenance.get("inputs", {}).get("bold_runs", {}).get("mask")
+
+
+def common_volume_mask(by_model: dict[str, list[LayerScores]]) -> Path | None:
+    """The one brain mask all volume-space subjects were scored in (None if unknown).
+
+    Raises
+    ------
+    ValueError
+        When subjects were scored in different masks (their voxels do not line up).
+    """
+    found: dict[str, tuple[str, str]] = {}  # sha256 -> (who, path)
+    for lst in by_model.values():
+        for ls in lst:
+            path = _recorded_mask(ls)
+            if path is None:
+                logger.warning("sub-%s (model %s) has no recorded brain mask: no NIfTI "
+                               "group maps.", ls.subject, ls.model_id)
+                return None
+            if not Path(path).is_file():
+                logger.warning("The brain mask of sub-%s, %s, is not found: no NIfTI "
+                               "group maps.", ls.subject, path)
+                return None
+            found.setdefault(file_hash(path), (f"sub-{ls.subject}", path))
+    if len(found) > 1:
+        (a, pa), (b, pb) = list(found.values())[:2]
+        raise ValueError(
+            f"Subjects were scored in different brain masks ({a}: {pa}; {b}: {pb}), so "
+            "their voxels do not line up. Score every subject with the same group mask "
+            "(brainscore-speech score --mask MASK).")
+    return Path(next(iter(found.values()))[1]) if found else None
 
 
 def fsaverage_adjacency(space: str, hemi_sizes: dict[str, int]) -> dict[str, Any]:
@@ -241,6 +304,17 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 f"Models do not share a space/mesh: {first.model_id!r} is in "
                 f"{space!r} {hemi_sizes}, {m!r} in {lst[0].space!r} {lst[0].hemi_sizes}.")
     surface = space in _SURFACE_SPACES and hemi_sizes is not None
+    mask_copy = None
+    if hemi_sizes is None:  # volume: the maps need the subjects' common mask
+        mask_src = common_volume_mask(by_model)
+        if mask_src is not None:
+            import shutil
+
+            mask_copy = out / f"space-{space}_desc-brain_mask.nii.gz"
+            with atomic_path(mask_copy) as tmp:
+                shutil.copyfile(mask_src, tmp)
+            written.append(mask_copy)
+    vol_extra = {"mask_img": str(mask_copy.resolve())} if mask_copy else {}
     adjacency = fsaverage_adjacency(space, hemi_sizes) if cluster else None
     rois = None
     if atlas is not None:
@@ -253,6 +327,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             written.extend(write_surface_map(
                 values, hemi_sizes, str(out / f"space-{space}_hemi-{{hemi}}_{stem}"
                                                   "_statmap.func.gii")))
+        elif mask_copy is not None:
+            written.append(write_volume_map(
+                values, mask_copy, out / f"space-{space}_{stem}_statmap.nii.gz"))
 
     for m, lst in by_model.items():
         stack = stack_layer_scores(lst, layers=layers)
@@ -260,6 +337,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                     stack.n_subjects, len(stack.layer_names), stack.data.shape[2])
         hmap = compute_hierarchy(stack, alpha=alpha, test=test, n_bootstrap=n_bootstrap,
                                  random_state=rng)
+        hmap.extra.update(vol_extra)
         written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
         best = np.asarray(hmap.extra["best_layer_all"])
         at_best = stack.data[:, np.maximum(best, 0), np.arange(best.size)]
@@ -267,7 +345,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                         n_permutations=n_permutations, name=f"brain score {m}",
                         space=space, random_state=rng, n_selected=stack.data.shape[1],
                         extra={"model": m, "layer": "best (subject-averaged)",
-                               "subjects": list(stack.subjects)})
+                               "subjects": list(stack.subjects), **vol_extra})
         written.append(gm.save(out / f"model-{m}_desc-brainscore_groupmap.npz"))
         summary += _summary_rows(gm, "brainscore", m)
         gii(gm.statistic, f"model-{m}_desc-brainscore")
@@ -278,7 +356,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             gc = group_test(at_best, test="cluster", hemi_sizes=hemi_sizes, alpha=alpha,
                             n_permutations=n_permutations, adjacency=adjacency,
                             name=f"brain score {m} (cluster)", space=space,
-                            random_state=rng, extra={"model": m})
+                            random_state=rng, extra={"model": m, **vol_extra})
             written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
         prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
@@ -301,6 +379,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if len(by_model) > 1:
         for name, cm in regime_contrasts(by_model, test=test, alpha=alpha,
                                          random_state=rng).items():
+            cm.extra.update(vol_extra)
             written.append(cm.save(out / f"contrast-{name}_groupmap.npz"))
             summary += _summary_rows(cm, "contrast", None)
             gii(cm.statistic, f"contrast-{name}")
@@ -309,6 +388,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         except ValueError as err:
             logger.info("No best-regime map: %s", err)
         else:
+            br.extra.update(vol_extra)
             written.append(br.save(out / "desc-bestregime_groupmap.npz"))
             summary += _summary_rows(br, "bestregime", None)
             gii(np.nan_to_num(br.statistic, nan=-1), "desc-bestregime")

@@ -32,6 +32,8 @@ def score(
                            help="'leave-one-run-out' or a number of folds."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     force: bool = typer.Option(False, "--force", help="Refit even when cached."),
+    mask: Path = typer.Option(None, "--mask", help="Volume spaces: one brain mask "
+                              "(NIfTI) for every subject, so that group maps line up."),
 ) -> None:
     """Score every layer of one model against one subject's BOLD."""
     from ..workflows.score import score_subject
@@ -39,6 +41,7 @@ def score(
     cv_value: str | int = int(cv) if cv.isdigit() else cv
     result = score_subject(bids_root, subject, activations, out, space=space, task=task,
                            study=study, derivatives=derivatives, layers=layers or None,
-                           language=language, cv=cv_value, device=device, force=force)
+                           language=language, cv=cv_value, device=device, force=force,
+                           mask_img=mask)
     state = "up to date" if result.skipped else f"{result.n_fitted} layer(s) fitted"
     typer.echo(f"{result.layerscores.parent}: {state}; scores in {result.table.name}")

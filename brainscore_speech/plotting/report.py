@@ -67,16 +67,25 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         plt.close(fig)
         written.append(path)
 
+    def vol_mask(c):
+        """Volume maps: the mask copy in this group folder (robust to moves)."""
+        if c.hemi_sizes is not None:
+            return None
+        rec = c.extra.get("mask_img")
+        local = gdir / Path(rec).name if rec else None
+        return local if local is not None and local.is_file() else rec
+
     for m, gm in g["brainscore"].items():
-        keep(plot_brain_score(gm), f"model-{m}_desc-brainscore.png")
+        keep(plot_brain_score(gm, mask_img=vol_mask(gm)), f"model-{m}_desc-brainscore.png")
         if html_views:
             p = out / f"model-{m}_desc-brainscore_view.html"
             view_surface_html(gm.statistic, gm.hemi_sizes, title=f"brain score {m}",
-                              output_file=p)
+                              output_file=p, mask_img=vol_mask(gm))
             written.append(p)
     for m, hm in g["hierarchy"].items():
-        keep(plot_hierarchy(hm), f"model-{m}_desc-bestlayer.png")
-        keep(plot_hierarchy(hm, kind="preference"), f"model-{m}_desc-preference.png")
+        keep(plot_hierarchy(hm, mask_img=vol_mask(hm)), f"model-{m}_desc-bestlayer.png")
+        keep(plot_hierarchy(hm, kind="preference", mask_img=vol_mask(hm)),
+             f"model-{m}_desc-preference.png")
         prof = gdir / f"model-{m}_layerprofile.tsv"
         if prof.is_file():
             keep(plot_layer_profiles(pd.read_csv(prof, sep="\t"), hue="model",
@@ -92,10 +101,11 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                               title=f"Best layer per ROI, model {m}"),
                  f"model-{m}_desc-roibestlayer.png")
     for name, cm in g["contrasts"].items():
-        keep(plot_brain_score(cm, colorbar_label="mean paired difference in r"),
-             f"contrast-{name}.png")
+        keep(plot_brain_score(cm, colorbar_label="mean paired difference in r",
+                              mask_img=vol_mask(cm)), f"contrast-{name}.png")
     if g["bestregime"] is not None:
-        keep(plot_regime_map(g["bestregime"]), "desc-bestregime.png")
+        keep(plot_regime_map(g["bestregime"], mask_img=vol_mask(g["bestregime"])),
+             "desc-bestregime.png")
     logger.info("Wrote %d figure files to %s.", len(written), out)
     return written
 

@@ -18,23 +18,29 @@ import numpy as np
 from .._io import atomic_path
 from ..containers import GroupMap, HierarchyMap
 
-__all__ = ["to_fsaverage5", "plot_surface_map", "plot_brain_score",
+__all__ = ["to_fsaverage5", "project_volume", "plot_surface_map", "plot_brain_score",
            "plot_hierarchy", "plot_regime_map", "view_surface_html"]
 
 N_FSAVERAGE5 = 10242
 _ICO_SIZES = {10242: "fsaverage5", 40962: "fsaverage6", 163842: "fsaverage7"}
 
 
-def to_fsaverage5(values: np.ndarray, hemi_sizes: Mapping[str, int] | None
-                  ) -> dict[str, np.ndarray]:
+def to_fsaverage5(values: np.ndarray, hemi_sizes: Mapping[str, int] | None, *,
+                  mask_img=None, categorical: bool = False) -> dict[str, np.ndarray]:
     """Split a map into hemispheres and bring it to fsaverage5 for display.
 
     Parameters
     ----------
     values : array of shape (n_targets,)
-        Left hemisphere then right.
-    hemi_sizes : dict of str to int
-        ``{"L": n, "R": n}`` with n in {10242, 40962, 163842}.
+        Left hemisphere then right, or (volume data) one value per voxel of
+        ``mask_img``.
+    hemi_sizes : dict of str to int or None
+        ``{"L": n, "R": n}`` with n in {10242, 40962, 163842}; None for volume
+        data, which is then projected with :func:`project_volume`.
+    mask_img : path or Nifti1Image, optional
+        Volume data only: the brain mask the values were computed in.
+    categorical : bool, default=False
+        Volume data only: the values are labels (nearest-voxel sampling).
 
     Returns
     -------
@@ -42,8 +48,11 @@ def to_fsaverage5(values: np.ndarray, hemi_sizes: Mapping[str, int] | None
     """
     values = np.asarray(values, dtype=float)
     if hemi_sizes is None:
-        raise ValueError("Surface figures need 'hemi_sizes' ({'L': n, 'R': n}); the "
-                         "map has none (volume data must be projected first).")
+        if mask_img is None:
+            raise ValueError(
+                "Surface figures need 'hemi_sizes' ({'L': n, 'R': n}) or, for volume "
+                "data, the brain mask the values were scored in ('mask_img').")
+        return project_volume(values, mask_img, categorical=categorical)
     out, start = {}, 0
     for hemi in ("L", "R"):
         if hemi not in hemi_sizes:
@@ -62,6 +71,71 @@ def to_fsaverage5(values: np.ndarray, hemi_sizes: Mapping[str, int] | None
     return out
 
 
+def project_volume(values: np.ndarray, mask_img, *, categorical: bool = False
+                   ) -> dict[str, np.ndarray]:
+    """Project a masked volume map (MNI space) onto both fsaverage5 hemispheres.
+
+    Each vertex takes the values sampled along the segment from the white-matter
+    to the pial surface (nilearn ``vol_to_surf``, samples outside ``mask_img``
+    ignored): their mean for continuous maps, with trilinear interpolation
+    normalised by that of the mask so that the mask's edge (close to the pial
+    surface) does not pull values towards 0, the most frequent nearest-voxel
+    label for label maps (``categorical``). Vertices with no sample inside the
+    mask are NaN (not shown).
+
+    Parameters
+    ----------
+    values : array of shape (n_voxels,)
+        One value per voxel of ``mask_img`` (NaN = no value).
+    mask_img : path or Nifti1Image
+        The brain mask (MNI152 space, as the fsaverage meshes).
+    categorical : bool, default=False
+
+    Returns
+    -------
+    dict of str to array of shape (10242,)
+        ``{"L": ..., "R": ...}``.
+    """
+    import warnings
+
+    import nibabel as nib
+    from nilearn import datasets, image, masking, surface
+
+    mask = image.load_img(str(mask_img) if isinstance(mask_img, (str, os.PathLike))
+                          else mask_img)
+    n_vox = int(np.count_nonzero(np.asarray(mask.dataobj)))
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape != (n_vox,):
+        raise ValueError(f"'values' has shape {values.shape} but the mask "
+                         f"{mask_img if isinstance(mask_img, (str, os.PathLike)) else ''}"
+                         f" has {n_vox} voxels.")
+    finite = np.isfinite(values)
+    img = masking.unmask(np.where(finite, values, 0), mask)
+    keep = masking.unmask(finite.astype(np.float32), mask)
+    keep = nib.Nifti1Image((np.asarray(keep.dataobj) > 0).astype(np.uint8), keep.affine)
+    weight = nib.Nifti1Image(np.asarray(keep.dataobj, dtype=np.float32), keep.affine)
+    fsa = datasets.load_fsaverage("fsaverage5")
+    out = {}
+    for hemi, part in (("L", "left"), ("R", "right")):
+        mesh = fsa["pial"].parts[part]
+        kw = dict(mask_img=keep, inner_mesh=fsa["white_matter"].parts[part])
+        with warnings.catch_warnings():  # vertices with no sample in the mask
+            warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+            if categorical:
+                proj = surface.vol_to_surf(img, mesh, interpolation="nearest_most_frequent",
+                                           **kw)
+            else:
+                # trilinear samples next to the mask's edge mix in out-of-mask
+                # zeros; dividing by the same interpolation of the mask
+                # (normalised interpolation) keeps a constant field constant
+                num = surface.vol_to_surf(img, mesh, **kw)
+                den = surface.vol_to_surf(weight, mesh, **kw)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    proj = np.where(den > 1e-3, num / den, np.nan)
+        out[hemi] = np.asarray(proj, dtype=float).reshape(-1)
+    return out
+
+
 def _layer_cmap(n: int):
     from matplotlib.colors import ListedColormap
 
@@ -76,14 +150,18 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
                      vmax: float | None = None, threshold: float | None = None,
                      symmetric_cbar: bool = False, colorbar_label: str = "",
                      categories: Sequence[str] | None = None,
-                     output_file: str | os.PathLike | None = None, dpi: int = 300):
+                     output_file: str | os.PathLike | None = None, dpi: int = 300,
+                     mask_img=None):
     """Lateral and medial views of both hemispheres on inflated fsaverage5.
 
     Parameters
     ----------
     values : array of shape (n_targets,)
-        Left then right hemisphere (fsaverage5/6/7); NaN is not shown.
-    hemi_sizes : dict of str to int
+        Left then right hemisphere (fsaverage5/6/7), or one value per voxel of
+        ``mask_img`` (volume data, projected with :func:`project_volume`); NaN
+        is not shown.
+    hemi_sizes : dict of str to int or None
+        None for volume data.
     title : str
     cmap : str or Colormap, optional
     vmin, vmax : float, optional
@@ -97,6 +175,8 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     output_file : path, optional
         Write a PNG at ``dpi``.
     dpi : int, default=300
+    mask_img : path or Nifti1Image, optional
+        Volume data only: the brain mask of ``values``.
 
     Returns
     -------
@@ -110,7 +190,8 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     from matplotlib.colors import BoundaryNorm, Normalize
     from nilearn import datasets, plotting
 
-    hemis = to_fsaverage5(values, hemi_sizes)
+    hemis = to_fsaverage5(values, hemi_sizes, mask_img=mask_img,
+                          categorical=categories is not None)
     mesh = datasets.load_fsaverage("fsaverage5")["inflated"]
     sulc = datasets.load_fsaverage_data(mesh="fsaverage5", data_type="sulcal")
     parts = {"L": "left", "R": "right"}
@@ -172,6 +253,22 @@ def _save(fig, output_file, dpi):
                     bbox_inches="tight")
 
 
+def _volume_mask(container, mask_img):
+    """The brain mask of a volume-space map (explicit, else its ``extra``)."""
+    if container.hemi_sizes is not None:
+        return None
+    if mask_img is not None:
+        return mask_img
+    recorded = container.extra.get("mask_img")
+    if recorded is None or not Path(recorded).is_file():
+        raise ValueError(
+            f"{type(container).__name__} {getattr(container, 'name', '')!r} is in volume "
+            f"space ({container.space}); its brain mask "
+            f"{'is not recorded' if recorded is None else repr(recorded) + ' is not found'}"
+            ": pass 'mask_img' (make_figures finds the copy in the group folder).")
+    return recorded
+
+
 def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None = None,
                      output_file: str | os.PathLike | None = None, dpi: int = 300,
                      **kwargs):
@@ -186,7 +283,8 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
     output_file : path, optional
     dpi : int, default=300
     **kwargs
-        Passed to :func:`plot_surface_map`.
+        Passed to :func:`plot_surface_map` (``mask_img`` for volume maps whose
+        recorded mask has moved).
 
     Returns
     -------
@@ -200,7 +298,8 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
     ttl = title or (f"{gmap.name} ({gmap.test}, "
                     f"{'FDR' if gmap.test != 'cluster' else 'cluster'} "
                     f"p<{gmap.alpha}, n={gmap.n_subjects})")
-    return plot_surface_map(vals, gmap.hemi_sizes, title=ttl,
+    mask_img = _volume_mask(gmap, kwargs.pop("mask_img", None))
+    return plot_surface_map(vals, gmap.hemi_sizes, title=ttl, mask_img=mask_img,
                             symmetric_cbar=symmetric, colorbar_label=kwargs.pop(
                                 "colorbar_label", "mean Pearson r"),
                             output_file=output_file, dpi=dpi, **kwargs)
@@ -208,7 +307,8 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
 
 def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
                    title: str | None = None,
-                   output_file: str | os.PathLike | None = None, dpi: int = 300):
+                   output_file: str | os.PathLike | None = None, dpi: int = 300,
+                   mask_img=None):
     """Hierarchy map: best layer (categorical colours) or preference index.
 
     Parameters
@@ -218,6 +318,8 @@ def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
     title : str, optional
     output_file : path, optional
     dpi : int, default=300
+    mask_img : path or Nifti1Image, optional
+        Volume maps only: overrides the mask recorded in ``hmap.extra``.
 
     Returns
     -------
@@ -226,6 +328,7 @@ def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
     from .._validation import check_option
 
     check_option("kind", kind, ("best_layer", "preference", "stability"))
+    mask_img = _volume_mask(hmap, mask_img)
     sig = hmap.best_layer >= 0
     who = f"model {hmap.model_id}, n={hmap.n_subjects}"
     if kind == "best_layer":
@@ -233,18 +336,19 @@ def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
                                 categories=hmap.layer_names,
                                 title=title or f"Best layer ({who}; significant only)",
                                 colorbar_label="layer", output_file=output_file,
-                                dpi=dpi)
+                                dpi=dpi, mask_img=mask_img)
     vals = hmap.preference_index if kind == "preference" else hmap.stability
     return plot_surface_map(np.where(sig, vals, np.nan), hmap.hemi_sizes,
                             cmap="viridis", vmin=0, vmax=1,
                             title=title or f"{'Layer preference index' if kind == 'preference' else 'Best-layer bootstrap stability'} ({who})",
                             colorbar_label="0 = first layer, 1 = last" if
                             kind == "preference" else "fraction of resamples",
-                            output_file=output_file, dpi=dpi)
+                            output_file=output_file, dpi=dpi, mask_img=mask_img)
 
 
 def plot_regime_map(gmap: GroupMap, *, title: str | None = None,
-                    output_file: str | os.PathLike | None = None, dpi: int = 300):
+                    output_file: str | os.PathLike | None = None, dpi: int = 300,
+                    mask_img=None):
     """"Which regime predicts best" map (categorical; Fig. 4D).
 
     Parameters
@@ -254,6 +358,8 @@ def plot_regime_map(gmap: GroupMap, *, title: str | None = None,
     title : str, optional
     output_file : path, optional
     dpi : int, default=300
+    mask_img : path or Nifti1Image, optional
+        Volume maps only: overrides the mask recorded in ``gmap.extra``.
 
     Returns
     -------
@@ -267,25 +373,29 @@ def plot_regime_map(gmap: GroupMap, *, title: str | None = None,
     return plot_surface_map(vals, gmap.hemi_sizes, categories=labels,
                             title=title or f"Best regime where trained > random "
                             f"(n={gmap.n_subjects})", colorbar_label="regime",
-                            output_file=output_file, dpi=dpi)
+                            output_file=output_file, dpi=dpi,
+                            mask_img=_volume_mask(gmap, mask_img))
 
 
 def view_surface_html(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
                       hemi: str = "L", title: str = "", cmap: str = "hot",
                       threshold: float | None = None,
-                      output_file: str | os.PathLike | None = None):
+                      output_file: str | os.PathLike | None = None, mask_img=None):
     """Interactive offline HTML view (nilearn ``view_surf``, JS embedded).
 
     Parameters
     ----------
     values : array of shape (n_targets,)
-    hemi_sizes : dict of str to int
+    hemi_sizes : dict of str to int or None
+        None for volume data (then ``mask_img`` is needed).
     hemi : {"L", "R"}, default="L"
     title : str
     cmap : str, default="hot"
     threshold : float, optional
     output_file : path, optional
         Write the standalone HTML page.
+    mask_img : path or Nifti1Image, optional
+        Volume data only: the brain mask of ``values``.
 
     Returns
     -------
@@ -297,7 +407,7 @@ def view_surface_html(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     from .._validation import check_option
 
     check_option("hemi", hemi, ("L", "R"))
-    hemis = to_fsaverage5(values, hemi_sizes)
+    hemis = to_fsaverage5(values, hemi_sizes, mask_img=mask_img)
     part = {"L": "left", "R": "right"}[hemi]
     mesh = datasets.load_fsaverage("fsaverage5")["inflated"]
     sulc = datasets.load_fsaverage_data(mesh="fsaverage5", data_type="sulcal")

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from .._io import TMP_MARK, array_hash, atomic_path, make_provenance, params_hash, \
-    read_json, write_json
+from .._io import TMP_MARK, array_hash, atomic_path, file_hash, make_provenance, \
+    params_hash, read_json, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
+from ..analysis.group import write_volume_map
 from ..exceptions import DataError
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix"]
@@ -92,16 +93,6 @@ def _write_gifti_map(path: Path, values: np.ndarray, name: str) -> Path:
     return path
 
 
-def _write_nifti_map(path: Path, values: np.ndarray, mask: str) -> Path:
-    import nibabel as nib
-    from nilearn.masking import unmask
-
-    img = unmask(np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0), mask)
-    with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
-    return path
-
-
 @verbose
 def score_subject(bids_root: str | os.PathLike, subject: str,
                   activations: str | os.PathLike, out: str | os.PathLike, *,
@@ -115,6 +106,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                   confounds_strategy: Sequence[str] = ("motion", "high_pass", "wm_csf"),
                   hrf_model: str = "glover", scaling: str = "minmax",
                   device: str = "cpu", force: bool = False,
+                  mask_img: str | os.PathLike | None = None,
                   verbose: bool | int | str | None = None) -> ScoreResult:
     """Brain scores of every layer of one model for one subject, written to disk.
 
@@ -155,6 +147,10 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         ``"cuda"`` to fit on a GPU.
     force : bool, default=False
         Refit every layer even when cached.
+    mask_img : path, optional
+        Volume spaces only: a brain mask (NIfTI in the BOLD's space) used instead
+        of the subject's fMRIPrep mask. Pass the same group mask for every subject
+        so that their voxels line up for ``group`` (and its figures).
     verbose : bool, int, str or None
 
     Returns
@@ -209,8 +205,15 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         check_option("layers", name, layer_order)
     names = [n for n in layer_order if n in set(names)]
 
+    if mask_img is not None:
+        mask_img = Path(mask_img)
+        if not mask_img.is_file():
+            raise FileNotFoundError(f"Brain mask not found: {mask_img}")
+        if space.startswith(("fsaverage", "fsnative")):
+            raise ValueError(f"'mask_img' is for volume spaces; space {space!r} is a "
+                             "surface.")
     bold = load_bold(bids_root, sub, task=task, space=space, derivatives=derivatives,
-                     study=preset, confounds_strategy=confounds_strategy,
+                     study=preset, confounds_strategy=confounds_strategy, mask_img=mask_img,
                      stimulus_durations_s={s: m["duration_s"] for s, m in metas.items()})
     run_keys = list(bold.runs)
     valid = np.asarray(bold.valid, dtype=bool)
@@ -229,7 +232,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
               "alpha_selection": alpha_selection, "hrf_model": hrf_model,
               "scaling": scaling, "confounds_strategy": list(confounds_strategy),
               "space": space, "task": task_label, "study": preset.name if preset else None,
-              "runs": run_keys, "onsets_s": bold.onsets_s}
+              "runs": run_keys, "onsets_s": bold.onsets_s,
+              "mask_sha256": file_hash(mask_img) if mask_img is not None else None}
     bold_hash = array_hash(Y) + array_hash(valid)
 
     layer_keys, layer_data = {}, {}
@@ -337,7 +341,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             if mask is None:
                 raise DataError("Volume maps need the brain mask used to load the BOLD; "
                                 "none was recorded.")
-            _write_nifti_map(path, values, mask)
+            write_volume_map(values, mask, path)
     _write_table(table_path, ls, valid, slices, sub, model_id, model_meta)
     write_json(out / "dataset_description.json",
                {"Name": "brainscore_speech brain scores", "BIDSVersion": "1.8.0",

@@ -35,6 +35,8 @@ def _models():
     torch.manual_seed(0)
     return {
         "wav2vec2-group": make_random_model(make_tiny_config(), seed=0).wav2vec2,
+        "wav2vec2-group-bias": make_random_model(make_tiny_config(conv_bias=True),
+                                                 seed=2).wav2vec2,
         "wav2vec2-layer-bias": make_random_model(make_tiny_config(
             feat_extract_norm="layer", conv_bias=True), seed=1).wav2vec2,
         "hubert": HubertModel(HubertConfig(**tiny)),
@@ -43,8 +45,8 @@ def _models():
     }
 
 
-@pytest.mark.parametrize("kind", ["wav2vec2-group", "wav2vec2-layer-bias", "hubert",
-                                  "wavlm-layer"])
+@pytest.mark.parametrize("kind", ["wav2vec2-group", "wav2vec2-group-bias",
+                                  "wav2vec2-layer-bias", "hubert", "wavlm-layer"])
 def test_fast_blocks_equal_hf_blocks(kind, rng):
     model = _models()[kind].eval()
     # batch of 2 of an odd length (partial last frames in every block)

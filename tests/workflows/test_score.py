@@ -278,3 +278,87 @@ def test_output_prefix():
     assert score_mod.output_prefix("01", "listen", "fsaverage5", "m") == \
         "sub-01_task-listen_space-fsaverage5"
     assert score_mod.output_prefix("01", None, "MNI", "m") == "sub-01_space-MNI"
+
+
+VOL_SPACE = "MNI152NLin2009cAsym"
+
+
+def _volume_copy(study, root):
+    """The simulated study re-written as MNI volumes: 512 left-hemisphere vertices
+    (the 256 most strongly driven and 256 noise ones) on an 8 x 8 x 8 grid of 4 mm
+    voxels, with a subject brain mask."""
+    from brainscore_speech.data.bold import read_gifti_timeseries
+
+    truth = np.load(study.truth / "sub-01_truth.npz")
+    r = np.nan_to_num(truth["planted_r"][:10242])
+    noise = np.flatnonzero(truth["stage"][:10242] < 0)[:256]
+    sel = np.sort(np.concatenate([np.argsort(-r)[:256], noise]))
+    bids = root / "bids"
+    shutil.copytree(study.bids_root, bids)
+    dfunc = bids / "derivatives" / "fmriprep" / "sub-01" / "func"
+    aff = np.diag([4.0, 4.0, 4.0, 1.0])
+    aff[:3, 3] = [-60, -60, -20]
+    for gii in sorted(dfunc.glob("*_space-fsaverage5_hemi-L_bold.func.gii")):
+        data, tr = read_gifti_timeseries(gii)
+        vol = data[:, sel].T.reshape(8, 8, 8, -1).astype(np.float32)
+        img = nib.Nifti1Image(vol, aff)
+        img.header.set_xyzt_units("mm", "sec")
+        img.header["pixdim"][4] = tr
+        base = gii.name.split("_space-")[0] + f"_space-{VOL_SPACE}"
+        nib.save(img, dfunc / f"{base}_desc-preproc_bold.nii.gz")
+        sub_mask = np.ones((8, 8, 8), np.uint8)
+        sub_mask[0, 0, :] = 0  # the subject's own mask: 504 voxels
+        nib.save(nib.Nifti1Image(sub_mask, aff), dfunc / f"{base}_desc-brain_mask.nii.gz")
+    for gii in dfunc.glob("*.func.gii"):
+        gii.unlink()
+    group = np.zeros((8, 8, 8), np.uint8)
+    group[:, :, :4] = 1  # a group mask of 256 voxels
+    nib.save(nib.Nifti1Image(group, aff), root / "group_mask.nii.gz")
+    return bids, root / "group_mask.nii.gz", sel
+
+
+def test_score_volume_space_with_a_group_mask(study, tmp_path):
+    bids, group_mask, sel = _volume_copy(study, tmp_path)
+    res = score_subject(bids, "01", study.activations, tmp_path / "d", space=VOL_SPACE,
+                        layers=LAYERS)
+    assert LayerScores.load(res.layerscores).n_targets == 504  # subject mask
+    code, out, err = run_cli(["score", bids, "--subject", "01", "--activations",
+                              study.activations, "--out", tmp_path / "g", "--space",
+                              VOL_SPACE, "--layers", "stage1", "--layers", "stage4",
+                              "--mask", group_mask])
+    assert code == 0, err
+    (path,) = (tmp_path / "g" / "sub-01").glob("*_layerscores.npz")
+    ls = LayerScores.load(path)
+    assert ls.n_targets == 256 and ls.hemi_sizes is None and ls.space == VOL_SPACE
+    assert ls.provenance["inputs"]["bold_runs"]["mask"] == str(group_mask)
+    img = nib.load(tmp_path / "g" / "sub-01" / (
+        f"sub-01_task-listen_space-{VOL_SPACE}_model-stages_layer-stage1_stat-r_"
+        "statmap.nii.gz"))
+    assert img.shape == (8, 8, 8)
+    data = np.asarray(img.dataobj)
+    assert not data[:, :, 4:].any()  # outside the group mask
+    from nilearn.masking import apply_mask
+
+    np.testing.assert_allclose(apply_mask(img, str(group_mask)),
+                               np.nan_to_num(ls.mean_scores[0]), atol=1e-6)
+    # the voxels' scores follow the planted strength of their vertex
+    truth = np.load(study.truth / "sub-01_truth.npz")
+    in_mask = np.zeros((8, 8, 8), bool)
+    in_mask[:, :, :4] = True
+    vert = sel.reshape(8, 8, 8)[in_mask]
+    best = np.nanmax(ls.mean_scores, axis=0)
+    driven = truth["stage"][vert] >= 0
+    assert 50 < driven.sum() < 206
+    assert best[driven].mean() > best[~driven].mean() + 0.1  # 0.18 vs 0.05 measured
+
+
+def test_score_mask_errors(study, tmp_path):
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
+                            study.activations, "--out", tmp_path / "d", "--space",
+                            VOL_SPACE, "--mask", tmp_path / "nope.nii.gz"])
+    assert code == 1 and "Brain mask not found: " in err and "nope.nii.gz" in err
+    (tmp_path / "m.nii.gz").write_bytes(b"x")
+    with pytest.raises(ValueError, match="'mask_img' is for volume spaces; space "
+                                         "'fsaverage5' is a surface"):
+        score_subject(study.bids_root, "01", study.activations, tmp_path / "d",
+                      mask_img=tmp_path / "m.nii.gz")

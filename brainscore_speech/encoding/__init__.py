@@ -1,7 +1,6 @@
 """encoding stage: cross-validated ridge encoding models and brain scores."""
 
 from .cv import describe_splits, group_splits, run_order, run_splits
-from .estimator import RunwiseRidgeCV
 from .ridge import ALPHA_SELECTIONS, fit_ridge_cv, ridge_cv_predict
 from .scoring import EDGE_WARN_FRACTION, pearson_r, score_layers
 
@@ -18,3 +17,12 @@ __all__ = [
     "run_splits",
     "score_layers",
 ]
+
+
+def __getattr__(name):
+    # scikit-learn takes ~1.7 s to import: only load the estimator when asked for
+    if name == "RunwiseRidgeCV":
+        from .estimator import RunwiseRidgeCV
+
+        return RunwiseRidgeCV
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

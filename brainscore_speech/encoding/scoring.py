@@ -55,14 +55,23 @@ def pearson_r(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
 
 
 def _standardize(ops, A, train, dtype):
-    """Standardise columns with training statistics (float64 stats, cast)."""
-    tr = np.asarray(A[train], dtype=np.float64)
-    mean = tr.mean(0)
-    sd = tr.std(0)
+    """Standardise columns with training statistics (float64 stats).
+
+    The statistics are accumulated in float64; the subtraction and division run
+    in the wider of the input's dtype and ``dtype`` (no float64 copy of a
+    float32 BOLD matrix: this runs once per layer and fold).
+    """
+    A = np.asarray(A)
+    tr = A[train]
+    mean = tr.mean(0, dtype=np.float64)
+    sd = tr.std(0, dtype=np.float64)
     const = ~(sd > 1e-12 * np.maximum(np.abs(mean), 1.0))
     sd[const] = 1.0
-    out = ((np.asarray(A, dtype=np.float64) - mean) / sd).astype(dtype)
-    return out, const
+    work = np.result_type(A.dtype, np.dtype(dtype), np.float32)
+    out = A.astype(work, copy=True)
+    out -= mean.astype(work)
+    out /= sd.astype(work)
+    return out.astype(dtype, copy=False), const
 
 
 def _check_layers(layers, n_y, Y_shape):

@@ -177,14 +177,13 @@ def fidelity(ref_h5: Path, test_h5: Path) -> dict[str, dict[str, float]]:
     """Per layer: median over units of Pearson r and relative RMS error vs float32."""
     from brainscore_speech.containers import list_activation_layers
     from brainscore_speech.containers import read_activation_layer
+    from brainscore_speech.encoding import pearson_r
 
     out = {}
     for name in list_activation_layers(ref_h5):
         x = read_activation_layer(ref_h5, name)[0].astype(np.float64)
         y = read_activation_layer(test_h5, name)[0].astype(np.float64)
-        xc, yc = x - x.mean(0), y - y.mean(0)
-        den = np.sqrt((xc ** 2).sum(0) * (yc ** 2).sum(0))
-        r = (xc * yc).sum(0) / np.where(den > 0, den, np.nan)
+        r = pearson_r(x, y)
         out[name] = {"median_r": float(np.nanmedian(r)), "min_r": float(np.nanmin(r)),
                      "rel_rms": float(np.sqrt(((x - y) ** 2).mean() / (x ** 2).mean()))}
     return out

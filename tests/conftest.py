@@ -90,3 +90,26 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return code, out.getvalue(), err.getvalue()
+
+
+def assert_same_score_outputs(want: dict, got: dict, *, alphas: bool = False) -> None:
+    """Two score-output trees (relative path -> file) hold the same results.
+
+    LayerScores ``.npz`` scores (and, with ``alphas``, chosen penalties) and GIFTI
+    maps agree to float32 round-off; every other file is byte-identical.
+    """
+    import nibabel as nib
+
+    assert set(got) == set(want)
+    for rel, p in want.items():
+        if p.name.endswith(".npz"):
+            a, b = np.load(p), np.load(got[rel])
+            np.testing.assert_allclose(a["scores"], b["scores"], rtol=1e-6, atol=1e-7)
+            if alphas:
+                np.testing.assert_allclose(a["alphas"], b["alphas"], rtol=1e-6)
+        elif p.name.endswith(".gii"):
+            np.testing.assert_allclose(nib.load(p).darrays[0].data,
+                                       nib.load(got[rel]).darrays[0].data,
+                                       rtol=1e-6, atol=1e-7)
+        else:
+            assert p.read_bytes() == got[rel].read_bytes(), rel

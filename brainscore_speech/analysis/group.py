@@ -169,7 +169,7 @@ def common_volume_mask(by_model: dict[str, list[LayerScores]]) -> Path | None:
     ValueError
         When subjects were scored in different masks (their voxels do not line up).
     """
-    found: dict[str, tuple[str, str]] = {}  # sha256 -> (who, path)
+    first_user: dict[str, str] = {}  # mask path -> first subject using it
     for lst in by_model.values():
         for ls in lst:
             path = _recorded_mask(ls)
@@ -181,7 +181,10 @@ def common_volume_mask(by_model: dict[str, list[LayerScores]]) -> Path | None:
                 logger.warning("The brain mask of sub-%s, %s, is not found: no NIfTI "
                                "group maps.", ls.subject, path)
                 return None
-            found.setdefault(file_hash(path), (f"sub-{ls.subject}", path))
+            first_user.setdefault(path, f"sub-{ls.subject}")
+    found: dict[str, tuple[str, str]] = {}  # sha256 -> (who, path); one hash per file
+    for path, who in first_user.items():
+        found.setdefault(file_hash(path), (who, path))
     if len(found) > 1:
         (a, pa), (b, pb) = list(found.values())[:2]
         raise ValueError(

@@ -284,24 +284,23 @@ def _run_windows(sm: SpeechModel, wave: np.ndarray, windows: list[Window],
         captured[name] = [_pool_window(output[b], time_axis, geo[name], w)
                           for b, w in enumerate(current)]
 
-    handles, fast = [], contextlib.nullcontext()
-    stack = contextlib.ExitStack()
-    if device.type == "cpu" and supports_fast_encoder(model):
-        # conv blocks as strided matrix products in (B, T, C) layout (_fastconv)
-        conv_ids = {int(n[4:]): n for n in conv_names}
-
-        def on_block(i, h):
-            if i in conv_ids:
-                capture(conv_ids[i], h, 0)
-
-        fast = fast_feature_encoder(model, on_block)
-    else:
-        handles = [model.feature_extractor.conv_layers[int(n[4:])].register_forward_hook(
-            lambda _m, _i, out, n=n: capture(n, out, 1)) for n in conv_names]
     autocast = (torch.autocast(device_type=device.type, dtype=DTYPES[dtype])
                 if dtype != "float32" else contextlib.nullcontext())
-    try:
-        stack.enter_context(fast)
+    with contextlib.ExitStack() as stack:
+        if device.type == "cpu" and supports_fast_encoder(model):
+            # conv blocks as strided matrix products in (B, T, C) layout (_fastconv)
+            conv_ids = {int(n[4:]): n for n in conv_names}
+
+            def on_block(i, h):
+                if i in conv_ids:
+                    capture(conv_ids[i], h, 0)
+
+            stack.enter_context(fast_feature_encoder(model, on_block))
+        else:
+            for n in conv_names:
+                layer = model.feature_extractor.conv_layers[int(n[4:])]
+                stack.callback(layer.register_forward_hook(
+                    lambda _m, _i, out, n=n: capture(n, out, 1)).remove)
         i = 0
         while i < len(windows):
             batch = [windows[i]]
@@ -334,10 +333,6 @@ def _run_windows(sm: SpeechModel, wave: np.ndarray, windows: list[Window],
                 nxt = suffix_min[name][i]
                 upto = n_total[name] if nxt is None else min(nxt, n_total[name])
                 accs[name].flush(upto)
-    finally:
-        stack.close()
-        for h in handles:
-            h.remove()
     for name in names:
         if accs[name].base != n_total[name]:  # pragma: no cover - internal invariant
             raise RuntimeError(f"layer {name}: {accs[name].base} of {n_total[name]} "

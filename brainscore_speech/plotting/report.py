@@ -68,12 +68,11 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         written.append(path)
 
     def vol_mask(c):
-        """Volume maps: the mask copy in this group folder (robust to moves)."""
-        if c.hemi_sizes is not None:
-            return None
-        rec = c.extra.get("mask_img")
+        """Volume maps: the mask copy in this group folder (robust to moves);
+        None lets the plotting functions use the recorded path."""
+        rec = c.extra.get("mask_img") if c.hemi_sizes is None else None
         local = gdir / Path(rec).name if rec else None
-        return local if local is not None and local.is_file() else rec
+        return local if local is not None and local.is_file() else None
 
     for m, gm in g["brainscore"].items():
         keep(plot_brain_score(gm, mask_img=vol_mask(gm)), f"model-{m}_desc-brainscore.png")

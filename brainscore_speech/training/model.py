@@ -32,42 +32,40 @@ from .._validation import check_option
 __all__ = ["PRESET_ARCH", "FeatureTap", "build_model", "make_model_config",
            "make_feature_extractor"]
 
-_CONV = {"conv_stride": (5, 2, 2, 2, 2, 2, 2), "conv_kernel": (10, 3, 3, 3, 3, 2, 2)}
+# shared by every preset: the conv front end (fairseq) and the loss/augmentation
+_SHARED = dict(conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+               hidden_act="gelu", num_codevector_groups=2,
+               contrastive_logits_temperature=0.1, activation_dropout=0.0,
+               final_dropout=0.0, apply_spec_augment=True, mask_feature_prob=0.0)
 
 PRESET_ARCH: dict[str, dict[str, Any]] = {
     "base": dict(
-        **_CONV, conv_dim=(512,) * 7, conv_bias=False, feat_extract_norm="group",
+        **_SHARED, conv_dim=(512,) * 7, conv_bias=False, feat_extract_norm="group",
         do_stable_layer_norm=False, hidden_size=768, num_hidden_layers=12,
-        num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
+        num_attention_heads=12, intermediate_size=3072,
         num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
-        num_codevector_groups=2, num_codevectors_per_group=320, codevector_dim=256,
-        proj_codevector_dim=256, num_negatives=100, mask_time_prob=0.65,
-        mask_time_length=10, contrastive_logits_temperature=0.1,
-        hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.0,
-        feat_proj_dropout=0.1, feat_quantizer_dropout=0.1, layerdrop=0.05,
-        final_dropout=0.0, apply_spec_augment=True, mask_feature_prob=0.0),
+        num_codevectors_per_group=320, codevector_dim=256, proj_codevector_dim=256,
+        num_negatives=100, mask_time_prob=0.65, mask_time_length=10,
+        hidden_dropout=0.1, attention_dropout=0.1, feat_proj_dropout=0.1,
+        feat_quantizer_dropout=0.1, layerdrop=0.05),
     "large": dict(
-        **_CONV, conv_dim=(512,) * 7, conv_bias=True, feat_extract_norm="layer",
+        **_SHARED, conv_dim=(512,) * 7, conv_bias=True, feat_extract_norm="layer",
         do_stable_layer_norm=True, hidden_size=1024, num_hidden_layers=24,
-        num_attention_heads=16, intermediate_size=4096, hidden_act="gelu",
+        num_attention_heads=16, intermediate_size=4096,
         num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
-        num_codevector_groups=2, num_codevectors_per_group=320, codevector_dim=768,
-        proj_codevector_dim=768, num_negatives=100, mask_time_prob=0.65,
-        mask_time_length=10, contrastive_logits_temperature=0.1,
-        hidden_dropout=0.0, attention_dropout=0.1, activation_dropout=0.0,
-        feat_proj_dropout=0.1, feat_quantizer_dropout=0.1, layerdrop=0.0,
-        final_dropout=0.0, apply_spec_augment=True, mask_feature_prob=0.0),
+        num_codevectors_per_group=320, codevector_dim=768, proj_codevector_dim=768,
+        num_negatives=100, mask_time_prob=0.65, mask_time_length=10,
+        hidden_dropout=0.0, attention_dropout=0.1, feat_proj_dropout=0.1,
+        feat_quantizer_dropout=0.1, layerdrop=0.0),
     "tiny": dict(
-        **_CONV, conv_dim=(32,) * 7, conv_bias=False, feat_extract_norm="group",
+        **_SHARED, conv_dim=(32,) * 7, conv_bias=False, feat_extract_norm="group",
         do_stable_layer_norm=False, hidden_size=96, num_hidden_layers=3,
-        num_attention_heads=4, intermediate_size=192, hidden_act="gelu",
+        num_attention_heads=4, intermediate_size=192,
         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-        num_codevector_groups=2, num_codevectors_per_group=32, codevector_dim=64,
-        proj_codevector_dim=32, num_negatives=20, mask_time_prob=0.5,
-        mask_time_length=5, contrastive_logits_temperature=0.1,
-        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-        feat_proj_dropout=0.0, feat_quantizer_dropout=0.0, layerdrop=0.0,
-        final_dropout=0.0, apply_spec_augment=True, mask_feature_prob=0.0),
+        num_codevectors_per_group=32, codevector_dim=64, proj_codevector_dim=32,
+        num_negatives=20, mask_time_prob=0.5, mask_time_length=5,
+        hidden_dropout=0.0, attention_dropout=0.0, feat_proj_dropout=0.0,
+        feat_quantizer_dropout=0.0, layerdrop=0.0),
 }
 
 

@@ -26,29 +26,30 @@ def _hf_blocks(encoder, x):
     return outs, final
 
 
-def _models():
+def _model(kind):
     from transformers import HubertConfig, HubertModel, WavLMConfig, WavLMModel
 
     tiny = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                 intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=8,
                 num_conv_pos_embedding_groups=2)
     torch.manual_seed(0)
-    return {
-        "wav2vec2-group": make_random_model(make_tiny_config(), seed=0).wav2vec2,
-        "wav2vec2-group-bias": make_random_model(make_tiny_config(conv_bias=True),
-                                                 seed=2).wav2vec2,
-        "wav2vec2-layer-bias": make_random_model(make_tiny_config(
+    builders = {
+        "wav2vec2-group": lambda: make_random_model(make_tiny_config(), seed=0).wav2vec2,
+        "wav2vec2-group-bias": lambda: make_random_model(
+            make_tiny_config(conv_bias=True), seed=2).wav2vec2,
+        "wav2vec2-layer-bias": lambda: make_random_model(make_tiny_config(
             feat_extract_norm="layer", conv_bias=True), seed=1).wav2vec2,
-        "hubert": HubertModel(HubertConfig(**tiny)),
-        "wavlm-layer": WavLMModel(WavLMConfig(feat_extract_norm="layer",
-                                              conv_bias=True, **tiny)),
+        "hubert": lambda: HubertModel(HubertConfig(**tiny)),
+        "wavlm-layer": lambda: WavLMModel(WavLMConfig(feat_extract_norm="layer",
+                                                      conv_bias=True, **tiny)),
     }
+    return builders[kind]()
 
 
 @pytest.mark.parametrize("kind", ["wav2vec2-group", "wav2vec2-group-bias",
                                   "wav2vec2-layer-bias", "hubert", "wavlm-layer"])
 def test_fast_blocks_equal_hf_blocks(kind, rng):
-    model = _models()[kind].eval()
+    model = _model(kind).eval()
     # batch of 2 of an odd length (partial last frames in every block)
     x = torch.from_numpy(rng.standard_normal((2, 16000 + 123)).astype(np.float32))
     with torch.inference_mode():
@@ -68,7 +69,7 @@ def test_fast_blocks_equal_hf_blocks(kind, rng):
 
 
 def test_forward_is_restored_after_an_error(rng):
-    model = _models()["wav2vec2-group"].eval()
+    model = _model("wav2vec2-group").eval()
     x = torch.from_numpy(rng.standard_normal((1, 8000)).astype(np.float32))
 
     def boom(i, h):
@@ -84,7 +85,7 @@ def test_forward_is_restored_after_an_error(rng):
 
 
 def test_bfloat16_autocast_is_close(rng):
-    model = _models()["wav2vec2-group"].eval()
+    model = _model("wav2vec2-group").eval()
     x = torch.from_numpy(rng.standard_normal((1, 16000)).astype(np.float32))
     with torch.inference_mode():
         ref, _ = _hf_blocks(model, x)
@@ -98,7 +99,7 @@ def test_bfloat16_autocast_is_close(rng):
 
 
 def test_non_standard_blocks_are_refused():
-    model = _models()["wav2vec2-group"]
+    model = _model("wav2vec2-group")
     assert supports_fast_encoder(model)
     model.feature_extractor.conv_layers[2].conv.padding = (1,)
     assert not supports_fast_encoder(model)
@@ -121,3 +122,7 @@ def test_extraction_falls_back_to_hooks_for_non_standard_blocks(noise):
     for name in a.layer_order:
         np.testing.assert_allclose(a.layers[name], b.layers[name], rtol=1e-4,
                                    atol=1e-5)
+    # nothing left behind: hooks removed, the HF forward back in place
+    assert all(not lay._forward_hooks
+               for lay in slow.wav2vec2.feature_extractor.conv_layers)
+    assert "forward" not in vars(fast.wav2vec2.feature_extractor)

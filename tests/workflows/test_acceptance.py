@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from brainscore_speech.containers import HierarchyMap, LayerScores
-from tests.conftest import run_cli
+from tests.conftest import assert_same_score_outputs, run_cli
 
 # Noise vertices legitimately pick the largest alpha; the encoding stage warns.
 pytestmark = [pytest.mark.filterwarnings("ignore:.*edge of the grid:UserWarning"),
@@ -345,18 +345,7 @@ def test_score_process_killed_then_resumed(small_study, tmp_path):
     assert not list(out.rglob("*.tmp-*"))
 
     got, want = _outputs(out), _outputs(ref)
-    assert set(got) == set(want)
-    for rel, p in want.items():
-        if p.name.endswith(".npz"):
-            a, b = np.load(p), np.load(got[rel])
-            np.testing.assert_allclose(a["scores"], b["scores"], rtol=1e-6, atol=1e-7)
-            np.testing.assert_allclose(a["alphas"], b["alphas"], rtol=1e-6)
-        elif p.name.endswith(".gii"):
-            np.testing.assert_allclose(nib.load(p).darrays[0].data,
-                                       nib.load(got[rel]).darrays[0].data,
-                                       rtol=1e-6, atol=1e-7)
-        else:
-            assert p.read_bytes() == got[rel].read_bytes(), rel
+    assert_same_score_outputs(want, got, alphas=True)
 
     # nothing changed: no fitting, no file rewritten
     files = [p for p in out.rglob("*") if p.is_file()]

@@ -14,7 +14,7 @@ from brainscore_speech.containers import LayerScores
 from brainscore_speech.data.simulate import simulate_study
 from brainscore_speech.workflows import score as score_mod
 from brainscore_speech.workflows.score import score_subject
-from tests.conftest import run_cli
+from tests.conftest import assert_same_score_outputs, run_cli
 
 # Noise vertices legitimately pick the largest alpha; the encoding stage warns.
 pytestmark = pytest.mark.filterwarnings("ignore:.*edge of the grid:UserWarning")
@@ -124,17 +124,7 @@ def test_score_interrupted_then_resumed_matches(study, scored, tmp_path, monkeyp
     assert res.n_fitted == 1  # the first layer came from the cache
     ref = {p.relative_to(ref_out): p for p in _outputs(ref_out)}
     got = {p.relative_to(out): p for p in _outputs(out)}
-    assert set(ref) == set(got)
-    for rel, p in ref.items():
-        if p.suffix == ".npz":
-            a, b = np.load(p), np.load(got[rel])
-            np.testing.assert_allclose(a["scores"], b["scores"], rtol=1e-6, atol=1e-7)
-        elif p.name.endswith(".gii"):
-            np.testing.assert_allclose(nib.load(p).darrays[0].data,
-                                       nib.load(got[rel]).darrays[0].data,
-                                       rtol=1e-6, atol=1e-7)
-        else:
-            assert p.read_bytes() == got[rel].read_bytes(), rel
+    assert_same_score_outputs(ref, got)
     assert not list(out.rglob("*.tmp-*"))
 
 

@@ -145,6 +145,10 @@ class StimulusActivations:
         Model description (``regime``, ``language``, ``preset``, ``seed``...).
     provenance : dict
         See :func:`brainscore_speech._io.make_provenance`.
+    layer_info : dict of str to dict, optional
+        Per layer: ``stage`` (conv | transformer | other), ``relative_depth``
+        (0-1 within the stage, see :mod:`brainscore_speech._layers`), ``rate_hz``
+        (stored frame rate)... Empty in files written before it existed.
     """
 
     stimulus: str
@@ -155,6 +159,7 @@ class StimulusActivations:
     duration_s: float = float("nan")
     model_meta: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    layer_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.layers:
@@ -201,6 +206,8 @@ class StimulusActivations:
                 f.attrs["duration_s"] = float(self.duration_s)
                 f.attrs["model_meta"] = json.dumps(to_jsonable(self.model_meta))
                 f.attrs["provenance"] = json.dumps(to_jsonable(self.provenance))
+                if self.layer_info:
+                    f.attrs["layer_info"] = json.dumps(to_jsonable(self.layer_info))
                 grp = f.create_group("layers")
                 for name in self.layer_order:
                     g = grp.create_group(name)
@@ -221,7 +228,9 @@ class StimulusActivations:
         return cls(stimulus=meta["stimulus"], layers=data, frame_times_s=times,
                    model_id=meta["model_id"], layer_order=tuple(names),
                    duration_s=meta["duration_s"], model_meta=meta["model_meta"],
-                   provenance=meta["provenance"])
+                   provenance=meta["provenance"],
+                   layer_info={n: meta["layer_info"][n] for n in names
+                               if n in meta["layer_info"]})
 
 
 def _open_h5(path: str | os.PathLike):
@@ -247,6 +256,8 @@ def read_activation_meta(path: str | os.PathLike) -> dict[str, Any]:
                 "duration_s": float(f.attrs["duration_s"]),
                 "model_meta": json.loads(f.attrs["model_meta"]),
                 "provenance": json.loads(f.attrs["provenance"]),
+                # optional (absent from files written before it existed)
+                "layer_info": json.loads(f.attrs.get("layer_info", "{}")),
             }
         except KeyError as err:
             raise DataError(
@@ -370,6 +381,9 @@ class LayerScores(_NpzContainer):
         ``regime``, ``language``... of the model, copied from the activations.
     hemi_sizes : dict of str to int, optional
     provenance : dict
+    layer_info : dict of str to dict, optional
+        Per layer ``stage``, ``relative_depth`` (0-1 within the stage) and
+        ``rate_hz``, copied from the activations (empty in older files).
     """
 
     scores: np.ndarray
@@ -382,6 +396,7 @@ class LayerScores(_NpzContainer):
     model_meta: dict[str, Any] = field(default_factory=dict)
     hemi_sizes: dict[str, int] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    layer_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     _array_fields: ClassVar[tuple[str, ...]] = ("scores", "alphas")
 

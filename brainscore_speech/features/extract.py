@@ -183,6 +183,9 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
                       window_samples=window, stride_samples=stride)
     params["geometry"] = {n: g.to_dict() for n, g in geo.items()}
     params["_geo"] = geo
+    # one layer axis across models: stage, relative depth and frame rate per layer
+    all_info = sm.layer_info(pool_hz)
+    params["_layer_info"] = {n: all_info[n] for n in names}
     params["_align"], params["_rf_total"] = align, rf_total
     return params
 
@@ -410,6 +413,8 @@ def _provenance(sm: SpeechModel, params: dict[str, Any], audio_input: dict[str, 
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
     model_input = {"path": str(sm.path) if sm.path else None, "sha256": sm.weights_hash,
                    "model_id": sm.model_id}
+    if sm.source is not None:  # where it came from: hub repo id, revision, commit
+        model_input["source"] = dict(sm.source)
     pub = dict(_public(params), **(extra or {}))
     return make_provenance("extract", params=pub,
                            inputs={"model": model_input, "audio": audio_input})
@@ -507,7 +512,8 @@ def extract_activations(
         frame_times_s={n: g.frame_times_s(g.n_frames(len(wave)))
                        for n, g in geo.items()},
         model_id=sm.model_id, layer_order=tuple(geo), duration_s=len(wave) / SFREQ,
-        model_meta=dict(sm.model_meta), provenance=_provenance(sm, params, audio_input))
+        model_meta=dict(sm.model_meta), provenance=_provenance(sm, params, audio_input),
+        layer_info=params["_layer_info"])
 
 
 def _same_extraction(path: Path, prov: dict[str, Any]) -> bool:
@@ -613,6 +619,7 @@ def extract_stimuli(
                 h5.attrs["model_meta"] = json.dumps(
                     to_jsonable(sm.model_meta))
                 h5.attrs["provenance"] = json.dumps(to_jsonable(prov))
+                h5.attrs["layer_info"] = json.dumps(to_jsonable(params["_layer_info"]))
                 shapes = {k: (g.n_frames(n), g.n_units) for k, g in geo.items()}
                 times = {k: g.frame_times_s(g.n_frames(n)) for k, g in geo.items()}
                 sink = _H5Sink(h5, shapes, times, store)
@@ -624,7 +631,8 @@ def extract_stimuli(
     write_json(out / "activations.json",
                {"model_id": sm.model_id, "model_meta": sm.model_meta,
                 "model_sha256": sm.weights_hash, "layer_order": list(geo),
-                "stimuli": index})
+                "stimuli": index, "model_source": sm.source,
+                "layer_info": params["_layer_info"]})
     logger.info("Extracted %d layers x %d stimuli (%d up to date) in %.1f s",
                 len(geo), done, len(files) - done, time.perf_counter() - t0)
     return paths

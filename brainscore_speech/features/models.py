@@ -38,12 +38,14 @@ from typing import Any
 import torch
 
 from .._io import file_hash, make_provenance, read_json, write_json
+from .._layers import relative_depths
 from .._logging import logger
 from ..exceptions import DataError
 from .frames import SFREQ, LayerGeometry, layer_geometry
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",
+    "check_pickle_weights",
     "WEIGHT_FILES",
     "SpeechModel",
     "layer_names",
@@ -101,6 +103,10 @@ class SpeechModel:
         sha256 of the weight file(s) (None for an in-memory model).
     path : Path or None
         Checkpoint directory.
+    source : dict or None
+        Where the model came from (:meth:`ModelSource.to_dict
+        <brainscore_speech.features.hub.ModelSource.to_dict>`: kind, repo id,
+        revision, commit, registry name); None for an in-memory model.
     """
 
     model: Any
@@ -109,6 +115,7 @@ class SpeechModel:
     model_meta: dict[str, Any] = field(default_factory=dict)
     weights_hash: str | None = None
     path: Path | None = None
+    source: dict[str, Any] | None = None
 
     @property
     def config(self):
@@ -131,6 +138,20 @@ class SpeechModel:
         return layer_geometry(cfg.conv_kernel, cfg.conv_stride, cfg.num_hidden_layers,
                               conv_dim=cfg.conv_dim, hidden_size=cfg.hidden_size,
                               pool_hz=pool_hz, sfreq=SFREQ)
+
+    def layer_info(self, pool_hz: float | None = 100.0) -> dict[str, dict[str, Any]]:
+        """Stage, relative depth (0-1 per stage) and frame rates of every layer.
+
+        See :mod:`brainscore_speech._layers` for the depth definition; ``rate_hz``
+        is the stored (pooled) frame rate, ``native_rate_hz`` the model's.
+        """
+        cfg = self.config
+        info = relative_depths(self.layer_names, n_conv=len(cfg.conv_kernel),
+                               n_transformer=cfg.num_hidden_layers)
+        for name, geo in self.geometry(pool_hz).items():
+            info[name].update(rate_hz=geo.rate_hz, native_rate_hz=geo.native_rate_hz,
+                              n_units=geo.n_units)
+        return info
 
     def __repr__(self) -> str:
         return (f"<SpeechModel {self.model_id!r} ({self.config.model_type}, "
@@ -171,25 +192,125 @@ def _weights_hash(path: Path) -> str:
     raise FileNotFoundError(f"no weights in {path}")  # pragma: no cover - checked
 
 
-def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
-                      model_id: str | None = None,
-                      attn_implementation: str = "sdpa") -> SpeechModel:
-    """Load a local HF-format wav2vec2 / HuBERT / WavLM directory for extraction.
+def _torch_load_supports_weights_only() -> bool:
+    import inspect
 
-    Nothing is downloaded (``local_files_only=True``). Our trainer's checkpoints
-    (``Wav2Vec2ForPreTraining`` weights + ``brainscore_speech.json``) and plain HF
-    directories (``Wav2Vec2Model``, ``...ForCTC``, ``...ForPreTraining``) are all
-    loaded into the matching base model.
+    try:
+        return "weights_only" in inspect.signature(torch.load).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signature
+        return False
+
+
+def _pickle_weight_files(path: Path) -> list[Path]:
+    index = path / "pytorch_model.bin.index.json"
+    if index.is_file():
+        return [path / s for s in sorted(set(read_json(index).get("weight_map",
+                                                                  {}).values()))]
+    return [path / "pytorch_model.bin"]
+
+
+def _refusal(f: Path, reason: str) -> DataError:
+    return DataError(
+        f"Refusing to load {f}: {reason}, and unpickling it could run code. If you "
+        "trust the file, convert it once to safetensors (e.g. in Python "
+        "`AutoModel.from_pretrained(DIR, weights_only=False).save_pretrained(OUT)`; "
+        "a fairseq .pt: `brainscore-speech convert`) and pass OUT.")
+
+
+def check_pickle_weights(path: str | os.PathLike) -> list[Path]:
+    """Check that a directory's pickle weights hold tensors only, without running code.
+
+    Each ``pytorch_model.bin`` (or shard) is opened with
+    ``torch.load(weights_only=True)`` onto the ``meta`` device: the restricted
+    unpickler builds tensors, containers and primitive types only and refuses any
+    other global *before* calling it, so a file whose pickle would run code
+    (e.g. write a file through ``__reduce__``) is refused without running it.
 
     Parameters
     ----------
     path : path-like
+        Checkpoint directory without safetensors weights.
+
+    Returns
+    -------
+    files : list of Path
+        The checked weight files.
+
+    Raises
+    ------
+    DataError
+        When this torch has no ``weights_only`` loading, or a file holds
+        anything but a mapping of names to tensors (the message says how to
+        convert it).
+    """
+    import pickle
+
+    files = _pickle_weight_files(Path(path))
+    if not _torch_load_supports_weights_only():
+        raise _refusal(files[0], f"torch {torch.__version__} cannot load pickle "
+                                 "weights with weights_only=True (needs torch >= 1.13)")
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"Weight file not found: {f}")
+        try:
+            try:
+                sd = torch.load(f, map_location="meta", weights_only=True, mmap=True)
+            except RuntimeError as err:
+                if "mmap" not in str(err):
+                    raise
+                sd = torch.load(f, map_location="meta", weights_only=True)
+        except pickle.UnpicklingError as err:
+            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+            why = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln),
+                       lines[0] if lines else "not a tensor file")
+            raise _refusal(f, f"it holds pickled objects other than tensors ({why})"
+                           ) from None
+        except (RuntimeError, EOFError, OSError) as err:
+            raise DataError(f"Cannot read weight file {f}: "
+                            f"{str(err).splitlines()[0] if str(err) else err!r}"
+                            ) from None
+        if not isinstance(sd, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor)
+                for k, v in sd.items()):
+            raise _refusal(f, "it does not hold a mapping of parameter names to "
+                              "tensors")
+        del sd
+    return files
+
+
+def _has_safetensors(path: Path) -> bool:
+    return (path / "model.safetensors").is_file() or (
+        path / "model.safetensors.index.json").is_file()
+
+
+def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
+                      model_id: str | None = None,
+                      attn_implementation: str = "sdpa") -> SpeechModel:
+    """Load a wav2vec2 / HuBERT / WavLM model (local directory, hub id or registry name).
+
+    ``path`` is resolved by :func:`~brainscore_speech.features.hub.resolve_model`:
+    a local directory is used as it is; ``org/name[@REV]`` and registry names
+    (``wav2vec2-base``, ...) come from the Hugging Face cache, downloaded once
+    when online (``HF_HUB_OFFLINE=1``: cache only). Our trainer's checkpoints
+    (``Wav2Vec2ForPreTraining`` weights + ``brainscore_speech.json``) and plain
+    HF directories (``Wav2Vec2Model``, ``...ForCTC``, ``...ForPreTraining``) are
+    all loaded into the matching base model.
+
+    Weights are loaded safely: ``model.safetensors`` first; pickle weights
+    (``pytorch_model.bin``) only when they hold tensors alone, checked with
+    ``torch.load(weights_only=True)`` (:func:`check_pickle_weights`), else refused
+    with a message saying how to convert them.
+
+    Parameters
+    ----------
+    path : path-like or str
         Directory with ``config.json`` and ``model.safetensors`` (or sharded /
-        ``pytorch_model.bin`` weights, read with ``weights_only=True``).
+        ``pytorch_model.bin`` weights), a hub repo id or a registry name.
     device : str, default="cpu"
         Torch device to put the model on.
     model_id : str, optional
-        Name for output files; default is the directory's name.
+        Name for output files; default the directory's name (hub: the repo's
+        name; registry: the registry name).
     attn_implementation : {"sdpa", "eager"}, default="sdpa"
         Attention kernel; falls back to ``"eager"`` when the architecture has no
         SDPA support (e.g. WavLM).
@@ -199,20 +320,27 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
     model : SpeechModel
         Base model in eval mode, normalisation rule (see module docstring),
         ``model_meta`` from ``brainscore_speech.json`` (``regime: "pretrained"``
-        when absent) and the weights' sha256.
+        when absent; registry models add their language and training data; hub
+        models their ``repo_id`` and ``commit``), the weights' sha256 and
+        ``source``.
 
     Raises
     ------
     FileNotFoundError
-        When the directory, its ``config.json`` or its weights are missing.
+        When the directory, its ``config.json`` or its weights are missing, or a
+        hub model is not in the cache offline.
     ValueError
         For an unsupported model type.
     DataError
-        When the weights do not contain every parameter of the base model.
+        When the weights do not contain every parameter of the base model, or
+        pickle weights hold anything but tensors.
     """
     from transformers import AutoConfig, AutoModel
 
-    path = Path(path)
+    from .hub import load_registry, resolve_model
+
+    source = resolve_model(path)
+    path = source.path
     if not path.is_dir():
         raise FileNotFoundError(f"Checkpoint directory not found: {path}")
     if not (path / "config.json").is_file():
@@ -234,13 +362,16 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
             f"Model type {config.model_type!r} of {path} is not supported; expected "
             f"one of {list(SUPPORTED_MODEL_TYPES)}."
         )
+    if not _has_safetensors(path):
+        check_pickle_weights(path)
     model = None
     for impl in dict.fromkeys((attn_implementation, "eager")):
         try:
             with _quiet_transformers():
                 model, info = AutoModel.from_pretrained(
                     path, config=copy.deepcopy(config), local_files_only=True,
-                    attn_implementation=impl, output_loading_info=True)
+                    attn_implementation=impl, output_loading_info=True,
+                    weights_only=True)
             break
         except (ValueError, ImportError) as err:
             if impl == "eager":
@@ -261,6 +392,12 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
     if prep.is_file():
         do_normalize = bool(read_json(prep).get("do_normalize", do_normalize))
     meta: dict[str, Any] = {"regime": "pretrained", "language": None}
+    if source.registry_name:
+        entry = load_registry()[source.registry_name]
+        meta.update(language=entry.get("language"),
+                    training_data=entry.get("training_data"),
+                    training_hours=entry.get("training_hours"),
+                    licence=entry.get("licence"), citation=entry.get("citation"))
     if (path / META_FILE).is_file():
         ours = read_json(path / META_FILE)
         if not isinstance(ours, Mapping):
@@ -269,9 +406,13 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
         meta.update({k: v for k, v in ours.items()
                      if k not in ("config", "provenance")})
     meta["model_type"] = config.model_type
+    if source.kind == "hub":
+        meta.update(repo_id=source.repo_id, revision=source.revision,
+                    commit=source.commit)
     return SpeechModel(model=model, do_normalize=do_normalize,
-                       model_id=model_id or path.resolve().name, model_meta=meta,
-                       weights_hash=_weights_hash(path), path=path)
+                       model_id=model_id or source.default_model_id, model_meta=meta,
+                       weights_hash=_weights_hash(path), path=path,
+                       source=source.to_dict())
 
 
 def wrap_model(model, *, do_normalize: bool | None = None, model_id: str = "model",

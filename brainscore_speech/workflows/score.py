@@ -316,7 +316,9 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     ls = LayerScores(scores=scores, alphas=alpha_arr, layer_names=tuple(names),
                      cv=dict(next(iter(per_layer.values())).cv), subject=sub,
                      model_id=model_id, space=space, model_meta=model_meta,
-                     hemi_sizes=bold.hemi_sizes, provenance=provenance)
+                     hemi_sizes=bold.hemi_sizes, provenance=provenance,
+                     layer_info={n: first["layer_info"][n] for n in names
+                                 if n in first.get("layer_info", {})})
     ls.save(ls_path)
 
     mean = ls.mean_scores  # (n_layers, n_targets)

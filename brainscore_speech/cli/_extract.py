@@ -11,8 +11,10 @@ from ._app import app
 
 @app.command("extract")
 def extract(
-    model: Path = typer.Option(..., "--model", help="Checkpoint directory (ours or any "
-                               "local HF wav2vec2 / HuBERT / WavLM)."),
+    model: str = typer.Option(..., "--model", help="Checkpoint directory (ours or any "
+                              "local HF wav2vec2 / HuBERT / WavLM), a Hugging Face "
+                              "repo id org/name[@revision] or a registry name (see "
+                              "'brainscore-speech models')."),
     stimuli: Path = typer.Option(..., "--stimuli", help="Audio folder, file or .txt list."),
     out: Path = typer.Option(..., "--out", help="Output folder ACT (one .h5 per stimulus)."),
     window_s: float = typer.Option(10.0, "--window-s", help="Context window (s)."),

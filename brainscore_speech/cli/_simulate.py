@@ -21,8 +21,9 @@ def simulate(
                                       help="Scans per run."),
     language: str = typer.Option("en", "--language", help="en, fr or cmn."),
     task: str = typer.Option("listen", "--task", help="BIDS task label."),
-    from_model: Path = typer.Option(None, "--from-model",
-                                    help="Plant BOLD from this checkpoint's layers."),
+    from_model: str = typer.Option(None, "--from-model",
+                                   help="Plant BOLD from this model's layers (a "
+                                   "checkpoint directory, hub id or registry name)."),
 ) -> None:
     """Simulate a study whose BOLD is planted from known features (with ground truth)."""
     from ..data.simulate import simulate_study

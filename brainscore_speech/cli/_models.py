@@ -37,3 +37,19 @@ def models_cmd(
         typer.echo(f"  {r['repo_id']}@{r['commit'][:12]} refs={','.join(r['refs']) or '-'}"
                    f" {size:.1f} MB" + (f" [{r['registry_name']}]"
                                         if r["registry_name"] else ""))
+
+
+@app.command("convert")
+def convert_cmd(
+    src: Path = typer.Argument(..., help="fairseq wav2vec 2.0 / HuBERT checkpoint (.pt)."),
+    out: Path = typer.Option(..., "--out", "-o", help="New checkpoint directory."),
+    regime: str = typer.Option("pretrained", "--regime",
+                               help="Regime recorded in brainscore_speech.json "
+                                    "(e.g. speech, sound, random, pretrained)."),
+    language: str = typer.Option(None, "--language", help="Training language (ISO)."),
+) -> None:
+    """Convert a fairseq checkpoint to an HF-format checkpoint, running no pickled code."""
+    from ..features.convert import convert_fairseq_checkpoint
+
+    path = convert_fairseq_checkpoint(src, out, regime=regime, language=language)
+    typer.echo(f"Converted {src} to {path}")

@@ -244,6 +244,7 @@ def check_pickle_weights(path: str | os.PathLike) -> list[Path]:
         convert it).
     """
     import pickle
+    import struct
 
     files = _pickle_weight_files(Path(path))
     if not _torch_load_supports_weights_only():
@@ -265,7 +266,7 @@ def check_pickle_weights(path: str | os.PathLike) -> list[Path]:
                        lines[0] if lines else "not a tensor file")
             raise _refusal(f, f"it holds pickled objects other than tensors ({why})"
                            ) from None
-        except (RuntimeError, EOFError, OSError) as err:
+        except (RuntimeError, EOFError, OSError, ValueError, struct.error) as err:
             raise DataError(f"Cannot read weight file {f}: "
                             f"{str(err).splitlines()[0] if str(err) else err!r}"
                             ) from None

@@ -75,3 +75,8 @@ __all__ = [
     "signflip_pvalues", "FSAVERAGE5_N_VERTICES", "SPEECH_ROI_ORDER",
     "make_synthetic_layer_scores", "make_synthetic_mesh",
 ]
+
+# one layer axis across models of different depth (relative depth; see depth.py)
+from .depth import compute_depth_hierarchy, layer_depths, stack_by_depth  # noqa: E402
+
+__all__ += ["compute_depth_hierarchy", "layer_depths", "stack_by_depth"]

@@ -39,6 +39,7 @@ from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
 from .collect import stack_layer_scores
+from .depth import LAYER_AXES, compute_depth_hierarchy
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
 from .regimes import best_regime_map, regime_contrasts
 from .roi import (
@@ -237,6 +238,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               n_permutations: int = 1000, n_bootstrap: int = 200,
               atlas: SurfaceAtlas | tuple[str, str] | None = None,
               random_state: int = 0, overwrite: bool = False,
+              layer_axis: str = "name",
               verbose: bool | int | str | None = None) -> dict[str, Any]:
     """Run the group analysis of a derivatives tree and write its outputs.
 
@@ -263,6 +265,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         Enables ROI tables (speech ROIs of the atlas's default mapping).
     random_state : int, default=0
     overwrite : bool, default=False
+    layer_axis : {"name", "depth"}, default="name"
+        ``"depth"`` also writes ``model-bydepth_hierarchymap.npz``: every model on
+        one hierarchy map by relative layer depth (:mod:`.depth`).
     verbose : bool, int, str or None
 
     Returns
@@ -272,6 +277,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         the previous run was reused), ``provenance``.
     """
     check_option("test", test, ("wilcoxon", "signflip", "ttest"))
+    check_option("layer_axis", layer_axis, LAYER_AXES)
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
     deriv = Path(deriv_dir)
@@ -285,6 +291,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               "n_permutations": n_permutations, "n_bootstrap": n_bootstrap,
               "atlas": atlas.name if atlas is not None else None,
               "random_state": random_state}
+    if layer_axis != "name":
+        params["layer_axis"] = layer_axis
     key = params_hash({"params": params, "inputs": input_hashes})
     prov_path = out / "group_provenance.json"
     if prov_path.is_file() and not overwrite:
@@ -379,6 +387,12 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             except ValueError as err:
                 corr = {"error": str(err)}
             written.append(write_json(out / f"model-{m}_roiorder.json", corr))
+    if layer_axis == "depth":  # one map of all models by relative depth (depth.py)
+        dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha, test=test,
+                                       n_bootstrap=n_bootstrap, random_state=rng)
+        dmap.extra.update(vol_extra)
+        written.append(dmap.save(out / "model-bydepth_hierarchymap.npz"))
+        gii(dmap.best_layer, "model-bydepth_desc-bestlayer")
     if len(by_model) > 1:
         for name, cm in regime_contrasts(by_model, test=test, alpha=alpha,
                                          random_state=rng).items():

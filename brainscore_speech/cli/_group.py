@@ -22,6 +22,9 @@ def group_cmd(
     atlas: list[Path] = typer.Option(None, "--atlas", help="lh and rh atlas files (.annot or .label.gii), give twice."),
     seed: int = typer.Option(0, help="Random seed."),
     overwrite: bool = typer.Option(False, help="Recompute even when up to date."),
+    layer_axis: str = typer.Option("name", "--layer-axis", help="name | depth: depth "
+                                   "also puts every model on one hierarchy map by "
+                                   "relative layer depth (model-bydepth)."),
 ) -> None:
     """Group statistics, hierarchy and regime maps from per-subject scores."""
     from ..analysis import run_group
@@ -31,7 +34,7 @@ def group_cmd(
     res = run_group(deriv, out, models=model or None, layers=layer or None, alpha=alpha,
                     test=test, cluster=cluster, n_permutations=n_permutations,
                     atlas=tuple(str(a) for a in atlas) if atlas else None,
-                    random_state=seed, overwrite=overwrite)
+                    random_state=seed, overwrite=overwrite, layer_axis=layer_axis)
     state = "up to date" if res["skipped"] else "written"
     typer.echo(f"Group outputs for {len(res['models'])} model(s) {state} in {out}")
 

@@ -16,6 +16,8 @@ from .frames import (
     plan_windows,
     pool_factor,
 )
+from .convert import convert_fairseq_checkpoint
+from .hub import ModelSource, list_cached_models, load_registry, resolve_model
 from .models import (
     SUPPORTED_MODEL_TYPES,
     SpeechModel,
@@ -28,6 +30,11 @@ from .models import (
 )
 
 __all__ = [
+    "ModelSource",
+    "convert_fairseq_checkpoint",
+    "list_cached_models",
+    "load_registry",
+    "resolve_model",
     "SFREQ",
     "SUPPORTED_MODEL_TYPES",
     "LayerGeometry",

@@ -335,7 +335,9 @@ def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
         return plot_surface_map(hmap.best_layer, hmap.hemi_sizes,
                                 categories=hmap.layer_names,
                                 title=title or f"Best layer ({who}; significant only)",
-                                colorbar_label="layer", output_file=output_file,
+                                colorbar_label=hmap.extra.get("layer_axis_label",
+                                                              "layer"),
+                                output_file=output_file,
                                 dpi=dpi, mask_img=mask_img)
     vals = hmap.preference_index if kind == "preference" else hmap.stability
     return plot_surface_map(np.where(sig, vals, np.nan), hmap.hemi_sizes,

@@ -99,3 +99,19 @@ def test_demo_config_runs_with_two_cores(tmp_path):
     # a second invocation finds nothing to do: outputs are files, the workflow resumes
     proc = subprocess.run(cmd[:-1] + ["-n"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_public_models_config_extracts_hub_ids_without_training(tmp_path):
+    """Hub ids / registry names in `models:` are extracted as they are (no train job)."""
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "-p", "-s", SNAKEFILE, "--configfile",
+         ROOT / "pipelines" / "config" / "public.yaml", "--config",
+         f"out={tmp_path / 'out'}"],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    counts = _job_counts(proc.stdout)
+    assert counts["train"] == 1  # only the random model
+    assert counts["extract"] == 4 and counts["score"] == 6 * 4
+    assert "extract --model wav2vec2-base " in proc.stdout
+    assert "extract --model facebook/hubert-base-ls960@main " in proc.stdout
+    assert "--layer-axis depth" in proc.stdout

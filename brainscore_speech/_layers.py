@@ -101,8 +101,8 @@ def relative_depths(names: Sequence[str], *, n_conv: int | None = None,
         stage, idx = parsed[name]
         if stage == "conv":
             if idx >= nc:
-                raise ValueError(f"Layer {name!r} needs at least {idx + 1} conv blocks; "
-                                 f"'n_conv' is {nc}.")
+                raise ValueError(f"Layer {name!r} needs at least {idx + 1} conv "
+                                 f"blocks; 'n_conv' is {nc}.")
             depth = idx / (nc - 1) if nc > 1 else 0.0
         elif stage == "transformer":
             if idx > nt:

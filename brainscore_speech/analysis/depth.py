@@ -117,8 +117,9 @@ def stack_by_depth(by_model: Mapping[str, Sequence[LayerScores]], *,
         lst = list(lst)
         names = [n for n in (layers or lst[0].layer_names) if n in lst[0].layer_names]
         if not names:
-            raise ValueError(f"Model {m!r} has none of the layers {list(layers or [])}; "
-                             f"it has {list(lst[0].layer_names)}.")
+            have = list(lst[0].layer_names)
+            raise ValueError(f"Model {m!r} has none of the layers "
+                             f"{list(layers or [])}; it has {have}.")
         stacks[m] = stack_layer_scores(lst, layers=names)
         info = layer_depths(lst[0], names)
         prof: dict[str, list[float]] = {}

@@ -1,4 +1,4 @@
-"""``brainscore-speech models`` (registry + local HF cache) and ``convert`` (fairseq)."""
+"""``brainscore-speech models`` (registry + HF cache) and ``convert`` (fairseq)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ._app import app
 
 @app.command("models")
 def models_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = typer.Option(False, "--json",
+                                 help="Print JSON instead of a table."),
 ) -> None:
     """List the registry of public checkpoints and the models in the local HF cache."""
     import json
@@ -34,21 +35,22 @@ def models_cmd(
     typer.echo(f"\ncache {cache}:" + ("" if cached else " (empty)"))
     for r in cached:
         size = r["size_bytes"] / 1e6
-        typer.echo(f"  {r['repo_id']}@{r['commit'][:12]} refs={','.join(r['refs']) or '-'}"
-                   f" {size:.1f} MB" + (f" [{r['registry_name']}]"
-                                        if r["registry_name"] else ""))
+        refs = ",".join(r["refs"]) or "-"
+        typer.echo(f"  {r['repo_id']}@{r['commit'][:12]} refs={refs} {size:.1f} MB"
+                   + (f" [{r['registry_name']}]" if r["registry_name"] else ""))
 
 
 @app.command("convert")
 def convert_cmd(
-    src: Path = typer.Argument(..., help="fairseq wav2vec 2.0 / HuBERT checkpoint (.pt)."),
+    src: Path = typer.Argument(...,
+                               help="fairseq wav2vec 2.0 / HuBERT checkpoint (.pt)."),
     out: Path = typer.Option(..., "--out", "-o", help="New checkpoint directory."),
     regime: str = typer.Option("pretrained", "--regime",
                                help="Regime recorded in brainscore_speech.json "
                                     "(e.g. speech, sound, random, pretrained)."),
     language: str = typer.Option(None, "--language", help="Training language (ISO)."),
 ) -> None:
-    """Convert a fairseq checkpoint to an HF-format checkpoint, running no pickled code."""
+    """Convert a fairseq checkpoint to an HF-format one, running no pickled code."""
     from ..features.convert import convert_fairseq_checkpoint
 
     path = convert_fairseq_checkpoint(src, out, regime=regime, language=language)

@@ -1,4 +1,4 @@
-"""Convert fairseq wav2vec 2.0 / HuBERT checkpoints (``.pt``) to our HF-format checkpoint.
+"""Convert fairseq wav2vec 2.0 / HuBERT checkpoints (``.pt``) to our HF format.
 
 The paper's regime models were released as fairseq checkpoints. This module reads
 them **without importing fairseq and without running pickled code**, maps the
@@ -18,26 +18,27 @@ the file is ever looked up or called, and the configuration is read back from
 the records.
 
 Key map (fairseq -> HF; learned from fairseq's ``Wav2Vec2Model`` /
-``HubertModel`` and transformers' conversion scripts)
----------------------------------------------------------------------
-================================================  ====================================================
-fairseq                                           HF (``Wav2Vec2Model`` / ``HubertModel``)
-================================================  ====================================================
-``feature_extractor.conv_layers.{i}.0.{p}``       ``feature_extractor.conv_layers.{i}.conv.{p}``
-``feature_extractor.conv_layers.0.2.{p}``         ``feature_extractor.conv_layers.0.layer_norm.{p}`` (GroupNorm)
-``feature_extractor.conv_layers.{i}.2.1.{p}``     ``feature_extractor.conv_layers.{i}.layer_norm.{p}`` (LayerNorm)
-``layer_norm.{p}``                                ``feature_projection.layer_norm.{p}``
-``post_extract_proj.{p}``                         ``feature_projection.projection.{p}``
-``mask_emb``                                      ``masked_spec_embed``
-``encoder.pos_conv.0.{bias,weight_g,weight_v}``   ``encoder.pos_conv_embed.conv.{...}`` (weight norm)
-``encoder.layer_norm.{p}``                        ``encoder.layer_norm.{p}``
-``encoder.layers.{i}.self_attn.{k,v,q,out}_proj``  ``encoder.layers.{i}.attention.{k,v,q,out}_proj``
-``encoder.layers.{i}.self_attn_layer_norm``       ``encoder.layers.{i}.layer_norm``
-``encoder.layers.{i}.fc1`` / ``fc2``               ``...feed_forward.intermediate_dense`` / ``output_dense``
-``encoder.layers.{i}.final_layer_norm``           ``encoder.layers.{i}.final_layer_norm``
-``quantizer.vars`` / ``quantizer.weight_proj``    ``quantizer.codevectors`` / ``quantizer.weight_proj`` (wav2vec2)
-``project_q`` / ``final_proj``                    ``project_q`` / ``project_hid`` (wav2vec2)
-================================================  ====================================================
+``HubertModel`` and transformers' conversion scripts; ``{p}`` is weight or bias)
+-------------------------------------------------------------------------------
+- ``feature_extractor.conv_layers.{i}.0.{p}`` ->
+  ``feature_extractor.conv_layers.{i}.conv.{p}``
+- ``feature_extractor.conv_layers.0.2.{p}`` (GroupNorm, block 0) and
+  ``feature_extractor.conv_layers.{i}.2.1.{p}`` (LayerNorm mode) ->
+  ``feature_extractor.conv_layers.{i}.layer_norm.{p}``
+- ``layer_norm.{p}`` -> ``feature_projection.layer_norm.{p}``;
+  ``post_extract_proj.{p}`` -> ``feature_projection.projection.{p}``;
+  ``mask_emb`` -> ``masked_spec_embed``
+- ``encoder.pos_conv.0.{bias,weight_g,weight_v}`` ->
+  ``encoder.pos_conv_embed.conv.{...}`` (weight norm; parametrised in recent torch)
+- ``encoder.layer_norm.{p}`` -> ``encoder.layer_norm.{p}``
+- ``encoder.layers.{i}.self_attn.{k,v,q,out}_proj`` ->
+  ``encoder.layers.{i}.attention.{k,v,q,out}_proj``;
+  ``...self_attn_layer_norm`` -> ``...layer_norm``; ``...fc1`` / ``...fc2`` ->
+  ``...feed_forward.intermediate_dense`` / ``...output_dense``;
+  ``...final_layer_norm`` -> ``...final_layer_norm``
+- wav2vec2 heads (``Wav2Vec2ForPreTraining``): ``quantizer.vars`` ->
+  ``quantizer.codevectors``, ``quantizer.weight_proj``, ``project_q``,
+  ``final_proj`` -> ``project_hid``
 
 HuBERT's pretraining head (``label_embs_concat``, ``final_proj``) and a CTC
 fine-tuned model's output layer (``w2v_encoder.proj``) have no counterpart in the
@@ -88,14 +89,14 @@ _RULES: list[tuple[str, str, str]] = [
     ("encoder.layer_norm.{p}", "encoder.layer_norm.{p}", "base"),
     ("encoder.layers.{i}.self_attn.{q}_proj.{p}",
      "encoder.layers.{i}.attention.{q}_proj.{p}", "base"),
-    ("encoder.layers.{i}.self_attn_layer_norm.{p}", "encoder.layers.{i}.layer_norm.{p}",
-     "base"),
-    ("encoder.layers.{i}.fc1.{p}", "encoder.layers.{i}.feed_forward.intermediate_dense.{p}",
-     "base"),
-    ("encoder.layers.{i}.fc2.{p}", "encoder.layers.{i}.feed_forward.output_dense.{p}",
-     "base"),
-    ("encoder.layers.{i}.final_layer_norm.{p}", "encoder.layers.{i}.final_layer_norm.{p}",
-     "base"),
+    ("encoder.layers.{i}.self_attn_layer_norm.{p}",
+     "encoder.layers.{i}.layer_norm.{p}", "base"),
+    ("encoder.layers.{i}.fc1.{p}",
+     "encoder.layers.{i}.feed_forward.intermediate_dense.{p}", "base"),
+    ("encoder.layers.{i}.fc2.{p}",
+     "encoder.layers.{i}.feed_forward.output_dense.{p}", "base"),
+    ("encoder.layers.{i}.final_layer_norm.{p}",
+     "encoder.layers.{i}.final_layer_norm.{p}", "base"),
     ("quantizer.vars", "quantizer.codevectors", "head"),
     ("quantizer.weight_proj.{p}", "quantizer.weight_proj.{p}", "head"),
     ("project_q.{p}", "project_q.{p}", "head"),
@@ -409,12 +410,13 @@ def _map_key(name: str, mode: str) -> tuple[str, str] | None:
         if m:
             if scope == "group" and m.group("i") != "0":
                 return None  # GroupNorm exists in block 0 only
-            return _fill(template, m.groupdict()), ("head" if scope == "head" else "base")
+            kind = "head" if scope == "head" else "base"
+            return _fill(template, m.groupdict()), kind
     return None
 
 
-def fairseq_to_hf(state: Mapping[str, torch.Tensor], cfg: Mapping[str, Any] | None = None
-                  ) -> tuple[Any, dict[str, Any]]:
+def fairseq_to_hf(state: Mapping[str, torch.Tensor],
+                  cfg: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Build the HF model holding a fairseq state dict's parameters.
 
     Parameters
@@ -507,7 +509,7 @@ def fairseq_to_hf(state: Mapping[str, torch.Tensor], cfg: Mapping[str, Any] | No
 
 
 def hf_to_fairseq_state_dict(model) -> dict[str, torch.Tensor]:
-    """The inverse key map: a HF wav2vec2 / HuBERT model's parameters under fairseq names.
+    """The inverse key map: a HF wav2vec2 / HuBERT model's parameters, fairseq names.
 
     Parameters
     ----------

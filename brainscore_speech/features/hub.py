@@ -1,4 +1,4 @@
-"""Where a model comes from: a local directory, a Hugging Face repo id, or a registry name.
+"""Where a model comes from: a local directory, a hub repo id, or a registry name.
 
 ``--model`` (``extract``, ``simulate --from-model``, the Python API) accepts
 
@@ -211,7 +211,8 @@ def _has_weights(path: Path, patterns: list[str]) -> bool:
     return any(any(path.glob(p)) for p in patterns)
 
 
-def resolve_model(spec: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None,
+def resolve_model(spec: str | os.PathLike, *,
+                  cache_dir: str | os.PathLike | None = None,
                   offline: bool | None = None) -> ModelSource:
     """Resolve a ``--model`` value to a local directory (downloading once if needed).
 
@@ -251,8 +252,8 @@ def resolve_model(spec: str | os.PathLike, *, cache_dir: str | os.PathLike | Non
     offline = hub_offline() if offline is None else bool(offline)
     where = f"{repo_id}@{revision}"
     try:
-        path = _snapshot(repo_id, revision, cache, _META_PATTERNS + _SAFETENSORS_PATTERNS,
-                         offline=offline)
+        path = _snapshot(repo_id, revision, cache,
+                         _META_PATTERNS + _SAFETENSORS_PATTERNS, offline=offline)
         if not _has_weights(path, _SAFETENSORS_PATTERNS):
             # no safetensors in the repo (or in the cache): the pickle weights,
             # which load_speech_model reads with weights_only=True
@@ -284,7 +285,8 @@ def resolve_model(spec: str | os.PathLike, *, cache_dir: str | os.PathLike | Non
                        registry_name=parsed.get("registry_name"))
 
 
-def list_cached_models(cache_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+def list_cached_models(cache_dir: str | os.PathLike | None = None
+                       ) -> list[dict[str, Any]]:
     """Model repos in the local Hugging Face cache (``huggingface_hub.scan_cache_dir``).
 
     Parameters

@@ -287,7 +287,7 @@ def _has_safetensors(path: Path) -> bool:
 def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
                       model_id: str | None = None,
                       attn_implementation: str = "sdpa") -> SpeechModel:
-    """Load a wav2vec2 / HuBERT / WavLM model (local directory, hub id or registry name).
+    """Load a wav2vec2 / HuBERT / WavLM model (local directory, hub id, registry name).
 
     ``path`` is resolved by :func:`~brainscore_speech.features.hub.resolve_model`:
     a local directory is used as it is; ``org/name[@REV]`` and registry names

@@ -177,3 +177,13 @@ def test_figure_colour_bar_names_the_axis(two_depth_study, tmp_path):
     fig = plot_hierarchy(hm)
     labels = [ax.get_ylabel() for ax in fig.axes] + [ax.get_xlabel() for ax in fig.axes]
     assert any(lbl.startswith("relative depth") for lbl in labels), labels
+
+
+def test_depth_axis_does_not_import_torch():
+    """analysis (and its depth axis) stays free of torch (ARCHITECTURE import layers)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, brainscore_speech.analysis, brainscore_speech._layers; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -297,3 +297,17 @@ def test_pickle_bin_that_is_not_a_state_dict_is_refused(tiny_model, tmp_path):
     (d / "pytorch_model.bin").write_bytes(b"not a pickle")
     with pytest.raises(DataError, match="Cannot read weight file|Refusing to load"):
         check_pickle_weights(d)
+
+
+@pytest.mark.slow  # simulates a small study (~20 s)
+def test_simulate_from_model_accepts_a_hub_id(tiny_ckpt, hf_cache, tmp_path):
+    from brainscore_speech.containers import read_activation_meta
+    from brainscore_speech.data.simulate import simulate_study
+
+    publish_to_hf_cache(tiny_ckpt, hf_cache, "org/tiny")
+    study = simulate_study(tmp_path / "sim", n_subjects=1, n_runs=2, scans_per_run=14,
+                           from_model=f"org/tiny@{COMMIT}")
+    meta = read_activation_meta(study.activations / "story01.h5")
+    assert meta["model_id"] == "tiny" and meta["model_meta"]["commit"] == COMMIT
+    truth = json.loads((study.truth / "truth.json").read_text())
+    assert truth["provenance"]["params"]["from_model"] == f"org/tiny@{COMMIT}"

@@ -311,3 +311,49 @@ def test_simulate_from_model_accepts_a_hub_id(tiny_ckpt, hf_cache, tmp_path):
     assert meta["model_id"] == "tiny" and meta["model_meta"]["commit"] == COMMIT
     truth = json.loads((study.truth / "truth.json").read_text())
     assert truth["provenance"]["params"]["from_model"] == f"org/tiny@{COMMIT}"
+
+
+def _fake_hub(monkeypatch, repo_files: dict[str, Path], calls: list):
+    """snapshot_download stand-in: 'downloads' the matching files of a repo folder."""
+    import fnmatch
+
+    import huggingface_hub
+
+    def snapshot_download(repo_id, *, revision, cache_dir, allow_patterns,
+                          local_files_only):
+        calls.append((repo_id, revision, tuple(allow_patterns), local_files_only))
+        src = repo_files[repo_id]
+        snap = Path(cache_dir) / ("models--" + repo_id.replace("/", "--")) / \
+            "snapshots" / COMMIT
+        snap.mkdir(parents=True, exist_ok=True)
+        for f in src.iterdir():
+            if any(fnmatch.fnmatch(f.name, p) for p in allow_patterns):
+                shutil.copyfile(f, snap / f.name)
+        return str(snap)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+
+
+def test_online_fetches_safetensors_first_then_pickle_weights(tiny_model, tiny_ckpt,
+                                                              hf_cache, tmp_path,
+                                                              monkeypatch):
+    from brainscore_speech.features.hub import _BIN_PATTERNS
+
+    bin_repo = _bin_checkpoint(tiny_model, tmp_path / "binrepo")
+    (bin_repo / "vocab.json").write_text("{}")  # not needed: never fetched
+    both = tmp_path / "both"
+    shutil.copytree(tiny_ckpt, both)
+    shutil.copy(bin_repo / "pytorch_model.bin", both / "pytorch_model.bin")
+    calls: list = []
+    _fake_hub(monkeypatch, {"org/both": both, "org/bin": bin_repo}, calls)
+    src = resolve_model("org/both", offline=False)
+    assert len(calls) == 1 and calls[0][3] is False  # one download, online
+    assert (src.path / "model.safetensors").is_file()
+    assert not (src.path / "pytorch_model.bin").exists()  # safetensors first
+    calls.clear()
+    src = resolve_model("org/bin@v1", offline=False)
+    assert [c[2] == tuple(_BIN_PATTERNS) for c in calls] == [False, True]
+    assert calls[0][1] == "v1" and (src.path / "pytorch_model.bin").is_file()
+    assert not (src.path / "vocab.json").exists()
+    sm = load_speech_model(src.path)  # checked with weights_only=True, then loaded
+    assert sm.model_meta["regime"] == "pretrained"

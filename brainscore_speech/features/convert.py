@@ -388,7 +388,7 @@ def _hf_config(arch: str, mcfg: Mapping[str, Any], state: Mapping[str, torch.Ten
     )
     if arch == "hubert":
         return transformers.HubertConfig(**kw, feat_proj_layer_norm=True)
-    if "quantizer.vars" in state:
+    if "quantizer.vars" in state and "project_q.weight" in state:
         groups = int(get("latent_groups", 2))
         codes = state["quantizer.vars"]
         kw.update(num_codevector_groups=groups,

@@ -189,3 +189,24 @@ def test_parse_conv_feature_layers():
     for bad in ("__import__('os').system('true')", "[(1, 2)]", "[]", "[(1,2,3)] - 1"):
         with pytest.raises(ValueError, match="'conv_feature_layers' must be a list"):
             parse_conv_feature_layers(bad)
+
+
+def test_ctc_finetuned_checkpoint_converts_to_its_encoder(tiny_model, tmp_path, noise):
+    base = tiny_model.wav2vec2
+    state = {"w2v_encoder.w2v_model." + k: v
+             for k, v in hf_to_fairseq_state_dict(base).items()}
+    state["w2v_encoder.proj.weight"] = torch.zeros(30, 32)  # the CTC output layer
+    state["w2v_encoder.proj.bias"] = torch.zeros(30)
+    cfg = {"model": {"_name": "wav2vec_ctc",
+                     "w2v_args": _fairseq_cfg()},
+           "task": {"normalize": False}}
+    model, info = fairseq_to_hf(state, cfg)
+    assert type(model).__name__ == "Wav2Vec2Model" and info["finetuned"]
+    assert sorted(info["dropped"]) == ["w2v_encoder.proj.bias", "w2v_encoder.proj.weight"]
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    base.save_pretrained(ref)
+    model.save_pretrained(out)
+    _same_activations(ref, out, noise[:32000])
+    state["w2v_encoder.w2v_model.quantizer.vars"] = torch.zeros(1, 32, 16)
+    with pytest.raises(DataError, match="Unknown key 'quantizer.vars'"):
+        fairseq_to_hf(state, cfg)

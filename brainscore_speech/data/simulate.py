@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_path, make_provenance, write_json
+from .._layers import relative_depths
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
@@ -463,17 +464,20 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     layer_names = [s[0] for s in STAGES]
     meta = {"regime": "simulated", "language": language, "preset": "stages",
             "seed": seed, "audio": sorted(audio_kind)}
+    layer_info = relative_depths(layer_names)  # one layer axis (see _layers.py)
     if from_model is not None:
         layer_feats, layer_names, model_id, meta = _model_layers(from_model, bids /
                                                                  "stimuli", stims)
         act_dir = out / "activations" / model_id
+        layer_info = meta.pop("_layer_info")
     for name, (feats, times) in layer_feats.items():
         StimulusActivations(
             stimulus=name, layers=feats, frame_times_s=times, model_id=model_id,
             layer_order=tuple(layer_names), duration_s=stims[name].size / SFREQ,
             model_meta=meta,
             provenance=make_provenance("simulate", params={"seed": seed,
-                                                           "n_units": n_units})
+                                                           "n_units": n_units}),
+            layer_info=layer_info,
         ).save(act_dir / f"{name}.h5")
     write_json(act_dir / "activations.json",
                {"model_id": model_id, "stimuli": sorted(stims), "layers": layer_names})
@@ -636,5 +640,6 @@ def _model_layers(checkpoint: str | os.PathLike, stimuli_dir: Path,
         acts = extract_activations(model, stimuli_dir / f"{name}.wav")
         names = list(acts.layer_order)
         model_id, meta = acts.model_id, dict(acts.model_meta)
+        meta["_layer_info"] = dict(acts.layer_info)  # popped by simulate_study
         result[name] = (dict(acts.layers), dict(acts.frame_times_s))
     return result, names, model_id, meta

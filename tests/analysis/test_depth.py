@@ -65,6 +65,9 @@ def test_relative_depths_of_names():
 @pytest.mark.slow  # shares a ~30-60 s simulated study + 2 models
 def test_activation_files_and_layer_scores_record_depth_and_rate(two_depth_study):
     study, deriv, acts, _ = two_depth_study
+    stages = read_activation_meta(study.activations / "story01.h5")["layer_info"]
+    assert stages["stage1"] == {"stage": "other", "index": 0, "relative_depth": 0.0}
+    assert stages[f"stage{len(stages)}"]["relative_depth"] == 1.0
     for model_id, n in (("base4", 4), ("large8", 8)):
         info = read_activation_meta(acts[model_id] / "story01.h5")["layer_info"]
         # depth counts the model's 7 conv blocks, not the 3 extracted

@@ -309,6 +309,9 @@ def test_simulate_from_model_accepts_a_hub_id(tiny_ckpt, hf_cache, tmp_path):
                            from_model=f"org/tiny@{COMMIT}")
     meta = read_activation_meta(study.activations / "story01.h5")
     assert meta["model_id"] == "tiny" and meta["model_meta"]["commit"] == COMMIT
+    assert "_layer_info" not in meta["model_meta"]
+    assert meta["layer_info"]["transf1"]["relative_depth"] == 1.0  # 2 blocks
+    assert meta["layer_info"]["conv6"]["rate_hz"] == 50
     truth = json.loads((study.truth / "truth.json").read_text())
     assert truth["provenance"]["params"]["from_model"] == f"org/tiny@{COMMIT}"
 

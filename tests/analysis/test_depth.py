@@ -190,3 +190,48 @@ def test_depth_axis_does_not_import_torch():
     code = ("import sys, brainscore_speech.analysis, brainscore_speech._layers; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+TRANSFORMER_4 = ["encoder_input"] + [f"transf{i}" for i in range(4)]
+TRANSFORMER_8 = ["encoder_input"] + [f"transf{i}" for i in range(8)]
+
+
+def _two_models(effect, seed=0):
+    from brainscore_speech.analysis import make_synthetic_layer_scores
+
+    base, truth = make_synthetic_layer_scores(
+        8, effect=effect, layer_names=TRANSFORMER_4, model_id="base4",
+        n_vertices_per_hemi=600, random_state=seed)
+    large, _ = make_synthetic_layer_scores(
+        8, effect=effect, layer_names=TRANSFORMER_8, model_id="large8",
+        n_vertices_per_hemi=600, rois=truth["rois"], random_state=seed + 100)
+    return {"base4": base, "large8": large}, truth
+
+
+def test_planted_relative_depth_is_recovered_across_depths():
+    """ROIs tuned to the same relative depth in a 4- and an 8-block model (A1 -> first
+    position ... IFG -> last) land on that depth in the joint map."""
+    from brainscore_speech.analysis import compute_depth_hierarchy, roi_order_correlation
+
+    by_model, truth = _two_models("hierarchy")
+    hm = compute_depth_hierarchy(by_model, test="ttest", n_bootstrap=10)
+    depth = np.asarray(hm.extra["layer_depth"])
+    assert list(depth) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    for k, roi in enumerate(truth["roi_order"]):
+        best = hm.best_layer[truth["rois"][roi]]
+        best = best[best >= 0]
+        # peak_r 0.15 vs noise 0.05 over 8 subjects: nearly every ROI vertex is
+        # significant and at its planted depth k / 4
+        assert best.size >= 0.9 * truth["rois"][roi].size, roi
+        assert np.mean(depth[best] == k / 4) >= 0.95, roi
+    assert roi_order_correlation(hm, truth["rois"])["rho"] > 0.99
+
+
+def test_null_scores_give_no_joint_hierarchy():
+    """Global null in both models: FDR + best-layer correction keep the joint map empty
+    (at most alpha of the vertices; 0 expected)."""
+    from brainscore_speech.analysis import compute_depth_hierarchy
+
+    by_model, _ = _two_models("null", seed=5)
+    hm = compute_depth_hierarchy(by_model, test="ttest", n_bootstrap=0)
+    assert np.mean(hm.best_layer >= 0) <= 0.05

@@ -260,8 +260,10 @@ def resolve_model(spec: str | os.PathLike, *,
             path = _snapshot(repo_id, revision, cache, _BIN_PATTERNS, offline=offline)
     except LocalEntryNotFoundError:
         state = "HF_HUB_OFFLINE=1" if offline else "offline"
+        local = "" if parsed["kind"] == "registry" else \
+            f" (and there is no local directory {str(spec)!r})"
         raise FileNotFoundError(
-            f"Model {where} is not in the Hugging Face cache {cache} ({state}): "
+            f"Model {where} is not in the Hugging Face cache {cache} ({state}){local}: "
             f"{_how_to_get(repo_id, revision)}.") from None
     except RevisionNotFoundError:
         raise FileNotFoundError(f"Revision {revision!r} not found in Hugging Face repo "

@@ -181,6 +181,7 @@ def test_missing_repo_offline_fails_in_one_line(hf_cache, stimuli, tmp_path):
     assert "Model org/missing@v2 is not in the Hugging Face cache" in lines[0]
     assert str(hf_cache) in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
     assert "hf download org/missing --revision v2" in lines[0]
+    assert "no local directory 'org/missing@v2'" in lines[0]
     with pytest.raises(FileNotFoundError, match=r"Model org/missing@main is not in "):
         resolve_model("org/missing")
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.h5"))

@@ -50,6 +50,8 @@ from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
 
 __all__ = [
+    "GENERATORS",
+    "MODES",
     "STAGES",
     "SimulatedStudy",
     "compute_stage_features",
@@ -67,6 +69,9 @@ STAGES: tuple[tuple[str, float, float], ...] = (
     ("stage4", 4.000, 0.250),
 )
 _SPEC_HOP_S = 0.010
+#: Generative models of :func:`simulate_study` and what they plant.
+GENERATORS = ("legacy", "realistic")
+MODES = ("hierarchy", "null", "contrast")
 _N_BANDS = 40
 #: Heschl's gyrus anchors in fsaverage (MNI305) coordinates, mm.
 _HG_ANCHORS = {"L": (-43.0, -22.0, 7.0), "R": (45.0, -20.0, 7.0)}
@@ -355,6 +360,166 @@ def _write_tsv(path: Path, columns: dict[str, np.ndarray]) -> None:
                                      na_rep="n/a")
 
 
+
+# --------------------------------------------------------------------------- #
+# The realistic generator (assumptions the analysis does not share)
+# --------------------------------------------------------------------------- #
+_GRID_S = 0.1          # neural-drive grid (the HRF is a low-pass filter)
+_N_SLICES = 32         # interleaved acquisition
+_LAG_SD_S, _LAG_MAX_S = 0.6, 1.5
+_WIDTH_SD = 0.12
+
+
+def _slice_timing(tr_s: float) -> tuple[list[float], float]:
+    """Interleaved (even then odd) slice times and fMRIPrep's reference tzero."""
+    order = list(range(0, _N_SLICES, 2)) + list(range(1, _N_SLICES, 2))
+    times = [0.0] * _N_SLICES
+    for k, sl in enumerate(order):
+        times[sl] = round(k * tr_s / _N_SLICES, 4)
+    first, last = min(times), max(times)
+    return times, float(np.round(first + 0.5 * (last - first), 3))
+
+
+def _mesh_adjacencies() -> dict[str, Any]:
+    from nilearn.datasets import load_fsaverage
+
+    from ._generative import mesh_adjacency
+
+    mesh = load_fsaverage("fsaverage5")["pial"]
+    out = {}
+    for hemi, part in (("L", "left"), ("R", "right")):
+        faces = np.asarray(mesh.parts[part].faces)
+        n = np.asarray(mesh.parts[part].coordinates).shape[0]
+        out[hemi] = mesh_adjacency(faces, n)
+    return out
+
+
+def _on_grid(feats: np.ndarray, times: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Features on the drive grid: bin means for fast layers, linear interpolation
+    for slow ones; 0 (silence) outside the stimulus."""
+    hop = float(np.median(np.diff(times))) if len(times) > 1 else _GRID_S
+    out = np.zeros((grid.size, feats.shape[1]), dtype=np.float64)
+    if hop < _GRID_S:
+        idx = np.floor(times / _GRID_S + 0.5).astype(int)
+        ok = (idx >= 0) & (idx < grid.size)
+        counts = np.bincount(idx[ok], minlength=grid.size).astype(np.float64)
+        for j in range(feats.shape[1]):
+            out[:, j] = np.bincount(idx[ok], weights=feats[ok, j], minlength=grid.size)
+        out[counts > 0] /= counts[counts > 0, None]
+        return out
+    for j in range(feats.shape[1]):
+        out[:, j] = np.interp(grid, times, feats[:, j], left=0.0, right=0.0)
+    return out
+
+
+def _sample(conv: np.ndarray, scan_t: np.ndarray) -> np.ndarray:
+    pos = scan_t / _GRID_S
+    i0 = np.clip(np.floor(pos).astype(int), 0, conv.shape[0] - 2)
+    f = (pos - i0)[:, None]
+    return conv[i0] * (1 - f) + conv[i0 + 1] * f
+
+
+def _realistic_signal(srng: np.random.Generator, *, layer_feats, layer_names,
+                      run_stims, scans, tr_s, tzero, stage, units, lag, width,
+                      story_locked, seed) -> np.ndarray:
+    """Unit-variance planted signal per driven vertex (zeros elsewhere).
+
+    Vertex v of stage k is driven by ``F_k(t)[:, units[v]] @ w_v`` (features on a
+    0.1 s grid, scaled by their study-wide SD, 0 in silence), convolved with its
+    own inverse-logit HRF (lag, width) within each run and sampled at the
+    slice-timing-corrected scan times ``j * TR + tzero``.
+    """
+    from scipy.signal import fftconvolve
+
+    from ._generative import inverse_logit_hrf
+
+    n_targets = stage.size
+    n_total = int(sum(scans))
+    bounds = np.cumsum([0] + list(scans))
+    sd = {layer: np.concatenate([f[0][layer] for f in layer_feats.values()]).std(0)
+          + 1e-8 for layer in layer_names}
+    taps = np.arange(0.0, 32.0, _GRID_S)
+    variants = sorted({(float(a), float(b)) for a, b in zip(lag[stage >= 0],
+                                                         width[stage >= 0])})
+    kernels = {v: inverse_logit_hrf(taps, lag_s=v[0], width=v[1]) for v in variants}
+    feat_part = np.zeros((n_total, n_targets), dtype=np.float32)
+    story_part = np.zeros((n_total, n_targets), dtype=np.float32)
+    stories = sorted(set(run_stims))
+    for li, layer in enumerate(layer_names):
+        idx = np.flatnonzero(stage == li)
+        if idx.size == 0:
+            continue
+        n_units = layer_feats[run_stims[0]][0][layer].shape[1]
+        w = srng.standard_normal((n_units, idx.size)).astype(np.float32)
+        w *= units[:n_units, idx]
+        u = srng.standard_normal((8, idx.size)).astype(np.float32)
+        for r, stim in enumerate(run_stims):
+            n = scans[r]
+            grid = np.arange(0.0, n * tr_s + _GRID_S, _GRID_S)
+            feats, times = layer_feats[stim][0][layer], layer_feats[stim][1][layer]
+            drive = _on_grid(feats / sd[layer], times, grid) @ w
+            blocks = [drive]
+            if story_locked:
+                lrng = np.random.default_rng([seed, 1000 + stories.index(stim)])
+                latent = lrng.standard_normal((grid.size, 8))
+                k = int(round(1.0 / _GRID_S))
+                latent = np.cumsum(np.pad(latent, ((k, 0), (0, 0))), 0)
+                latent = (latent[k:] - latent[:-k]) / k  # 1 s moving average
+                blocks.append(latent @ u)
+            scan_t = np.arange(n) * tr_s + tzero
+            for b, dest in zip(blocks, (feat_part, story_part)):
+                sampled = np.zeros((n, idx.size), dtype=np.float32)
+                for v in variants:
+                    cols = np.flatnonzero((lag[idx] == v[0]) & (width[idx] == v[1]))
+                    if cols.size == 0:
+                        continue
+                    conv = fftconvolve(b[:, cols], kernels[v][:, None], axes=0)
+                    sampled[:, cols] = _sample(conv[: grid.size], scan_t)
+                dest[bounds[r]:bounds[r + 1], idx] = sampled
+    out = np.zeros((n_total, n_targets), dtype=np.float32)
+    driven = stage >= 0
+    for part, frac in ((feat_part, 1.0 - story_locked), (story_part, story_locked)):
+        if frac <= 0:
+            continue
+        x = part[:, driven]
+        x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+        out[:, driven] += np.float32(math.sqrt(frac)) * x
+    out[:, driven] /= out[:, driven].std(0) + 1e-8
+    return out
+
+
+def _hrf_jitter(seed: int, adjacencies: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Spatially smooth per-vertex HRF lag (s, 0.25 s steps) and width (3 levels)."""
+    from ._generative import smooth_on_mesh
+
+    rng = np.random.default_rng([seed, 77])
+    fields = []
+    for hemi in ("L", "R"):
+        adj = adjacencies[hemi]
+        f = smooth_on_mesh(rng.standard_normal((2, adj.shape[0])), adj, 30)
+        fields.append((f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-8))
+    z = np.concatenate(fields, axis=1)
+    lag = np.clip(np.round(_LAG_SD_S * z[0] / 0.25) * 0.25, -_LAG_MAX_S, _LAG_MAX_S)
+    width = np.exp(_WIDTH_SD * z[1])
+    width = np.choose(np.digitize(width, [0.94, 1.06]), [0.88, 1.0, 1.13])
+    return lag.astype(np.float64), width.astype(np.float64)
+
+
+def _partial_layers(layer_feats: dict, layer_names: list[str], n_keep: int) -> dict:
+    """The ``partial`` model: each stage's first ``n_keep`` units, the others
+    replaced by the same units circularly shifted by half the story (unrelated
+    in time to the BOLD, same statistics)."""
+    out = {}
+    for name, (feats, times) in layer_feats.items():
+        new = {}
+        for layer in layer_names:
+            x = np.array(feats[layer], copy=True)
+            x[:, n_keep:] = np.roll(x[:, n_keep:], x.shape[0] // 2, axis=0)
+            new[layer] = x
+        out[name] = (new, dict(times))
+    return out
+
+
 # --------------------------------------------------------------------------- #
 # The study
 # --------------------------------------------------------------------------- #
@@ -365,7 +530,9 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                    task: str = "listen", from_model: str | os.PathLike | None = None,
                    n_units: int = 16, radius_mm: float = 60.0,
                    r_range: tuple[float, float] = (0.65, 0.3), noise_ar: float = 0.3,
-                   padding_end_s: float = 8.0,
+                   padding_end_s: float = 8.0, generator: str = "realistic",
+                   mode: str = "hierarchy", repeat_story: bool = False,
+                   story_locked: float = 0.0,
                    verbose: bool | int | str | None = None) -> SimulatedStudy:
     """Write a simulated BIDS + fMRIPrep study with planted stage features.
 
@@ -400,7 +567,38 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     noise_ar : float, default=0.3
         AR(1) coefficient of the noise.
     padding_end_s : float, default=8.0
-        Scans after the audio offset, in seconds.
+        Scans after the audio offset, in seconds (the HRF tail decays there).
+    generator : {"realistic", "legacy"}, default="realistic"
+        ``"legacy"``: the analysis' own assumptions (Glover HRF at the feature
+        rate after per-run min-max scaling, scans at the start of each TR,
+        independent AR(1) noise per vertex). ``"realistic"``: a generative model
+        the analysis does not share (:mod:`brainscore_speech.data._generative`):
+        inverse-logit HRF with spatially smooth per-vertex lag (SD 0.6 s) and
+        width (SD 12 %) jitter, features scaled over the whole study (not per
+        run), interleaved slice timing corrected to the middle of the
+        acquisition (raw ``SliceTiming``; fMRIPrep sidecars with
+        ``SliceTimingCorrected`` and ``StartTime``), AR(1) noise with phi in
+        [0.3, 0.5] smoothed over the mesh plus shared slow components, and each
+        run's response convolved on its own so the tail decays in the run's
+        final silence.
+    mode : {"hierarchy", "null", "contrast"}, default="hierarchy"
+        ``"hierarchy"``: the speech region is driven by the stages (stage =
+        distance bin). ``"null"``: no vertex is driven (a global null for every
+        map). ``"contrast"``: also writes a second model, ``partial``, whose
+        layers keep only the first half of each stage's units (the rest are
+        replaced by unrelated features); in the left-hemisphere annulus between
+        25 % and 75 % of ``radius_mm`` the BOLD is driven by the units that
+        ``partial`` lacks (``stages`` > ``partial`` there), elsewhere by the shared
+        units (the two models are equal). ``realistic`` generator only for
+        ``"null"``/``"contrast"``.
+    repeat_story : bool, default=False
+        The last run replays the first run's story (as Narratives' pieman
+        run-1/run-2), so ``score`` must keep it out of training when testing
+        on it.
+    story_locked : float, default=0.0
+        ``realistic`` only: fraction of the planted signal's variance that is a
+        response locked to each story but not a function of the features (a
+        random HRF-filtered series per story, identical across presentations).
     verbose : bool, int, str or None
 
     Returns
@@ -410,9 +608,19 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     Raises
     ------
     ValueError
-        Bad counts, TR, space or language.
+        Bad counts, TR, space, language, generator or mode.
     """
     check_option("space", space, ["fsaverage5"])
+    check_option("generator", generator, GENERATORS)
+    check_option("mode", mode, MODES)
+    if generator == "legacy" and (mode != "hierarchy" or story_locked):
+        raise ValueError(f"mode={mode!r} and story_locked need generator='realistic', "
+                         f"got generator='legacy'.")
+    if from_model is not None and mode == "contrast":
+        raise ValueError("mode='contrast' plants the 'stages' features; it cannot be "
+                         "combined with 'from_model'.")
+    if not 0.0 <= story_locked < 1.0:
+        raise ValueError(f"'story_locked' must be in [0, 1), got {story_locked!r}.")
     check_option("language", language, ["en", "fr", "cmn", "zh"])
     for name, value in (("n_subjects", n_subjects), ("n_runs", n_runs)):
         if not isinstance(value, (int, np.integer)) or value < 1:
@@ -427,6 +635,10 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     if len(scans) != n_runs:
         raise ValueError(f"'scans_per_run' must have {n_runs} entries (one per run), "
                          f"got {len(scans)}.")
+    if repeat_story and scans[-1] != scans[0]:
+        raise ValueError(f"'repeat_story' replays run 1's story in run {n_runs}: both "
+                         f"need the same 'scans_per_run', got {scans[0]} and "
+                         f"{scans[-1]}.")
     min_scans = int(math.ceil((padding_end_s + 20.0) / tr_s))
     if min(scans) < min_scans:
         raise ValueError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
@@ -442,7 +654,11 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
 
     # ---- stimuli and planted features (shared by every subject) ----
     stims, audio_kind = {}, set()
-    for r in range(1, n_runs + 1):
+    n_stories = n_runs - 1 if repeat_story else n_runs
+    run_stims = [f"story{r:02d}" for r in range(1, n_stories + 1)]
+    if repeat_story:
+        run_stims.append(run_stims[0])
+    for r in range(1, n_stories + 1):
         duration = scans[r - 1] * tr_s - padding_end_s
         wav, kind = _speech_audio(duration, lang, rng)
         audio_kind.add(kind)
@@ -477,11 +693,27 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         ).save(act_dir / f"{name}.h5")
     write_json(act_dir / "activations.json",
                {"model_id": model_id, "stimuli": sorted(stims), "layers": layer_names})
+    n_keep = n_units // 2
+    if mode == "contrast":
+        part_dir = out / "activations" / "partial"
+        part_meta = {**meta, "preset": "partial", "regime": "simulated-partial"}
+        for name, (feats, times) in _partial_layers(layer_feats, layer_names,
+                                                    n_keep).items():
+            StimulusActivations(
+                stimulus=name, layers=feats, frame_times_s=times, model_id="partial",
+                layer_order=tuple(layer_names), duration_s=stims[name].size / SFREQ,
+                model_meta=part_meta,
+                provenance=make_provenance("simulate", params={"seed": seed,
+                                                               "n_units": n_units})
+            ).save(part_dir / f"{name}.h5")
+        write_json(part_dir / "activations.json",
+                   {"model_id": "partial", "stimuli": sorted(stims),
+                    "layers": layer_names})
     # HRF regressors per layer and run, z-scored over the concatenation.
     regs = {}
-    for li, layer in enumerate(layer_names):
-        blocks = [_glover_regressors(layer_feats[f"story{r:02d}"][0][layer],
-                                     layer_feats[f"story{r:02d}"][1][layer],
+    for li, layer in enumerate(layer_names if generator == "legacy" else []):
+        blocks = [_glover_regressors(layer_feats[run_stims[r - 1]][0][layer],
+                                     layer_feats[run_stims[r - 1]][1][layer],
                                      scans[r - 1], tr_s, 0.0)
                   for r in range(1, n_runs + 1)]
         x = np.concatenate(blocks)
@@ -496,6 +728,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     dist = np.concatenate([dists["L"][0], dists["R"][0]])
     n_targets = dist.size
     in_region = dist < radius_mm
+    if mode == "null":
+        in_region[:] = False
     n_layers = len(layer_names)
     stage = np.full(n_targets, -1, dtype=np.int64)
     stage[in_region] = np.minimum((dist[in_region] / radius_mm * n_layers).astype(int),
@@ -503,6 +737,23 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     r_base = np.zeros(n_targets)
     r_base[in_region] = r_range[0] + (r_range[1] - r_range[0]) * dist[in_region] / \
         radius_mm
+    contrast = np.zeros(n_targets, dtype=bool)
+    if mode == "contrast":
+        left = np.arange(n_targets) < hemi_sizes["L"]
+        contrast = left & in_region & (dist >= 0.25 * radius_mm) & \
+            (dist < 0.75 * radius_mm)
+    n_feat_units = max(f.shape[1] for f in next(iter(layer_feats.values()))[0].values())
+    units = np.ones((n_feat_units, n_targets), dtype=np.float32)
+    if mode == "contrast":
+        units[n_keep:, ~contrast] = 0.0   # shared units only: models equal
+        units[:n_keep, contrast] = 0.0    # units 'partial' lacks: stages > partial
+    slice_times, tzero = _slice_timing(tr_s)
+    if generator == "realistic":
+        adjacencies = _mesh_adjacencies()
+        hrf_lag, hrf_width = _hrf_jitter(seed, adjacencies)
+    else:
+        tzero, slice_times = 0.0, None
+        hrf_lag = hrf_width = np.zeros(n_targets)
 
     # ---- events, sidecars (shared), participants ----
     write_json(bids / "dataset_description.json",
@@ -522,14 +773,26 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         r_true = np.clip(r_base + srng.normal(0, 0.03, n_targets) * in_region, 0, 0.95)
         r_true[~in_region] = 0.0
         signal = np.zeros((n_total, n_targets), dtype=np.float32)
-        for li, layer in enumerate(layer_names):
+        for li, layer in enumerate(layer_names if generator == "legacy" else []):
             idx = np.flatnonzero(stage == li)
             if idx.size == 0:
                 continue
             w = srng.standard_normal((regs[layer].shape[1], idx.size)).astype(np.float32)
             s = regs[layer] @ w
             signal[:, idx] = (s - s.mean(0)) / (s.std(0) + 1e-8)
-        noise = _ar1(srng, n_total, n_targets, noise_ar)
+        if generator == "realistic":
+            from ._generative import smooth_mesh_noise
+
+            signal = _realistic_signal(
+                srng, layer_feats=layer_feats, layer_names=layer_names,
+                run_stims=run_stims, scans=scans, tr_s=tr_s, tzero=tzero, stage=stage,
+                units=units, lag=hrf_lag, width=hrf_width, story_locked=story_locked,
+                seed=seed)
+            noise, noise_phi = smooth_mesh_noise(
+                srng, n_total, [adjacencies["L"], adjacencies["R"]])
+        else:
+            noise = _ar1(srng, n_total, n_targets, noise_ar)
+            noise_phi = np.full(n_targets, noise_ar, dtype=np.float32)
         noise = (noise - noise.mean(0)) / noise.std(0)
         amp = (r_true / np.sqrt(np.maximum(1 - r_true ** 2, 1e-6))).astype(np.float32)
         clean_bold = signal * amp + noise
@@ -539,13 +802,14 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         for r in range(1, n_runs + 1):
             n = scans[r - 1]
             base = f"sub-{sub}_task-{task}_run-{r}"
-            stim = f"story{r:02d}"
+            stim = run_stims[r - 1]
             _write_tsv(func / f"{base}_events.tsv",
                        {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ, 3)],
                         "trial_type": ["story"], "stim_file": [f"{stim}.wav"]})
-            write_json(func / f"{base}_bold.json",
-                       {"TaskName": task, "RepetitionTime": tr_s,
-                        "Simulated": True})
+            raw_side = {"TaskName": task, "RepetitionTime": tr_s, "Simulated": True}
+            if slice_times is not None:
+                raw_side["SliceTiming"] = slice_times
+            write_json(func / f"{base}_bold.json", raw_side)
             y = clean_bold[bounds[r - 1]:bounds[r]]
             # nuisance: motion-like random walks, CSF/WM, drift, baseline
             motion = np.cumsum(srng.normal(0, 0.05, (n, 6)), axis=0)
@@ -588,6 +852,11 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                 stop = start + hemi_sizes[hemi]
                 _write_gifti(dfunc / f"{base}_space-{space}_hemi-{hemi}_bold.func.gii",
                              bold[:, start:stop], tr_s)
+                # fMRIPrep's sidecar: the time within the TR the scans represent
+                write_json(dfunc / f"{base}_space-{space}_hemi-{hemi}_bold.json",
+                           {"RepetitionTime": tr_s, "TaskName": task,
+                            "SliceTimingCorrected": slice_times is not None,
+                            "StartTime": tzero})
                 start = stop
         emp_r = np.where(in_region, np.mean(run_r, axis=0), 0.0)
         with atomic_path(truth_dir / f"sub-{sub}_truth.npz") as tmp:
@@ -596,7 +865,11 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                          nominal_r=r_true.astype(np.float32),
                          snr=(amp ** 2).astype(np.float32),
                          distance_mm=np.nan_to_num(dist, posinf=-1).astype(np.float32),
-                         hemi_L=hemi_sizes["L"], hemi_R=hemi_sizes["R"])
+                         hemi_L=hemi_sizes["L"], hemi_R=hemi_sizes["R"],
+                         driven=stage >= 0, contrast=contrast,
+                         hrf_lag_s=hrf_lag.astype(np.float32),
+                         hrf_width=hrf_width.astype(np.float32),
+                         noise_ar=noise_phi.astype(np.float32))
         logger.info("Simulated sub-%s: %d runs, %d vertices (%d driven by %s)", sub,
                     n_runs, n_targets, int(in_region.sum()), planted_kind)
     write_json(truth_dir / "truth.json", {
@@ -610,12 +883,78 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                             "BOLD after load_bold's default cleaning, mean over runs: "
                             "the r of the true encoding model), nominal_r (design value before "
                             "cleaning), snr, distance_mm.",
+        "generator": generator, "mode": mode, "run_stimuli": run_stims,
+        "repeat_story": bool(repeat_story), "story_locked": story_locked,
+        "slice_timing": {"SliceTiming": slice_times, "StartTime": tzero},
+        "generative_model": _describe_generator(generator),
+        "maps": _describe_truth_maps(mode, model_id, contrast.any()),
+        "truth_maps": {k: [f"truth_hemi-{h}_desc-{k}.func.gii" for h in ("L", "R")]
+                       for k in ("stage", "driven", "contrast")},
         "provenance": make_provenance("simulate", params={
             "n_subjects": n_subjects, "n_runs": n_runs, "tr_s": tr_s, "seed": seed,
-            "scans_per_run": scans, "language": language,
+            "scans_per_run": scans, "language": language, "generator": generator,
+            "mode": mode, "repeat_story": bool(repeat_story),
+            "story_locked": story_locked,
             "from_model": str(from_model) if from_model else None}, seed=seed)})
+    start = 0
+    for hemi in ("L", "R"):
+        stop = start + hemi_sizes[hemi]
+        for key, values in (("stage", stage), ("driven", stage >= 0),
+                            ("contrast", contrast)):
+            _write_gifti(truth_dir / f"truth_hemi-{hemi}_desc-{key}.func.gii",
+                         np.asarray(values[start:stop], dtype=np.float32)[None, :],
+                         tr_s)
+        start = stop
     return SimulatedStudy(root=out, bids_root=bids, activations=act_dir,
                           truth=truth_dir, subjects=subjects, task=task)
+
+
+def _describe_generator(generator: str) -> dict[str, Any]:
+    if generator == "legacy":
+        return {"hrf": "Glover (nilearn glover_hrf, the analysis' own kernel)",
+                "feature_scaling": "min-max per run (as the analysis)",
+                "sampling": "scan j at j * TR (StartTime 0)",
+                "noise": "AR(1) independent per vertex"}
+    from ._generative import HRF_DEFAULTS
+
+    return {"hrf": {"family": "inverse logit (Lindquist & Wager 2007)",
+                    "params_s": HRF_DEFAULTS, "lag_sd_s": _LAG_SD_S,
+                    "lag_max_s": _LAG_MAX_S, "width_sd_log": _WIDTH_SD,
+                    "jitter": "smooth on the mesh; per-vertex values in the truth npz "
+                              "(hrf_lag_s, hrf_width)"},
+            "feature_scaling": "each unit divided by its SD over the whole study "
+                               "(0 in silence; not per-run min-max)",
+            "sampling": f"{_N_SLICES} interleaved slices, corrected to the middle of "
+                        "the acquisition (StartTime in the fMRIPrep sidecars)",
+            "runs": "each run convolved on its own; the tail decays in the final "
+                    "silence (padding_end_s)",
+            "noise": "AR(1), phi ~ U(0.3, 0.5) per vertex (truth npz 'noise_ar'), "
+                     "diffused over the fsaverage5 mesh (8 steps) + 3 shared slow "
+                     "components with smooth loadings (10 % of the variance)"}
+
+
+def _describe_truth_maps(mode: str, model_id: str, has_contrast: bool
+                         ) -> dict[str, str]:
+    """What each map of a ``group`` report should show on this study."""
+    if mode == "null":
+        return {m: "nothing: no vertex is driven (global null)" for m in
+                ("brain_score", "hierarchy", "regime_contrast", "best_regime",
+                 "cluster", "noise_ceiling")}
+    out = {"brain_score": f"{model_id}: r > 0 exactly where 'driven' (truth npz), "
+                          "0 elsewhere",
+           "hierarchy": "best layer = 'stage' on driven vertices, none elsewhere",
+           "noise_ceiling": "> 0 on driven vertices only"}
+    if has_contrast:
+        out.update({
+            "regime_contrast": "stages - partial > 0 exactly on 'contrast'; 0 "
+                               "elsewhere (the models are equal there)",
+            "best_regime": "'stages' on 'contrast'; no preference elsewhere",
+            "cluster": "one left-hemisphere cluster (the 'contrast' annulus) for "
+                       "stages > partial; none for partial > stages"})
+    else:
+        out.update({"regime_contrast": "no planted contrast between models",
+                    "cluster": "driven region for brain scores; no contrast cluster"})
+    return out
 
 
 def _model_layers(checkpoint: str | os.PathLike, stimuli_dir: Path,

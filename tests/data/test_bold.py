@@ -39,7 +39,8 @@ def test_load_bold_surface_cleaned_and_zscored(tiny):
 
 
 def test_read_gifti_timeseries(tiny):
-    path = next((tiny.bids_root / "derivatives/fmriprep/sub-01/func").glob("*hemi-L*"))
+    path = next((tiny.bids_root / "derivatives/fmriprep/sub-01/func").glob(
+        "*hemi-L*.func.gii"))
     data, tr = read_gifti_timeseries(path)
     assert data.shape == (30, 10242) and data.dtype == np.float32 and tr == 2.0
     with pytest.raises(FileNotFoundError, match="GIFTI file not found"):

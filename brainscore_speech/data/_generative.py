@@ -40,8 +40,9 @@ def inverse_logit_hrf(t_s: np.ndarray, *, lag_s: float = 0.0, width: float = 1.0
     """Inverse-logit haemodynamic response sampled at ``t_s``.
 
     ``h(t) = L((t - T1) / D1) - (1 + u) L((t - T2) / D2) + u L((t - T3) / D3)``
-    with ``L`` the logistic function; it starts at ~0, returns to 0 and is
-    normalised to unit sum over ``t_s``.
+    with ``L`` the logistic function, times a causal onset ramp
+    ``L((t - 0.75) / 0.25)``; it starts at 0, returns to 0 and is normalised to
+    unit sum over ``t_s``.
 
     Parameters
     ----------
@@ -63,7 +64,9 @@ def inverse_logit_hrf(t_s: np.ndarray, *, lag_s: float = 0.0, width: float = 1.0
     h = (_logistic((t - p["T1"]) / p["D1"])
          - (1 + p["u"]) * _logistic((t - p["T2"]) / p["D2"])
          + p["u"] * _logistic((t - p["T3"]) / p["D3"]))
-    h -= h[0]  # exactly 0 at t = 0
+    # causal onset: nothing before ~0.5 s whatever the lag (a pure shift of an
+    # early response would start before the stimulus)
+    h = h * _logistic((np.asarray(t_s, dtype=np.float64) - 0.75) / 0.25)
     return h / h.sum()
 
 

@@ -599,6 +599,10 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         ``realistic`` only: fraction of the planted signal's variance that is a
         response locked to each story but not a function of the features (a
         random HRF-filtered series per story, identical across presentations).
+        With ``mode="null"``, any value > 0 gives the speech region a purely
+        story-locked response (truth ``story_region``, ``story_r``) while no
+        feature drives anything: a null that naive splits over a repeated
+        story would turn into "brain scores".
     verbose : bool, int, str or None
 
     Returns
@@ -728,14 +732,22 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     dist = np.concatenate([dists["L"][0], dists["R"][0]])
     n_targets = dist.size
     in_region = dist < radius_mm
+    # null: nothing is driven by features; with story_locked the speech region
+    # still carries a story-locked response that no feature explains
+    story_region = np.zeros(n_targets, dtype=bool)
     if mode == "null":
+        if story_locked:
+            story_region = in_region.copy()
         in_region[:] = False
+    gen_region = in_region | story_region
     n_layers = len(layer_names)
     stage = np.full(n_targets, -1, dtype=np.int64)
-    stage[in_region] = np.minimum((dist[in_region] / radius_mm * n_layers).astype(int),
-                                  n_layers - 1)
+    stage[gen_region] = np.minimum((dist[gen_region] / radius_mm * n_layers)
+                                   .astype(int), n_layers - 1)
+    gen_stage = stage.copy()
+    stage[~in_region] = -1
     r_base = np.zeros(n_targets)
-    r_base[in_region] = r_range[0] + (r_range[1] - r_range[0]) * dist[in_region] / \
+    r_base[gen_region] = r_range[0] + (r_range[1] - r_range[0]) * dist[gen_region] / \
         radius_mm
     contrast = np.zeros(n_targets, dtype=bool)
     if mode == "contrast":
@@ -770,8 +782,9 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     planted_kind = "model layers" if from_model is not None else "stage features"
     for sub_i, sub in enumerate(subjects):
         srng = np.random.default_rng([seed, sub_i + 1])
-        r_true = np.clip(r_base + srng.normal(0, 0.03, n_targets) * in_region, 0, 0.95)
-        r_true[~in_region] = 0.0
+        r_true = np.clip(r_base + srng.normal(0, 0.03, n_targets) * gen_region, 0,
+                         0.95)
+        r_true[~gen_region] = 0.0
         signal = np.zeros((n_total, n_targets), dtype=np.float32)
         for li, layer in enumerate(layer_names if generator == "legacy" else []):
             idx = np.flatnonzero(stage == li)
@@ -785,9 +798,9 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
 
             signal = _realistic_signal(
                 srng, layer_feats=layer_feats, layer_names=layer_names,
-                run_stims=run_stims, scans=scans, tr_s=tr_s, tzero=tzero, stage=stage,
-                units=units, lag=hrf_lag, width=hrf_width, story_locked=story_locked,
-                seed=seed)
+                run_stims=run_stims, scans=scans, tr_s=tr_s, tzero=tzero,
+                stage=gen_stage, units=units * in_region, lag=hrf_lag, width=hrf_width,
+                story_locked=1.0 if mode == "null" else story_locked, seed=seed)
             noise, noise_phi = smooth_mesh_noise(
                 srng, n_total, [adjacencies["L"], adjacencies["R"]])
         else:
@@ -859,6 +872,7 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                             "StartTime": tzero})
                 start = stop
         emp_r = np.where(in_region, np.mean(run_r, axis=0), 0.0)
+        story_r = np.where(story_region, np.mean(run_r, axis=0), 0.0)
         with atomic_path(truth_dir / f"sub-{sub}_truth.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, stage=stage, planted_r=emp_r.astype(np.float32),
@@ -869,7 +883,9 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                          driven=stage >= 0, contrast=contrast,
                          hrf_lag_s=hrf_lag.astype(np.float32),
                          hrf_width=hrf_width.astype(np.float32),
-                         noise_ar=noise_phi.astype(np.float32))
+                         noise_ar=noise_phi.astype(np.float32),
+                         story_region=story_region,
+                         story_r=story_r.astype(np.float32))
         logger.info("Simulated sub-%s: %d runs, %d vertices (%d driven by %s)", sub,
                     n_runs, n_targets, int(in_region.sum()), planted_kind)
     write_json(truth_dir / "truth.json", {

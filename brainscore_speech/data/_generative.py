@@ -162,6 +162,7 @@ def smooth_mesh_noise(rng: np.random.Generator, n_samples: int,
         loads = np.concatenate(load_parts, axis=1)
         comp = shared @ loads
         comp /= comp.std(0, keepdims=True) + 1e-8
-        noise = math.sqrt(1 - shared_fraction) * noise + math.sqrt(shared_fraction) * comp
+        noise = (math.sqrt(1 - shared_fraction) * noise
+                 + math.sqrt(shared_fraction) * comp)
     noise /= noise.std(0, keepdims=True) + 1e-8
     return noise.astype(np.float32), phi

@@ -447,8 +447,8 @@ def slice_time_reference(raw_sidecar: str | os.PathLike,
         elif "StartTime" in meta:
             start = float(meta["StartTime"])
             if not 0.0 <= start <= tr_s + 1e-6:
-                raise DataError(f"Sidecar {side} has StartTime {start:g} s, outside the "
-                                f"TR [0, {tr_s:g}] s.")
+                raise DataError(f"Sidecar {side} has StartTime {start:g} s, outside "
+                                f"the TR [0, {tr_s:g}] s.")
             found[side.name] = (start / tr_s, f"{side.name}: StartTime {start:g} s")
     if found:
         values = {round(v, 6) for v, _ in found.values()}

@@ -488,7 +488,8 @@ def _realistic_signal(srng: np.random.Generator, *, layer_feats, layer_names,
     return out
 
 
-def _hrf_jitter(seed: int, adjacencies: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _hrf_jitter(seed: int, adjacencies: dict[str, Any]
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Spatially smooth per-vertex HRF lag (s, 0.25 s steps) and width (3 levels)."""
     from ._generative import smooth_on_mesh
 

@@ -288,7 +288,8 @@ def score_layers(
         "standardize": "X and Y z-scored with training statistics per fold",
         "metric": "pearson_r",
     }
-    params = {"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv, "gap": int(gap),
+    params = {"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv,
+              "gap": int(gap),
               "alpha_selection": alpha_selection, "target_batch_size": target_batch_size,
               "device": device, "backend": backend, "dtype": dtype}
     return LayerScores(

@@ -261,8 +261,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         if dropped:
             logger.info("sub-%s: dropping repeated presentations %s (repeated='first')",
                         sub, dropped)
-    repeats = sorted({bold.stimuli[k] for k in run_keys
-                      if [bold.stimuli[j] for j in run_keys].count(bold.stimuli[k]) > 1})
+    played = [bold.stimuli[k] for k in run_keys]
+    repeats = sorted({s for s in played if played.count(s) > 1})
     if repeats:
         logger.info("sub-%s: stimuli played in several runs %s; cross-validating over "
                     "stimuli (repeated='group')", sub, repeats)

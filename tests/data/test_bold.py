@@ -184,11 +184,13 @@ def test_slice_time_reference_from_fmriprep_and_raw_sidecars(tmp_path):
 
 
 def test_slice_time_reference_errors(tmp_path):
-    with pytest.raises(DataError, match=r"has StartTime 3 s, outside the TR \[0, 2\] s"):
+    with pytest.raises(DataError,
+                       match=r"has StartTime 3 s, outside the TR \[0, 2\] s"):
         _sidecars(tmp_path, None, {"StartTime": 3.0})
     with pytest.raises(DataError, match=r"has SliceTiming in \[0, 2.5\] s, outside"):
         _sidecars(tmp_path, {"SliceTiming": [0.0, 2.5]}, None)
-    with pytest.raises(DataError, match="sidecars disagree on the slice-timing reference"):
+    with pytest.raises(DataError,
+                       match="sidecars disagree on the slice-timing reference"):
         _sidecars(tmp_path, None, {"StartTime": 0.0}, {"StartTime": 1.0})
 
 
@@ -198,3 +200,14 @@ def test_load_bold_records_the_slice_time_reference(tiny):
     # the realistic simulator: 32 interleaved slices corrected to the middle
     assert run["slice_time_ref"] == pytest.approx(0.969 / 2.0)
     assert "StartTime 0.969 s" in run["slice_time_source"]
+
+
+def test_slice_time_reference_real_sidecars(shared_data):
+    from brainscore_speech.data.bold import slice_time_reference
+
+    # LPP (ds003643): 34 multiband slice times in [0, 1.9225] s at TR 2 s; fMRIPrep
+    # corrects to first + 0.5 (last - first) = 0.961 s (rounded to ms as fMRIPrep)
+    raw = (shared_data / "lpp" / "openneuro_ds003643_sidecars" / "sub-FR001" / "func" /
+           "sub-FR001_task-lppFR_run-01_echo-1_bold.json")
+    ref, src = slice_time_reference(raw, [], 2.0)
+    assert ref == pytest.approx(0.961 / 2.0) and "0.961 s" in src

@@ -264,14 +264,17 @@ def test_simulate_generator_errors(tmp_path):
     with pytest.raises(ValueError, match="mode='null' and story_locked need "
                                          "generator='realistic'"):
         simulate_study(tmp_path, generator="legacy", mode="null")
-    with pytest.raises(ValueError, match="mode='contrast' plants the 'stages' features"):
+    with pytest.raises(ValueError,
+                       match="mode='contrast' plants the 'stages' features"):
         simulate_study(tmp_path, mode="contrast", from_model=tmp_path)
-    with pytest.raises(ValueError, match=r"'story_locked' must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError,
+                       match=r"'story_locked' must be in \[0, 1\), got 1.0"):
         simulate_study(tmp_path, story_locked=1.0)
-    with pytest.raises(ValueError, match="'repeat_story' replays run 1's story in run 3: "
-                                         "both need the same 'scans_per_run', got 30 "
-                                         "and 40"):
-        simulate_study(tmp_path, n_runs=3, scans_per_run=[30, 30, 40], repeat_story=True)
+    with pytest.raises(ValueError, match="'repeat_story' replays run 1's story in "
+                                         "run 3: both need the same 'scans_per_run', "
+                                         "got 30 and 40"):
+        simulate_study(tmp_path, n_runs=3, scans_per_run=[30, 30, 40],
+                       repeat_story=True)
 
 
 def test_cli_simulate_null_with_a_repeated_story(tmp_path):

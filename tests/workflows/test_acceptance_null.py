@@ -90,8 +90,8 @@ def test_null_scores_not_inflated(null_study):
     mean = np.stack([ls.mean_scores for ls in scores.values()])  # (S, L, V)
     per_layer_in = np.nanmean(mean[:, :, region], axis=(0, 2))
     per_layer_out = np.nanmean(mean[:, :, ~region], axis=(0, 2))
-    print(f"\n[null] mean r per layer, story-locked region {np.round(per_layer_in, 4)}, "
-          f"elsewhere {np.round(per_layer_out, 4)}")
+    print(f"\n[null] mean r per layer, story-locked region "
+          f"{np.round(per_layer_in, 4)}, elsewhere {np.round(per_layer_out, 4)}")
     # 5 subjects x 2 folds x ~2,600 (in) / ~17,800 (out) spatially smooth r's,
     # each with SD ~0.14: the grand means have SE < 0.01
     assert np.all(np.abs(per_layer_in) < 0.02)

@@ -398,7 +398,8 @@ def test_score_slice_time_reference_and_gap_recorded(study, scored, tmp_path):
     ls = LayerScores.load(res.layerscores)
     params = ls.provenance["params"]
     # read from the simulated fMRIPrep sidecars (StartTime 0.969 s at TR 2 s)
-    np.testing.assert_allclose(list(params["slice_time_ref"].values()), 0.4845, rtol=1e-6)
+    np.testing.assert_allclose(list(params["slice_time_ref"].values()), 0.4845,
+                               rtol=1e-6)
     assert all("StartTime" in v for v in params["slice_time_source"].values())
     assert params["gap_s"] == 10.0 and params["gap_scans"] == 5
     assert ls.cv["gap_scans"] == 5 and ls.cv["groups"] == "stimuli"
@@ -415,7 +416,8 @@ def test_score_slice_time_reference_and_gap_recorded(study, scored, tmp_path):
     strong = (truth["stage"] == 0) & (truth["planted_r"] >= 0.4)
     auto_r = np.nanmean(ls.mean_scores[0, strong])
     start_r = np.nanmean(ls0.mean_scores[0, strong])
-    print(f"\nstage1, planted r >= 0.4: r {auto_r:.4f} (StartTime) vs {start_r:.4f} (0)")
+    print(f"\nstage1, planted r >= 0.4: r {auto_r:.4f} (StartTime) vs "
+          f"{start_r:.4f} (0)")
     assert auto_r > start_r
 
 

@@ -294,12 +294,31 @@ def inner_splits(train: np.ndarray, groups: np.ndarray, runs: np.ndarray,
     -------
     splits : list of (train_positions, test_positions)
         Positions into ``train`` (what the fold solver indexes).
+
+    Notes
+    -----
+    When every training sample plays one stimulus presented in several runs
+    (the other stimulus is held out), the folds are K blocks of the position
+    within the stimulus, each held out in all its presentations at once (K = 5
+    when ``inner_cv`` is None), so no stretch of the stimulus is on both sides.
     """
     train = np.asarray(train)
-    splits = group_splits(np.asarray(groups)[train], inner_cv, what="training runs")
+    runs = np.asarray(runs)
+    inner_groups = np.asarray(groups)[train]
+    train_runs = runs[train]
+    if len(run_order(inner_groups)) == 1 and len(run_order(train_runs)) > 1:
+        # one stimulus presented in several runs: hold out the same stretch of
+        # the stimulus in every presentation (blocks of within-run position)
+        k = 5 if inner_cv is None else int(inner_cv)
+        inner_groups = np.empty(train.size, dtype=np.int64)
+        for lab in run_order(train_runs):
+            where = np.flatnonzero(train_runs == lab)
+            inner_groups[where] = np.minimum(
+                np.arange(where.size) * k // where.size, k - 1)
+        inner_cv = None
+    splits = group_splits(inner_groups, inner_cv, what="training runs")
     if not gap:
         return splits
-    runs = np.asarray(runs)
     out = []
     for tr, te in splits:
         keep = trim_gap(train[tr], train[te], runs, gap)

@@ -198,3 +198,18 @@ def test_single_run_blocks_leak_through_autocorrelation_without_gap():
     # mean is ~0.02 (targets share X), so the 6-seed mean has SE ~0.008
     assert np.mean(means[0]) > 0.03
     assert abs(np.mean(means[20])) < 0.02
+
+
+def test_inner_splits_one_stimulus_in_several_runs_holds_out_the_same_stretch():
+    # outer fold tests story "b" (run 1); training = runs 0 and 2, both story "a"
+    runs = np.repeat([0, 1, 2], 10)
+    groups = np.repeat(["a", "b", "a"], 10)
+    train = np.r_[0:10, 20:30]
+    inner = inner_splits(train, groups, runs, 5)
+    assert len(inner) == 5
+    for itr, ite in inner:
+        held = train[ite]
+        # the same within-run positions of both presentations, never in training
+        assert sorted(held % 10) == sorted(np.r_[held[held < 10], held[held < 10]])
+        assert not set(train[itr] % 10) & set(held % 10)
+    assert [train[ite].tolist() for _, ite in inner][0] == [0, 1, 20, 21]

@@ -149,7 +149,9 @@ def test_null_naive_splits_would_inflate_the_story_locked_region(null_study):
                                for i, k in enumerate(keys)])
         groups = stimulus_groups(runs, {i: bold.stimuli[k] for i, k in enumerate(keys)})
         naive = score_layers({"stage4": X}, Y, runs)
-        grouped = score_layers({"stage4": X}, Y, runs, groups=groups)
+        # as `score`: stimulus groups and its default 10 s gap (5 scans at TR 2 s)
+        grouped = score_layers({"stage4": X}, Y, runs, groups=groups,
+                               gap=int(np.ceil(10.0 / bold.tr_s)))
         naive_rep.append(float(np.nanmean(naive.scores[0, [0, 2]])))  # story01 folds
         naive_other.append(float(np.nanmean(naive.scores[0, 1])))  # story02 (once)
         grouped_rep.append(float(np.nanmean(grouped.scores[0, 0])))

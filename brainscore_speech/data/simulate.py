@@ -506,16 +506,20 @@ def _hrf_jitter(seed: int, adjacencies: dict[str, Any]
     return lag.astype(np.float64), width.astype(np.float64)
 
 
-def _partial_layers(layer_feats: dict, layer_names: list[str], n_keep: int) -> dict:
-    """The ``partial`` model: each stage's first ``n_keep`` units, the others
-    replaced by the same units circularly shifted by half the story (unrelated
-    in time to the BOLD, same statistics)."""
+def _roll_units(layer_feats: dict, layer_names: list[str], n_keep: int,
+                fraction: float) -> dict:
+    """Each stage's units from ``n_keep`` on circularly shifted by ``fraction``
+    of the story: same statistics, unrelated in time to the unshifted units.
+
+    Contrast mode: ``stages`` = shift 1/4 (its private units P), ``partial`` =
+    shift 1/2 (unrelated to both the shared units S and P)."""
     out = {}
     for name, (feats, times) in layer_feats.items():
         new = {}
         for layer in layer_names:
             x = np.array(feats[layer], copy=True)
-            x[:, n_keep:] = np.roll(x[:, n_keep:], x.shape[0] // 2, axis=0)
+            x[:, n_keep:] = np.roll(x[:, n_keep:], int(x.shape[0] * fraction),
+                                    axis=0)
             new[layer] = x
         out[name] = (new, dict(times))
     return out
@@ -585,12 +589,13 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     mode : {"hierarchy", "null", "contrast"}, default="hierarchy"
         ``"hierarchy"``: the speech region is driven by the stages (stage =
         distance bin). ``"null"``: no vertex is driven (a global null for every
-        map). ``"contrast"``: also writes a second model, ``partial``, whose
-        layers keep only the first half of each stage's units (the rest are
-        replaced by unrelated features); in the left-hemisphere annulus between
-        25 % and 75 % of ``radius_mm`` the BOLD is driven by the units that
-        ``partial`` lacks (``stages`` > ``partial`` there), elsewhere by the shared
-        units (the two models are equal). ``realistic`` generator only for
+        map). ``"contrast"``: each stage's units are split into shared
+        units S (the first half) and private units P (the second half, shifted
+        by a quarter of the story); a second model, ``partial``, has S plus
+        units unrelated to S and P (shifted by half the story). In the
+        left-hemisphere annulus between 25 % and 75 % of ``radius_mm`` the BOLD
+        is driven by P (``stages`` > ``partial`` there), elsewhere by S (the two
+        models are equal: each has S plus 8 unrelated units). ``realistic`` generator only for
         ``"null"``/``"contrast"``.
     repeat_story : bool, default=False
         The last run replays the first run's story (as Narratives' pieman
@@ -688,6 +693,14 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         layer_feats, layer_names, model_id, meta = _model_layers(from_model, bids /
                                                                  "stimuli", stims)
         act_dir = out / "activations" / model_id
+    n_keep = n_units // 2
+    partial_feats = None
+    if mode == "contrast":
+        # stages = shared units S (0..n_keep) + private units P (the rest, shifted
+        # by a quarter story); partial = S + units unrelated to S and P. Vertices
+        # driven by S score equally with both; those driven by P need 'stages'.
+        partial_feats = _roll_units(layer_feats, layer_names, n_keep, 0.5)
+        layer_feats = _roll_units(layer_feats, layer_names, n_keep, 0.25)
     for name, (feats, times) in layer_feats.items():
         StimulusActivations(
             stimulus=name, layers=feats, frame_times_s=times, model_id=model_id,
@@ -698,12 +711,10 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         ).save(act_dir / f"{name}.h5")
     write_json(act_dir / "activations.json",
                {"model_id": model_id, "stimuli": sorted(stims), "layers": layer_names})
-    n_keep = n_units // 2
-    if mode == "contrast":
+    if partial_feats is not None:
         part_dir = out / "activations" / "partial"
         part_meta = {**meta, "preset": "partial", "regime": "simulated-partial"}
-        for name, (feats, times) in _partial_layers(layer_feats, layer_names,
-                                                    n_keep).items():
+        for name, (feats, times) in partial_feats.items():
             StimulusActivations(
                 stimulus=name, layers=feats, frame_times_s=times, model_id="partial",
                 layer_order=tuple(layer_names), duration_s=stims[name].size / SFREQ,
@@ -969,8 +980,11 @@ def _describe_truth_maps(mode: str, model_id: str, has_contrast: bool
             "cluster": "one left-hemisphere cluster (the 'contrast' annulus) for "
                        "stages > partial; none for partial > stages"})
     else:
-        out.update({"regime_contrast": "no planted contrast between models",
-                    "cluster": "driven region for brain scores; no contrast cluster"})
+        out.update({"regime_contrast": "not planted: differences between other "
+                                       "models only reflect how well their features "
+                                       "approximate the stage features driving the "
+                                       "BOLD (none outside 'driven')",
+                    "cluster": "brain-score clusters only within 'driven'"})
     return out
 
 

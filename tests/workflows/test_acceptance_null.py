@@ -184,7 +184,8 @@ def test_planted_contrast_region_is_where_the_models_differ(tmp_path):
     for model in ("stages", "partial"):
         _ok(["score", sim / "bids", "--subject", "01", "--activations",
              sim / "activations" / model, "--out", tmp_path / "deriv"])
-        (path,) = (tmp_path / "deriv" / "sub-01").glob(f"*_model-{model}_layerscores.npz")
+        (path,) = (tmp_path / "deriv" / "sub-01").glob(
+            f"*_model-{model}_layerscores.npz")
         means[model] = LayerScores.load(path).mean_scores
     truth = np.load(sim / "truth" / "sub-01_truth.npz")
     stage, contrast = truth["stage"], truth["contrast"]
@@ -194,12 +195,13 @@ def test_planted_contrast_region_is_where_the_models_differ(tmp_path):
         means["partial"][np.maximum(stage, 0), idx]
     inside = contrast & (truth["planted_r"] >= 0.2)
     outside = (stage >= 0) & ~contrast & (truth["planted_r"] >= 0.2)
-    print(f"\n[contrast] stages - partial at the planted layer: {diff[inside].mean():.3f}"
-          f" on {inside.sum()} contrast vertices, {diff[outside].mean():+.3f} on "
+    print(f"\n[contrast] stages - partial at the planted layer: "
+          f"{diff[inside].mean():.3f} on {inside.sum()} contrast vertices, "
+          f"{diff[outside].mean():+.3f} on "
           f"{outside.sum()} other driven vertices")
     # measured: 0.110 inside, +0.007 outside. Inside, partial lacks the driving
-    # units P (only its S units, which share
-    # the story's slow statistics, predict anything); outside, both models hold
-    # the driving units S plus 8 units unrelated to the BOLD
+    # units P (only its S units, which share the story's slow statistics,
+    # predict anything); outside, both models hold the driving units S plus 8
+    # units unrelated to the BOLD
     assert diff[inside].mean() > 0.05
     assert abs(diff[outside].mean()) < 0.015

@@ -595,8 +595,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         units unrelated to S and P (shifted by half the story). In the
         left-hemisphere annulus between 25 % and 75 % of ``radius_mm`` the BOLD
         is driven by P (``stages`` > ``partial`` there), elsewhere by S (the two
-        models are equal: each has S plus 8 unrelated units). ``realistic`` generator only for
-        ``"null"``/``"contrast"``.
+        models are equal: each has S plus 8 unrelated units). ``realistic``
+        generator only for ``"null"``/``"contrast"``.
     repeat_story : bool, default=False
         The last run replays the first run's story (as Narratives' pieman
         run-1/run-2), so ``score`` must keep it out of training when testing

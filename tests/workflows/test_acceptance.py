@@ -4,9 +4,9 @@
   (3 subjects x 4 runs), GIFTI maps readable by nibabel. Since issue 12 the
   simulator's default generator is ``realistic`` (inverse-logit HRF with jitter,
   smooth AR noise, slice timing: none of the analysis' assumptions); measured
-  recovery 94.4%, mean(score - planted r) = -0.043 (the HRF mismatch), where the
-  legacy generator (the analysis' own model) gave ~0. The null condition is in
-  ``test_acceptance_null.py``.
+  recovery 94.4%, mean(score - planted r) = -0.043 (what the HRF mismatch
+  costs; ``generator="legacy"`` plants with the analysis' own model). The null
+  condition and a planted contrast are in ``test_acceptance_null.py``.
 - A real ``score`` process killed with SIGKILL after its first layer, resumed,
   and compared with an uninterrupted run; a further run does no fitting.
 - ``simulate --from-model`` on a tiny random wav2vec2: layer confusion matrix of

@@ -48,6 +48,8 @@ from .._io import atomic_path, make_provenance, write_json
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
+from ._generative import _describe_generator, _describe_truth_maps, _hrf_jitter, \
+    _mesh_adjacencies, _realistic_signal, _roll_units, _slice_timing, smooth_mesh_noise
 
 __all__ = [
     "GENERATORS",
@@ -362,170 +364,6 @@ def _write_tsv(path: Path, columns: dict[str, np.ndarray]) -> None:
 
 
 # --------------------------------------------------------------------------- #
-# The realistic generator (assumptions the analysis does not share)
-# --------------------------------------------------------------------------- #
-_GRID_S = 0.1          # neural-drive grid (the HRF is a low-pass filter)
-_N_SLICES = 32         # interleaved acquisition
-_LAG_SD_S, _LAG_MAX_S = 0.6, 1.5
-_WIDTH_SD = 0.12
-
-
-def _slice_timing(tr_s: float) -> tuple[list[float], float]:
-    """Interleaved (even then odd) slice times and fMRIPrep's reference tzero."""
-    order = list(range(0, _N_SLICES, 2)) + list(range(1, _N_SLICES, 2))
-    times = [0.0] * _N_SLICES
-    for k, sl in enumerate(order):
-        times[sl] = round(k * tr_s / _N_SLICES, 4)
-    first, last = min(times), max(times)
-    return times, float(np.round(first + 0.5 * (last - first), 3))
-
-
-def _mesh_adjacencies() -> dict[str, Any]:
-    from nilearn.datasets import load_fsaverage
-
-    from ._generative import mesh_adjacency
-
-    mesh = load_fsaverage("fsaverage5")["pial"]
-    out = {}
-    for hemi, part in (("L", "left"), ("R", "right")):
-        faces = np.asarray(mesh.parts[part].faces)
-        n = np.asarray(mesh.parts[part].coordinates).shape[0]
-        out[hemi] = mesh_adjacency(faces, n)
-    return out
-
-
-def _on_grid(feats: np.ndarray, times: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Features on the drive grid: bin means for fast layers, linear interpolation
-    for slow ones; 0 (silence) outside the stimulus."""
-    hop = float(np.median(np.diff(times))) if len(times) > 1 else _GRID_S
-    out = np.zeros((grid.size, feats.shape[1]), dtype=np.float64)
-    if hop < _GRID_S:
-        idx = np.floor(times / _GRID_S + 0.5).astype(int)
-        ok = (idx >= 0) & (idx < grid.size)
-        counts = np.bincount(idx[ok], minlength=grid.size).astype(np.float64)
-        for j in range(feats.shape[1]):
-            out[:, j] = np.bincount(idx[ok], weights=feats[ok, j], minlength=grid.size)
-        out[counts > 0] /= counts[counts > 0, None]
-        return out
-    for j in range(feats.shape[1]):
-        out[:, j] = np.interp(grid, times, feats[:, j], left=0.0, right=0.0)
-    return out
-
-
-def _sample(conv: np.ndarray, scan_t: np.ndarray) -> np.ndarray:
-    pos = scan_t / _GRID_S
-    i0 = np.clip(np.floor(pos).astype(int), 0, conv.shape[0] - 2)
-    f = (pos - i0)[:, None]
-    return conv[i0] * (1 - f) + conv[i0 + 1] * f
-
-
-def _realistic_signal(srng: np.random.Generator, *, layer_feats, layer_names,
-                      run_stims, scans, tr_s, tzero, stage, units, lag, width,
-                      story_locked, seed) -> np.ndarray:
-    """Unit-variance planted signal per driven vertex (zeros elsewhere).
-
-    Vertex v of stage k is driven by ``F_k(t)[:, units[v]] @ w_v`` (features on a
-    0.1 s grid, scaled by their study-wide SD, 0 in silence), convolved with its
-    own inverse-logit HRF (lag, width) within each run and sampled at the
-    slice-timing-corrected scan times ``j * TR + tzero``.
-    """
-    from scipy.signal import fftconvolve
-
-    from ._generative import inverse_logit_hrf
-
-    n_targets = stage.size
-    n_total = int(sum(scans))
-    bounds = np.cumsum([0] + list(scans))
-    sd = {layer: np.concatenate([f[0][layer] for f in layer_feats.values()]).std(0)
-          + 1e-8 for layer in layer_names}
-    taps = np.arange(0.0, 32.0, _GRID_S)
-    variants = sorted({(float(a), float(b)) for a, b in zip(lag[stage >= 0],
-                                                         width[stage >= 0])})
-    kernels = {v: inverse_logit_hrf(taps, lag_s=v[0], width=v[1]) for v in variants}
-    feat_part = np.zeros((n_total, n_targets), dtype=np.float32)
-    story_part = np.zeros((n_total, n_targets), dtype=np.float32)
-    stories = sorted(set(run_stims))
-    for li, layer in enumerate(layer_names):
-        idx = np.flatnonzero(stage == li)
-        if idx.size == 0:
-            continue
-        n_units = layer_feats[run_stims[0]][0][layer].shape[1]
-        w = srng.standard_normal((n_units, idx.size)).astype(np.float32)
-        w *= units[:n_units, idx]
-        u = srng.standard_normal((8, idx.size)).astype(np.float32)
-        for r, stim in enumerate(run_stims):
-            n = scans[r]
-            grid = np.arange(0.0, n * tr_s + _GRID_S, _GRID_S)
-            feats, times = layer_feats[stim][0][layer], layer_feats[stim][1][layer]
-            drive = _on_grid(feats / sd[layer], times, grid) @ w
-            blocks = [drive]
-            if story_locked:
-                lrng = np.random.default_rng([seed, 1000 + stories.index(stim)])
-                latent = lrng.standard_normal((grid.size, 8))
-                k = int(round(1.0 / _GRID_S))
-                latent = np.cumsum(np.pad(latent, ((k, 0), (0, 0))), 0)
-                latent = (latent[k:] - latent[:-k]) / k  # 1 s moving average
-                blocks.append(latent @ u)
-            scan_t = np.arange(n) * tr_s + tzero
-            for b, dest in zip(blocks, (feat_part, story_part)):
-                sampled = np.zeros((n, idx.size), dtype=np.float32)
-                for v in variants:
-                    cols = np.flatnonzero((lag[idx] == v[0]) & (width[idx] == v[1]))
-                    if cols.size == 0:
-                        continue
-                    conv = fftconvolve(b[:, cols], kernels[v][:, None], axes=0)
-                    sampled[:, cols] = _sample(conv[: grid.size], scan_t)
-                dest[bounds[r]:bounds[r + 1], idx] = sampled
-    out = np.zeros((n_total, n_targets), dtype=np.float32)
-    driven = stage >= 0
-    for part, frac in ((feat_part, 1.0 - story_locked), (story_part, story_locked)):
-        if frac <= 0:
-            continue
-        x = part[:, driven]
-        x = (x - x.mean(0)) / (x.std(0) + 1e-8)
-        out[:, driven] += np.float32(math.sqrt(frac)) * x
-    out[:, driven] /= out[:, driven].std(0) + 1e-8
-    return out
-
-
-def _hrf_jitter(seed: int, adjacencies: dict[str, Any]
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Spatially smooth per-vertex HRF lag (s, 0.25 s steps) and width (3 levels)."""
-    from ._generative import smooth_on_mesh
-
-    rng = np.random.default_rng([seed, 77])
-    fields = []
-    for hemi in ("L", "R"):
-        adj = adjacencies[hemi]
-        f = smooth_on_mesh(rng.standard_normal((2, adj.shape[0])), adj, 30)
-        fields.append((f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-8))
-    z = np.concatenate(fields, axis=1)
-    lag = np.clip(np.round(_LAG_SD_S * z[0] / 0.25) * 0.25, -_LAG_MAX_S, _LAG_MAX_S)
-    width = np.exp(_WIDTH_SD * z[1])
-    width = np.choose(np.digitize(width, [0.94, 1.06]), [0.88, 1.0, 1.13])
-    return lag.astype(np.float64), width.astype(np.float64)
-
-
-def _roll_units(layer_feats: dict, layer_names: list[str], n_keep: int,
-                fraction: float) -> dict:
-    """Each stage's units from ``n_keep`` on circularly shifted by ``fraction``
-    of the story: same statistics, unrelated in time to the unshifted units.
-
-    Contrast mode: ``stages`` = shift 1/4 (its private units P), ``partial`` =
-    shift 1/2 (unrelated to both the shared units S and P)."""
-    out = {}
-    for name, (feats, times) in layer_feats.items():
-        new = {}
-        for layer in layer_names:
-            x = np.array(feats[layer], copy=True)
-            x[:, n_keep:] = np.roll(x[:, n_keep:], int(x.shape[0] * fraction),
-                                    axis=0)
-            new[layer] = x
-        out[name] = (new, dict(times))
-    return out
-
-
-# --------------------------------------------------------------------------- #
 # The study
 # --------------------------------------------------------------------------- #
 @verbose
@@ -806,8 +644,6 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
             s = regs[layer] @ w
             signal[:, idx] = (s - s.mean(0)) / (s.std(0) + 1e-8)
         if generator == "realistic":
-            from ._generative import smooth_mesh_noise
-
             signal = _realistic_signal(
                 srng, layer_feats=layer_feats, layer_names=layer_names,
                 run_stims=run_stims, scans=scans, tr_s=tr_s, tzero=tzero,
@@ -935,57 +771,6 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         start = stop
     return SimulatedStudy(root=out, bids_root=bids, activations=act_dir,
                           truth=truth_dir, subjects=subjects, task=task)
-
-
-def _describe_generator(generator: str) -> dict[str, Any]:
-    if generator == "legacy":
-        return {"hrf": "Glover (nilearn glover_hrf, the analysis' own kernel)",
-                "feature_scaling": "min-max per run (as the analysis)",
-                "sampling": "scan j at j * TR (StartTime 0)",
-                "noise": "AR(1) independent per vertex"}
-    from ._generative import HRF_DEFAULTS
-
-    return {"hrf": {"family": "inverse logit (Lindquist & Wager 2007)",
-                    "params_s": HRF_DEFAULTS, "lag_sd_s": _LAG_SD_S,
-                    "lag_max_s": _LAG_MAX_S, "width_sd_log": _WIDTH_SD,
-                    "jitter": "smooth on the mesh; per-vertex values in the truth npz "
-                              "(hrf_lag_s, hrf_width)"},
-            "feature_scaling": "each unit divided by its SD over the whole study "
-                               "(0 in silence; not per-run min-max)",
-            "sampling": f"{_N_SLICES} interleaved slices, corrected to the middle of "
-                        "the acquisition (StartTime in the fMRIPrep sidecars)",
-            "runs": "each run convolved on its own; the tail decays in the final "
-                    "silence (padding_end_s)",
-            "noise": "AR(1), phi ~ U(0.3, 0.5) per vertex (truth npz 'noise_ar'), "
-                     "diffused over the fsaverage5 mesh (8 steps) + 3 shared slow "
-                     "components with smooth loadings (10 % of the variance)"}
-
-
-def _describe_truth_maps(mode: str, model_id: str, has_contrast: bool
-                         ) -> dict[str, str]:
-    """What each map of a ``group`` report should show on this study."""
-    if mode == "null":
-        return {m: "nothing: no vertex is driven (global null)" for m in
-                ("brain_score", "hierarchy", "regime_contrast", "best_regime",
-                 "cluster", "noise_ceiling")}
-    out = {"brain_score": f"{model_id}: r > 0 exactly where 'driven' (truth npz), "
-                          "0 elsewhere",
-           "hierarchy": "best layer = 'stage' on driven vertices, none elsewhere",
-           "noise_ceiling": "> 0 on driven vertices only"}
-    if has_contrast:
-        out.update({
-            "regime_contrast": "stages - partial > 0 exactly on 'contrast'; 0 "
-                               "elsewhere (the models are equal there)",
-            "best_regime": "'stages' on 'contrast'; no preference elsewhere",
-            "cluster": "one left-hemisphere cluster (the 'contrast' annulus) for "
-                       "stages > partial; none for partial > stages"})
-    else:
-        out.update({"regime_contrast": "not planted: differences between other "
-                                       "models only reflect how well their features "
-                                       "approximate the stage features driving the "
-                                       "BOLD (none outside 'driven')",
-                    "cluster": "brain-score clusters only within 'driven'"})
-    return out
 
 
 def _model_layers(checkpoint: str | os.PathLike, stimuli_dir: Path,

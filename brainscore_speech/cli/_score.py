@@ -30,6 +30,16 @@ def score(
                                  help="Participant's native language."),
     cv: str = typer.Option("leave-one-run-out", "--cv",
                            help="'leave-one-run-out' or a number of folds."),
+    repeated: str = typer.Option("group", "--repeated",
+                                 help="Runs replaying a stimulus: 'group' (cross-"
+                                      "validate over stimuli) or 'first' (keep the "
+                                      "first presentation only, as the paper)."),
+    gap_s: float = typer.Option(10.0, "--gap-s", help="Seconds removed from training "
+                                "on each side of a held-out block of one run."),
+    slice_time_ref: str = typer.Option("auto", "--slice-time-ref",
+                                       help="'auto' (fMRIPrep sidecar StartTime, raw "
+                                            "SliceTiming, else 0.5) or a TR fraction "
+                                            "in [0, 1]."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     force: bool = typer.Option(False, "--force", help="Refit even when cached."),
     mask: Path = typer.Option(None, "--mask", help="Volume spaces: one brain mask "
@@ -39,9 +49,17 @@ def score(
     from ..workflows.score import score_subject
 
     cv_value: str | int = int(cv) if cv.isdigit() else cv
+    try:
+        st_ref: str | float = slice_time_ref if slice_time_ref == "auto" else \
+            float(slice_time_ref)
+    except ValueError:
+        raise typer.BadParameter(f"expected 'auto' or a number in [0, 1], got "
+                                 f"{slice_time_ref!r}.",
+                                 param_hint="'--slice-time-ref'") from None
     result = score_subject(bids_root, subject, activations, out, space=space, task=task,
                            study=study, derivatives=derivatives, layers=layers or None,
                            language=language, cv=cv_value, device=device, force=force,
-                           mask_img=mask)
+                           mask_img=mask, repeated=repeated, gap_s=gap_s,
+                           slice_time_ref=st_ref)
     state = "up to date" if result.skipped else f"{result.n_fitted} layer(s) fitted"
     typer.echo(f"{result.layerscores.parent}: {state}; scores in {result.table.name}")

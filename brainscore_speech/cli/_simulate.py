@@ -24,13 +24,28 @@ def simulate(
     from_model: str = typer.Option(None, "--from-model",
                                    help="Plant BOLD from this model's layers (a "
                                    "checkpoint directory, hub id or registry name)."),
+    generator: str = typer.Option("realistic", "--generator",
+                                  help="'realistic' (inverse-logit HRF with jitter, "
+                                       "smooth AR noise, slice timing) or 'legacy' "
+                                       "(the analysis' own Glover assumptions)."),
+    mode: str = typer.Option("hierarchy", "--mode",
+                             help="'hierarchy', 'null' (nothing driven) or "
+                                  "'contrast' (a region where 'stages' beats "
+                                  "'partial')."),
+    repeat_story: bool = typer.Option(False, "--repeat-story",
+                                      help="The last run replays the first story."),
+    story_locked: float = typer.Option(0.0, "--story-locked",
+                                       help="Fraction of the planted signal locked to "
+                                            "each story but not in the features."),
 ) -> None:
     """Simulate a study whose BOLD is planted from known features (with ground truth)."""
     from ..data.simulate import simulate_study
 
     study = simulate_study(out, n_subjects=subjects, n_runs=runs, tr_s=tr, space=space,
                            seed=seed, scans_per_run=scans_per_run, language=language,
-                           task=task, from_model=from_model)
+                           task=task, from_model=from_model, generator=generator,
+                           mode=mode, repeat_story=repeat_story,
+                           story_locked=story_locked)
     typer.echo(f"Simulated {len(study.subjects)} subjects x {runs} runs in "
                f"{study.bids_root}; activations in {study.activations}; truth in "
                f"{study.truth}")

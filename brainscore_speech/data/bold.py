@@ -41,6 +41,7 @@ __all__ = [
     "read_events",
     "read_participant_language",
     "load_bold",
+    "slice_time_reference",
     "CONFOUND_STRATEGIES",
 ]
 
@@ -375,6 +376,92 @@ def find_bold_files(derivatives: str | os.PathLike, subject: str, spec: RunSpec,
     return out
 
 
+def _derivative_sidecar(path: Path) -> Path:
+    name = path.name
+    for ext in (".func.gii", ".nii.gz", ".nii"):
+        if name.endswith(ext):
+            return path.with_name(name[: -len(ext)] + ".json")
+    return path.with_suffix(".json")
+
+
+def slice_time_reference(raw_sidecar: str | os.PathLike,
+                         bold_files: Sequence[str | os.PathLike], tr_s: float
+                         ) -> tuple[float, str]:
+    """Time within each TR that a preprocessed scan represents, as a TR fraction.
+
+    Read, in order of precedence:
+
+    1. the fMRIPrep sidecar of the preprocessed BOLD (``*_bold.json`` beside
+       the ``.func.gii``/``.nii.gz``): ``StartTime`` (seconds) when
+       ``SliceTimingCorrected`` is true (fMRIPrep writes the slice-timing
+       reference ``tzero`` there); when it is false, the data were not
+       corrected and the middle of the slice acquisition is used;
+    2. the raw sidecar's ``SliceTiming``: fMRIPrep corrects to
+       ``first + 0.5 * (last - first)`` by default (``--slice-time-ref 0.5``);
+    3. otherwise the middle of the acquisition, 0.5 (fMRIPrep's default).
+
+    Parameters
+    ----------
+    raw_sidecar : path
+        The raw BIDS ``*_bold.json``.
+    bold_files : sequence of path
+        The preprocessed BOLD file(s) of the run (both hemispheres for surfaces).
+    tr_s : float
+        Repetition time in seconds.
+
+    Returns
+    -------
+    slice_time_ref : float
+        Fraction of the TR in [0, 1] (nilearn's ``slice_time_ref`` convention:
+        scan ``j`` is at ``(j + slice_time_ref) * tr_s`` seconds).
+    source : str
+        Where the value came from (for provenance).
+
+    Raises
+    ------
+    DataError
+        ``StartTime`` or ``SliceTiming`` outside [0, TR], or the sidecars of
+        the two hemispheres disagree.
+    """
+    found: dict[str, tuple[float, str]] = {}
+    raw = read_json(raw_sidecar) if Path(raw_sidecar).is_file() else {}
+    times = raw.get("SliceTiming")
+    middle = None
+    if times:
+        t = np.asarray(times, dtype=np.float64)
+        if t.min() < 0 or t.max() > tr_s + 1e-6:
+            raise DataError(
+                f"Sidecar {raw_sidecar} has SliceTiming in [{t.min():g}, {t.max():g}] "
+                f"s, outside the TR [0, {tr_s:g}] s.")
+        middle = float(np.round(t.min() + 0.5 * (t.max() - t.min()), 3))
+    for bold in bold_files:
+        side = _derivative_sidecar(Path(bold))
+        if not side.is_file():
+            continue
+        meta = read_json(side)
+        corrected = meta.get("SliceTimingCorrected")
+        if corrected is False:
+            value = 0.5 if middle is None else middle / tr_s
+            found[side.name] = (value, f"{side.name}: SliceTimingCorrected false, "
+                                       "middle of the slice acquisition")
+        elif "StartTime" in meta:
+            start = float(meta["StartTime"])
+            if not 0.0 <= start <= tr_s + 1e-6:
+                raise DataError(f"Sidecar {side} has StartTime {start:g} s, outside "
+                                f"the TR [0, {tr_s:g}] s.")
+            found[side.name] = (start / tr_s, f"{side.name}: StartTime {start:g} s")
+    if found:
+        values = {round(v, 6) for v, _ in found.values()}
+        if len(values) != 1:
+            raise DataError(f"Preprocessed BOLD sidecars disagree on the slice-timing "
+                            f"reference: { {k: v for k, (v, _) in found.items()} }.")
+        return next(iter(found.values()))
+    if middle is not None:
+        return middle / tr_s, (f"{Path(raw_sidecar).name}: SliceTiming, fMRIPrep's "
+                               f"default reference {middle:g} s (middle)")
+    return 0.5, "default: middle of the acquisition (no slice-timing metadata)"
+
+
 def _gifti_tr(img) -> float | None:
     """TR stored in GIFTI metadata (``TimeStep``; ms when >= 50, else s)."""
     for meta in [img.meta] + [d.meta for d in img.darrays[:1]]:
@@ -675,8 +762,11 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
         runs[spec.key] = cleaned
         stimuli[spec.key] = spec.stimulus
         onsets[spec.key] = float(onset)
+        stref, stsource = slice_time_reference(
+            spec.sidecar, [p for k, p in files.items() if k != "mask"], spec.tr_s)
         report[spec.key] = {
             "files": [str(p) for p in files.values()], "n_scans": int(cleaned.shape[0]),
+            "slice_time_ref": float(stref), "slice_time_source": stsource,
             "n_nonfinite_targets": int(bad.sum()), "n_constant_targets": int(constant.sum()),
             "trimmed_scans": int(n_scans - cleaned.shape[0]),
         }

@@ -49,8 +49,12 @@ from .._layers import relative_depths
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
+from ._generative import _describe_generator, _describe_truth_maps, _hrf_jitter, \
+    _mesh_adjacencies, _realistic_signal, _roll_units, _slice_timing, smooth_mesh_noise
 
 __all__ = [
+    "GENERATORS",
+    "MODES",
     "STAGES",
     "SimulatedStudy",
     "compute_stage_features",
@@ -68,6 +72,9 @@ STAGES: tuple[tuple[str, float, float], ...] = (
     ("stage4", 4.000, 0.250),
 )
 _SPEC_HOP_S = 0.010
+#: Generative models of :func:`simulate_study` and what they plant.
+GENERATORS = ("legacy", "realistic")
+MODES = ("hierarchy", "null", "contrast")
 _N_BANDS = 40
 #: Heschl's gyrus anchors in fsaverage (MNI305) coordinates, mm.
 _HG_ANCHORS = {"L": (-43.0, -22.0, 7.0), "R": (45.0, -20.0, 7.0)}
@@ -356,6 +363,7 @@ def _write_tsv(path: Path, columns: dict[str, np.ndarray]) -> None:
                                      na_rep="n/a")
 
 
+
 # --------------------------------------------------------------------------- #
 # The study
 # --------------------------------------------------------------------------- #
@@ -366,7 +374,9 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                    task: str = "listen", from_model: str | os.PathLike | None = None,
                    n_units: int = 16, radius_mm: float = 60.0,
                    r_range: tuple[float, float] = (0.65, 0.3), noise_ar: float = 0.3,
-                   padding_end_s: float = 8.0,
+                   padding_end_s: float = 8.0, generator: str = "realistic",
+                   mode: str = "hierarchy", repeat_story: bool = False,
+                   story_locked: float = 0.0,
                    verbose: bool | int | str | None = None) -> SimulatedStudy:
     """Write a simulated BIDS + fMRIPrep study with planted stage features.
 
@@ -401,7 +411,43 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     noise_ar : float, default=0.3
         AR(1) coefficient of the noise.
     padding_end_s : float, default=8.0
-        Scans after the audio offset, in seconds.
+        Scans after the audio offset, in seconds (the HRF tail decays there).
+    generator : {"realistic", "legacy"}, default="realistic"
+        ``"legacy"``: the analysis' own assumptions (Glover HRF at the feature
+        rate after per-run min-max scaling, scans at the start of each TR,
+        independent AR(1) noise per vertex). ``"realistic"``: a generative model
+        the analysis does not share (:mod:`brainscore_speech.data._generative`):
+        inverse-logit HRF with spatially smooth per-vertex lag (SD 0.6 s) and
+        width (SD 12 %) jitter, features scaled over the whole study (not per
+        run), interleaved slice timing corrected to the middle of the
+        acquisition (raw ``SliceTiming``; fMRIPrep sidecars with
+        ``SliceTimingCorrected`` and ``StartTime``), AR(1) noise with phi in
+        [0.3, 0.5] smoothed over the mesh plus shared slow components, and each
+        run's response convolved on its own so the tail decays in the run's
+        final silence.
+    mode : {"hierarchy", "null", "contrast"}, default="hierarchy"
+        ``"hierarchy"``: the speech region is driven by the stages (stage =
+        distance bin). ``"null"``: no vertex is driven (a global null for every
+        map). ``"contrast"``: each stage's units are split into shared
+        units S (the first half) and private units P (the second half, shifted
+        by a quarter of the story); a second model, ``partial``, has S plus
+        units unrelated to S and P (shifted by half the story). In the
+        left-hemisphere annulus between 25 % and 75 % of ``radius_mm`` the BOLD
+        is driven by P (``stages`` > ``partial`` there), elsewhere by S (the two
+        models are equal: each has S plus 8 unrelated units). ``realistic``
+        generator only for ``"null"``/``"contrast"``.
+    repeat_story : bool, default=False
+        The last run replays the first run's story (as Narratives' pieman
+        run-1/run-2), so ``score`` must keep it out of training when testing
+        on it.
+    story_locked : float, default=0.0
+        ``realistic`` only: fraction of the planted signal's variance that is a
+        response locked to each story but not a function of the features (a
+        random HRF-filtered series per story, identical across presentations).
+        With ``mode="null"``, any value > 0 gives the speech region a purely
+        story-locked response (truth ``story_region``, ``story_r``) while no
+        feature drives anything: a null that naive splits over a repeated
+        story would turn into "brain scores".
     verbose : bool, int, str or None
 
     Returns
@@ -411,9 +457,19 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     Raises
     ------
     ValueError
-        Bad counts, TR, space or language.
+        Bad counts, TR, space, language, generator or mode.
     """
     check_option("space", space, ["fsaverage5"])
+    check_option("generator", generator, GENERATORS)
+    check_option("mode", mode, MODES)
+    if generator == "legacy" and (mode != "hierarchy" or story_locked):
+        raise ValueError(f"mode={mode!r} and story_locked need generator='realistic', "
+                         f"got generator='legacy'.")
+    if from_model is not None and mode == "contrast":
+        raise ValueError("mode='contrast' plants the 'stages' features; it cannot be "
+                         "combined with 'from_model'.")
+    if not 0.0 <= story_locked < 1.0:
+        raise ValueError(f"'story_locked' must be in [0, 1), got {story_locked!r}.")
     check_option("language", language, ["en", "fr", "cmn", "zh"])
     for name, value in (("n_subjects", n_subjects), ("n_runs", n_runs)):
         if not isinstance(value, (int, np.integer)) or value < 1:
@@ -428,6 +484,10 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     if len(scans) != n_runs:
         raise ValueError(f"'scans_per_run' must have {n_runs} entries (one per run), "
                          f"got {len(scans)}.")
+    if repeat_story and scans[-1] != scans[0]:
+        raise ValueError(f"'repeat_story' replays run 1's story in run {n_runs}: both "
+                         f"need the same 'scans_per_run', got {scans[0]} and "
+                         f"{scans[-1]}.")
     min_scans = int(math.ceil((padding_end_s + 20.0) / tr_s))
     if min(scans) < min_scans:
         raise ValueError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
@@ -443,7 +503,11 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
 
     # ---- stimuli and planted features (shared by every subject) ----
     stims, audio_kind = {}, set()
-    for r in range(1, n_runs + 1):
+    n_stories = n_runs - 1 if repeat_story else n_runs
+    run_stims = [f"story{r:02d}" for r in range(1, n_stories + 1)]
+    if repeat_story:
+        run_stims.append(run_stims[0])
+    for r in range(1, n_stories + 1):
         duration = scans[r - 1] * tr_s - padding_end_s
         wav, kind = _speech_audio(duration, lang, rng)
         audio_kind.add(kind)
@@ -470,6 +534,14 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                                                                  "stimuli", stims)
         act_dir = out / "activations" / model_id
         layer_info = meta.pop("_layer_info")
+    n_keep = n_units // 2
+    partial_feats = None
+    if mode == "contrast":
+        # stages = shared units S (0..n_keep) + private units P (the rest, shifted
+        # by a quarter story); partial = S + units unrelated to S and P. Vertices
+        # driven by S score equally with both; those driven by P need 'stages'.
+        partial_feats = _roll_units(layer_feats, layer_names, n_keep, 0.5)
+        layer_feats = _roll_units(layer_feats, layer_names, n_keep, 0.25)
     for name, (feats, times) in layer_feats.items():
         StimulusActivations(
             stimulus=name, layers=feats, frame_times_s=times, model_id=model_id,
@@ -481,11 +553,26 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         ).save(act_dir / f"{name}.h5")
     write_json(act_dir / "activations.json",
                {"model_id": model_id, "stimuli": sorted(stims), "layers": layer_names})
+    if partial_feats is not None:
+        part_dir = out / "activations" / "partial"
+        part_meta = {**meta, "preset": "partial", "regime": "simulated-partial"}
+        for name, (feats, times) in partial_feats.items():
+            StimulusActivations(
+                stimulus=name, layers=feats, frame_times_s=times, model_id="partial",
+                layer_order=tuple(layer_names), duration_s=stims[name].size / SFREQ,
+                model_meta=part_meta,
+                provenance=make_provenance("simulate", params={"seed": seed,
+                                                               "n_units": n_units}),
+                layer_info=layer_info,
+            ).save(part_dir / f"{name}.h5")
+        write_json(part_dir / "activations.json",
+                   {"model_id": "partial", "stimuli": sorted(stims),
+                    "layers": layer_names})
     # HRF regressors per layer and run, z-scored over the concatenation.
     regs = {}
-    for li, layer in enumerate(layer_names):
-        blocks = [_glover_regressors(layer_feats[f"story{r:02d}"][0][layer],
-                                     layer_feats[f"story{r:02d}"][1][layer],
+    for li, layer in enumerate(layer_names if generator == "legacy" else []):
+        blocks = [_glover_regressors(layer_feats[run_stims[r - 1]][0][layer],
+                                     layer_feats[run_stims[r - 1]][1][layer],
                                      scans[r - 1], tr_s, 0.0)
                   for r in range(1, n_runs + 1)]
         x = np.concatenate(blocks)
@@ -500,13 +587,40 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     dist = np.concatenate([dists["L"][0], dists["R"][0]])
     n_targets = dist.size
     in_region = dist < radius_mm
+    # null: nothing is driven by features; with story_locked the speech region
+    # still carries a story-locked response that no feature explains
+    story_region = np.zeros(n_targets, dtype=bool)
+    if mode == "null":
+        if story_locked:
+            story_region = in_region.copy()
+        in_region[:] = False
+    gen_region = in_region | story_region
     n_layers = len(layer_names)
     stage = np.full(n_targets, -1, dtype=np.int64)
-    stage[in_region] = np.minimum((dist[in_region] / radius_mm * n_layers).astype(int),
-                                  n_layers - 1)
+    stage[gen_region] = np.minimum((dist[gen_region] / radius_mm * n_layers)
+                                   .astype(int), n_layers - 1)
+    gen_stage = stage.copy()
+    stage[~in_region] = -1
     r_base = np.zeros(n_targets)
-    r_base[in_region] = r_range[0] + (r_range[1] - r_range[0]) * dist[in_region] / \
+    r_base[gen_region] = r_range[0] + (r_range[1] - r_range[0]) * dist[gen_region] / \
         radius_mm
+    contrast = np.zeros(n_targets, dtype=bool)
+    if mode == "contrast":
+        left = np.arange(n_targets) < hemi_sizes["L"]
+        contrast = left & in_region & (dist >= 0.25 * radius_mm) & \
+            (dist < 0.75 * radius_mm)
+    n_feat_units = max(f.shape[1] for f in next(iter(layer_feats.values()))[0].values())
+    units = np.ones((n_feat_units, n_targets), dtype=np.float32)
+    if mode == "contrast":
+        units[n_keep:, ~contrast] = 0.0   # shared units only: models equal
+        units[:n_keep, contrast] = 0.0    # units 'partial' lacks: stages > partial
+    slice_times, tzero = _slice_timing(tr_s)
+    if generator == "realistic":
+        adjacencies = _mesh_adjacencies()
+        hrf_lag, hrf_width = _hrf_jitter(seed, adjacencies)
+    else:
+        tzero, slice_times = 0.0, None
+        hrf_lag = hrf_width = np.zeros(n_targets)
 
     # ---- events, sidecars (shared), participants ----
     write_json(bids / "dataset_description.json",
@@ -523,17 +637,28 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     planted_kind = "model layers" if from_model is not None else "stage features"
     for sub_i, sub in enumerate(subjects):
         srng = np.random.default_rng([seed, sub_i + 1])
-        r_true = np.clip(r_base + srng.normal(0, 0.03, n_targets) * in_region, 0, 0.95)
-        r_true[~in_region] = 0.0
+        r_true = np.clip(r_base + srng.normal(0, 0.03, n_targets) * gen_region, 0,
+                         0.95)
+        r_true[~gen_region] = 0.0
         signal = np.zeros((n_total, n_targets), dtype=np.float32)
-        for li, layer in enumerate(layer_names):
+        for li, layer in enumerate(layer_names if generator == "legacy" else []):
             idx = np.flatnonzero(stage == li)
             if idx.size == 0:
                 continue
             w = srng.standard_normal((regs[layer].shape[1], idx.size)).astype(np.float32)
             s = regs[layer] @ w
             signal[:, idx] = (s - s.mean(0)) / (s.std(0) + 1e-8)
-        noise = _ar1(srng, n_total, n_targets, noise_ar)
+        if generator == "realistic":
+            signal = _realistic_signal(
+                srng, layer_feats=layer_feats, layer_names=layer_names,
+                run_stims=run_stims, scans=scans, tr_s=tr_s, tzero=tzero,
+                stage=gen_stage, units=units * in_region, lag=hrf_lag, width=hrf_width,
+                story_locked=1.0 if mode == "null" else story_locked, seed=seed)
+            noise, noise_phi = smooth_mesh_noise(
+                srng, n_total, [adjacencies["L"], adjacencies["R"]])
+        else:
+            noise = _ar1(srng, n_total, n_targets, noise_ar)
+            noise_phi = np.full(n_targets, noise_ar, dtype=np.float32)
         noise = (noise - noise.mean(0)) / noise.std(0)
         amp = (r_true / np.sqrt(np.maximum(1 - r_true ** 2, 1e-6))).astype(np.float32)
         clean_bold = signal * amp + noise
@@ -543,13 +668,14 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         for r in range(1, n_runs + 1):
             n = scans[r - 1]
             base = f"sub-{sub}_task-{task}_run-{r}"
-            stim = f"story{r:02d}"
+            stim = run_stims[r - 1]
             _write_tsv(func / f"{base}_events.tsv",
                        {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ, 3)],
                         "trial_type": ["story"], "stim_file": [f"{stim}.wav"]})
-            write_json(func / f"{base}_bold.json",
-                       {"TaskName": task, "RepetitionTime": tr_s,
-                        "Simulated": True})
+            raw_side = {"TaskName": task, "RepetitionTime": tr_s, "Simulated": True}
+            if slice_times is not None:
+                raw_side["SliceTiming"] = slice_times
+            write_json(func / f"{base}_bold.json", raw_side)
             y = clean_bold[bounds[r - 1]:bounds[r]]
             # nuisance: motion-like random walks, CSF/WM, drift, baseline
             motion = np.cumsum(srng.normal(0, 0.05, (n, 6)), axis=0)
@@ -592,15 +718,27 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                 stop = start + hemi_sizes[hemi]
                 _write_gifti(dfunc / f"{base}_space-{space}_hemi-{hemi}_bold.func.gii",
                              bold[:, start:stop], tr_s)
+                # fMRIPrep's sidecar: the time within the TR the scans represent
+                write_json(dfunc / f"{base}_space-{space}_hemi-{hemi}_bold.json",
+                           {"RepetitionTime": tr_s, "TaskName": task,
+                            "SliceTimingCorrected": slice_times is not None,
+                            "StartTime": tzero})
                 start = stop
         emp_r = np.where(in_region, np.mean(run_r, axis=0), 0.0)
+        story_r = np.where(story_region, np.mean(run_r, axis=0), 0.0)
         with atomic_path(truth_dir / f"sub-{sub}_truth.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, stage=stage, planted_r=emp_r.astype(np.float32),
                          nominal_r=r_true.astype(np.float32),
                          snr=(amp ** 2).astype(np.float32),
                          distance_mm=np.nan_to_num(dist, posinf=-1).astype(np.float32),
-                         hemi_L=hemi_sizes["L"], hemi_R=hemi_sizes["R"])
+                         hemi_L=hemi_sizes["L"], hemi_R=hemi_sizes["R"],
+                         driven=stage >= 0, contrast=contrast,
+                         hrf_lag_s=hrf_lag.astype(np.float32),
+                         hrf_width=hrf_width.astype(np.float32),
+                         noise_ar=noise_phi.astype(np.float32),
+                         story_region=story_region,
+                         story_r=story_r.astype(np.float32))
         logger.info("Simulated sub-%s: %d runs, %d vertices (%d driven by %s)", sub,
                     n_runs, n_targets, int(in_region.sum()), planted_kind)
     write_json(truth_dir / "truth.json", {
@@ -614,10 +752,28 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                             "BOLD after load_bold's default cleaning, mean over runs: "
                             "the r of the true encoding model), nominal_r (design value before "
                             "cleaning), snr, distance_mm.",
+        "generator": generator, "mode": mode, "run_stimuli": run_stims,
+        "repeat_story": bool(repeat_story), "story_locked": story_locked,
+        "slice_timing": {"SliceTiming": slice_times, "StartTime": tzero},
+        "generative_model": _describe_generator(generator),
+        "maps": _describe_truth_maps(mode, model_id, contrast.any()),
+        "truth_maps": {k: [f"truth_hemi-{h}_desc-{k}.func.gii" for h in ("L", "R")]
+                       for k in ("stage", "driven", "contrast")},
         "provenance": make_provenance("simulate", params={
             "n_subjects": n_subjects, "n_runs": n_runs, "tr_s": tr_s, "seed": seed,
-            "scans_per_run": scans, "language": language,
+            "scans_per_run": scans, "language": language, "generator": generator,
+            "mode": mode, "repeat_story": bool(repeat_story),
+            "story_locked": story_locked,
             "from_model": str(from_model) if from_model else None}, seed=seed)})
+    start = 0
+    for hemi in ("L", "R"):
+        stop = start + hemi_sizes[hemi]
+        for key, values in (("stage", stage), ("driven", stage >= 0),
+                            ("contrast", contrast)):
+            _write_gifti(truth_dir / f"truth_hemi-{hemi}_desc-{key}.func.gii",
+                         np.asarray(values[start:stop], dtype=np.float32)[None, :],
+                         tr_s)
+        start = stop
     return SimulatedStudy(root=out, bids_root=bids, activations=act_dir,
                           truth=truth_dir, subjects=subjects, task=task)
 

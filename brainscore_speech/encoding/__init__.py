@@ -1,6 +1,7 @@
 """encoding stage: cross-validated ridge encoding models and brain scores."""
 
-from .cv import describe_splits, group_splits, run_order, run_splits
+from .cv import describe_splits, group_splits, inner_splits, run_order, run_splits, \
+    stimulus_groups, trim_gap
 from .ridge import ALPHA_SELECTIONS, fit_ridge_cv, ridge_cv_predict
 from .scoring import EDGE_WARN_FRACTION, pearson_r, score_layers
 
@@ -11,11 +12,14 @@ __all__ = [
     "describe_splits",
     "fit_ridge_cv",
     "group_splits",
+    "inner_splits",
     "pearson_r",
     "ridge_cv_predict",
     "run_order",
     "run_splits",
     "score_layers",
+    "stimulus_groups",
+    "trim_gap",
 ]
 
 

@@ -14,7 +14,7 @@ from .._logging import logger, progress, verbose as _verbose
 from .._validation import check_finite, check_option, check_shapes
 from ..containers import LayerScores
 from ..exceptions import BrainscoreWarning
-from .cv import describe_splits, group_splits, run_order, run_splits
+from .cv import describe_splits, inner_splits, run_order, run_splits
 from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops
 
 __all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION"]
@@ -105,6 +105,8 @@ def score_layers(
     *,
     alphas: np.ndarray = np.logspace(-1, 8, 10),
     cv: str | int = "leave-one-run-out",
+    groups: np.ndarray | None = None,
+    gap: int = 0,
     inner_cv: int | None = None,
     alpha_selection: str = "inner-cv",
     target_batch_size: int = 4096,
@@ -137,6 +139,14 @@ def score_layers(
     cv : "leave-one-run-out" or int, default="leave-one-run-out"
         Outer folds: each run held out in turn, or K contiguous groups of runs
         (K contiguous blocks of scans when there is a single run).
+    groups : array of shape (n_samples,), optional
+        Stimulus of each scan (:func:`~brainscore_speech.encoding.cv.stimulus_groups`):
+        outer and inner folds are then made over stimuli, so a stimulus played in
+        several runs is never on both sides of a split. None: over runs.
+    gap : int, default=0
+        Scans removed from training on each side of every held-out block of the
+        same run (single-run contiguous blocks; whole held-out runs need none).
+        ``score_subject`` passes ``ceil(gap_s / tr_s)`` (10 s by default).
     inner_cv : int or None, default=None
         Inner folds inside the training runs for ``alpha_selection="inner-cv"``:
         None leaves one training run out at a time, an int K uses K contiguous
@@ -206,10 +216,11 @@ def score_layers(
     if inner_cv is not None and (int(inner_cv) != inner_cv or inner_cv < 2):
         raise ValueError(f"'inner_cv' must be None or an int >= 2, got {inner_cv!r}.")
 
-    splits = run_splits(runs, cv)
+    splits = run_splits(runs, cv, groups=groups, gap=gap)
+    cv_groups = groups
     # with one run split into blocks, the blocks act as runs for the inner CV
-    groups = runs
-    if len(run_order(runs)) == 1:
+    groups = runs if groups is None else np.asarray(groups)
+    if len(run_order(groups)) == 1:
         groups = np.empty(len(runs), dtype=np.int64)
         for i, (_, test) in enumerate(splits):
             groups[test] = i
@@ -225,7 +236,7 @@ def score_layers(
     for f, (train, test) in enumerate(splits):
         inner = None
         if alpha_selection == "inner-cv" and len(alphas) > 1:
-            inner = group_splits(groups[train], inner_cv, what="training runs")
+            inner = inner_splits(train, groups, runs, inner_cv, gap=gap)
         Ystd, y_const = _standardize(ops, Y, train, np_dtype)
         y_test_const = ~(Y[test].std(0) > 0)
         for li, (name, X) in enumerate(progress(layers.items(), desc=f"fold {f}",
@@ -266,8 +277,10 @@ def score_layers(
     cv_desc: dict[str, Any] = {
         "scheme": cv if isinstance(cv, str) else f"{int(cv)}-fold contiguous",
         "n_folds": n_folds,
-        "folds": describe_splits(runs, splits),
+        "folds": describe_splits(runs, splits, groups=cv_groups),
         "runs": [str(r) for r in run_order(runs)],
+        "groups": "runs" if cv_groups is None else "stimuli",
+        "gap_scans": int(gap),
         "alpha_selection": alpha_selection,
         "inner_cv": "leave-one-run-out" if inner_cv is None else int(inner_cv),
         "alphas": alphas.tolist(),
@@ -276,6 +289,7 @@ def score_layers(
         "metric": "pearson_r",
     }
     params = {"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv,
+              "gap": int(gap),
               "alpha_selection": alpha_selection, "target_batch_size": target_batch_size,
               "device": device, "backend": backend, "dtype": dtype}
     return LayerScores(

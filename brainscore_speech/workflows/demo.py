@@ -162,14 +162,15 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
     study = out / "study"
     sim_params = {"n_subjects": cfg.n_subjects, "n_runs": cfg.n_runs, "tr_s": cfg.tr_s,
                   "scans_per_run": cfg.scans_per_run, "seed": cfg.seed,
-                  "language": cfg.language}
+                  "language": cfg.language, "generator": "realistic"}
     with _timed("simulate", timings):
         if not _stage_done(out / ".simulate.done.json", sim_params):
             t0 = time.perf_counter()
             logger.info("Simulating a %d-subject study on fsaverage5", cfg.n_subjects)
             simulate_study(study, n_subjects=cfg.n_subjects, n_runs=cfg.n_runs,
                            tr_s=cfg.tr_s, scans_per_run=cfg.scans_per_run,
-                           seed=cfg.seed, language=cfg.language, task="listen")
+                           seed=cfg.seed, language=cfg.language, task="listen",
+                           generator="realistic")
             _mark(out / ".simulate.done.json", sim_params, t0)
     bids = study / "bids"
 

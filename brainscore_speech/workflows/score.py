@@ -18,6 +18,7 @@ atomically.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,12 @@ from ..containers import LayerScores, read_activation_layer, read_activation_met
 from ..analysis.group import write_volume_map
 from ..exceptions import DataError
 
-__all__ = ["ScoreResult", "score_subject", "output_prefix"]
+__all__ = ["ScoreResult", "score_subject", "output_prefix", "REPEATED_STIMULI"]
+
+#: How runs that replay a stimulus are handled: ``"group"`` keeps every
+#: presentation and cross-validates over stimuli (never one on both sides of a
+#: split); ``"first"`` keeps only the first presentation (the paper's choice).
+REPEATED_STIMULI = ("group", "first")
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                   alphas: Sequence[float] = tuple(np.logspace(-1, 8, 10)),
                   cv: str | int = "leave-one-run-out",
                   alpha_selection: str = "inner-cv",
+                  repeated: str = "group", gap_s: float = 10.0,
+                  slice_time_ref: float | str = "auto",
                   confounds_strategy: Sequence[str] = ("motion", "high_pass", "wm_csf"),
                   hrf_model: str = "glover", scaling: str = "minmax",
                   device: str = "cpu", force: bool = False,
@@ -136,8 +144,26 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     alphas : sequence of float, default=logspace(-1, 8, 10)
         Ridge penalties.
     cv : "leave-one-run-out" or int, default="leave-one-run-out"
-        Outer cross-validation (whole runs held out).
+        Outer cross-validation: whole stimuli held out (every run that plays
+        the held-out stimulus), or K contiguous groups of stimuli; with one run,
+        K contiguous blocks of scans.
     alpha_selection : {"inner-cv", "gcv"}, default="inner-cv"
+    repeated : {"group", "first"}, default="group"
+        Runs that replay a stimulus (detected from each run's stimulus, not its
+        run label): ``"group"`` keeps them and cross-validates over stimuli, so
+        a stimulus is never in training and test at once; ``"first"`` keeps only
+        the first presentation of each stimulus (the paper's choice).
+    gap_s : float, default=10.0
+        Seconds removed from training on each side of a held-out block of the
+        same run (``ceil(gap_s / TR)`` scans; only matters for contiguous blocks
+        of one run, where neighbouring scans leak through autocorrelation).
+    slice_time_ref : float or "auto", default="auto"
+        Time within each TR that a scan represents, as a fraction of the TR.
+        ``"auto"`` reads it per run from the fMRIPrep sidecar (``StartTime``
+        when ``SliceTimingCorrected``), else the raw ``SliceTiming``, else
+        0.5 (fMRIPrep's default, the middle of the acquisition); see
+        :func:`brainscore_speech.data.bold.slice_time_reference`. Recorded in
+        the provenance.
     confounds_strategy : sequence of str, default=("motion", "high_pass", "wm_csf")
         fMRIPrep confounds regressed out (nilearn ``load_confounds``).
     hrf_model : str, default="glover"
@@ -164,13 +190,21 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     DataError
         Activation files of different models or layers, or any BOLD check.
     ValueError
-        Unknown layer names.
+        Unknown layer names, bad ``repeated``, ``gap_s`` or ``slice_time_ref``.
     """
     from ..align import run_regressors
     from ..data.bold import describe_runs, load_bold, read_participant_language
     from ..data.studies import load_study
     from ..encoding import score_layers
 
+    check_option("repeated", repeated, REPEATED_STIMULI)
+    if not (isinstance(gap_s, (int, float)) and math.isfinite(gap_s) and gap_s >= 0):
+        raise ValueError(f"'gap_s' must be a non-negative number of seconds, got "
+                         f"{gap_s!r}.")
+    if slice_time_ref != "auto" and not (
+            isinstance(slice_time_ref, (int, float)) and 0.0 <= slice_time_ref <= 1.0):
+        raise ValueError(f"'slice_time_ref' must be 'auto' or a fraction of the TR in "
+                         f"[0, 1], got {slice_time_ref!r}.")
     preset = load_study(study) if study is not None else None
     sub = str(subject)[4:] if str(subject).startswith("sub-") else str(subject)
     act_dir = Path(activations)
@@ -216,10 +250,37 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                      study=preset, confounds_strategy=confounds_strategy, mask_img=mask_img,
                      stimulus_durations_s={s: m["duration_s"] for s, m in metas.items()})
     run_keys = list(bold.runs)
+    dropped: list[str] = []
+    if repeated == "first":
+        seen: set[str] = set()
+        for k in list(run_keys):
+            if bold.stimuli[k] in seen:
+                run_keys.remove(k)
+                dropped.append(k)
+            seen.add(bold.stimuli[k])
+        if dropped:
+            logger.info("sub-%s: dropping repeated presentations %s (repeated='first')",
+                        sub, dropped)
+    played = [bold.stimuli[k] for k in run_keys]
+    repeats = sorted({s for s in played if played.count(s) > 1})
+    if repeats:
+        logger.info("sub-%s: stimuli played in several runs %s; cross-validating over "
+                    "stimuli (repeated='group')", sub, repeats)
+    if slice_time_ref == "auto":
+        st_ref = {k: float(bold.provenance["runs"][k]["slice_time_ref"])
+                  for k in run_keys}
+        st_source = {k: bold.provenance["runs"][k]["slice_time_source"]
+                     for k in run_keys}
+    else:
+        st_ref = {k: float(slice_time_ref) for k in run_keys}
+        st_source = {k: "score(slice_time_ref=...)" for k in run_keys}
     valid = np.asarray(bold.valid, dtype=bool)
     Y = np.concatenate([bold.runs[k][:, valid] for k in run_keys]).astype(np.float32)
     run_vec = np.concatenate([np.full(bold.runs[k].shape[0], i)
                               for i, k in enumerate(run_keys)])
+    stim_vec = np.concatenate([np.full(bold.runs[k].shape[0], bold.stimuli[k],
+                                       dtype=object) for k in run_keys])
+    gap = int(math.ceil(gap_s / bold.tr_s - 1e-9))
     n_scans = {k: bold.runs[k].shape[0] for k in run_keys}
     participant_language = language or read_participant_language(bids_root, sub) or \
         (preset.language if preset else None)
@@ -232,7 +293,11 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
               "alpha_selection": alpha_selection, "hrf_model": hrf_model,
               "scaling": scaling, "confounds_strategy": list(confounds_strategy),
               "space": space, "task": task_label, "study": preset.name if preset else None,
-              "runs": run_keys, "onsets_s": bold.onsets_s,
+              "runs": run_keys, "onsets_s": {k: bold.onsets_s[k] for k in run_keys},
+              "stimuli": {k: bold.stimuli[k] for k in run_keys},
+              "repeated": repeated, "dropped_runs": dropped, "gap_s": float(gap_s),
+              "gap_scans": gap, "slice_time_ref": st_ref,
+              "slice_time_source": st_source,
               "mask_sha256": file_hash(mask_img) if mask_img is not None else None}
     bold_hash = array_hash(Y) + array_hash(valid)
 
@@ -282,11 +347,14 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             per_layer[name] = LayerScores.load(cache)
             logger.debug("Layer %s: cached (%s)", name, cache.name)
             continue
-        regs = run_regressors(layer_data[name], n_scans, bold.tr_s,
-                              onsets_s=bold.onsets_s, hrf_model=hrf_model,
-                              scaling=scaling)
+        regs = {}
+        for k in run_keys:  # each run at its own slice-timing reference
+            regs.update(run_regressors({k: layer_data[name][k]}, n_scans, bold.tr_s,
+                                       onsets_s=bold.onsets_s, hrf_model=hrf_model,
+                                       scaling=scaling, slice_time_ref=st_ref[k]))
         X = np.concatenate([regs[k] for k in run_keys]).astype(np.float32)
         result = score_layers({name: X}, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
+                              groups=stim_vec, gap=gap,
                               alpha_selection=alpha_selection, device=device,
                               model_id=model_id, subject=sub)
         result.save(cache)

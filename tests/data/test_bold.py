@@ -39,7 +39,8 @@ def test_load_bold_surface_cleaned_and_zscored(tiny):
 
 
 def test_read_gifti_timeseries(tiny):
-    path = next((tiny.bids_root / "derivatives/fmriprep/sub-01/func").glob("*hemi-L*"))
+    path = next((tiny.bids_root / "derivatives/fmriprep/sub-01/func").glob(
+        "*hemi-L*.func.gii"))
     data, tr = read_gifti_timeseries(path)
     assert data.shape == (30, 10242) and data.dtype == np.float32 and tr == 2.0
     with pytest.raises(FileNotFoundError, match="GIFTI file not found"):
@@ -140,3 +141,73 @@ def test_load_bold_trims_leading_trs(tiny, tmp_path):
     assert bold.runs["task-listen_run-1"].shape[0] == 28
     assert bold.onsets_s["task-listen_run-1"] == pytest.approx(1.0)
     assert bold.runs["task-listen_run-2"].shape[0] == 30
+
+
+# --------------------------------------------------------------------------- #
+# Slice-timing reference from the sidecars (issue 12, defect 5)
+# --------------------------------------------------------------------------- #
+def _sidecars(tmp_path, raw=None, deriv=None, deriv_r=None):
+    from brainscore_speech.data.bold import slice_time_reference
+
+    raw_p = tmp_path / "sub-01_task-t_run-1_bold.json"
+    raw_p.write_text(json.dumps({"RepetitionTime": 2.0, **(raw or {})}))
+    files = [tmp_path / f"sub-01_task-t_run-1_space-fsaverage5_hemi-{h}_bold.func.gii"
+             for h in "LR"]
+    for f, meta in zip(files, (deriv, deriv_r if deriv_r is not None else deriv)):
+        side = f.with_name(f.name.replace(".func.gii", ".json"))
+        if meta is not None:
+            side.write_text(json.dumps(meta))
+    return slice_time_reference(raw_p, files, 2.0)
+
+
+def test_slice_time_reference_from_fmriprep_and_raw_sidecars(tmp_path):
+    times = [0.0, 1.0, 0.25, 1.25, 0.5, 1.5, 0.75, 1.75]  # interleaved, 8 slices
+    # fMRIPrep corrected to tzero and wrote it as StartTime
+    ref, src = _sidecars(tmp_path, {"SliceTiming": times},
+                         {"SliceTimingCorrected": True, "StartTime": 0.875})
+    assert ref == pytest.approx(0.4375) and "StartTime 0.875 s" in src
+    # not corrected: the middle of the slice acquisition
+    ref, src = _sidecars(tmp_path, {"SliceTiming": times},
+                         {"SliceTimingCorrected": False})
+    assert ref == pytest.approx(0.4375) and "SliceTimingCorrected false" in src
+    # no fMRIPrep sidecar: fMRIPrep's default reference, first + 0.5 (last - first)
+    ref, src = _sidecars(tmp_path / "", {"SliceTiming": times}, None)
+    assert ref == pytest.approx(0.4375) and "SliceTiming" in src
+    # nothing at all: the middle of the TR
+    for p in tmp_path.glob("*_bold.json"):
+        p.unlink()
+    ref, src = _sidecars(tmp_path)
+    assert ref == 0.5 and src.startswith("default: middle")
+    # a sidecar saying the scans are at the start of the TR
+    ref, _ = _sidecars(tmp_path, None, {"SliceTimingCorrected": True, "StartTime": 0.0})
+    assert ref == 0.0
+
+
+def test_slice_time_reference_errors(tmp_path):
+    with pytest.raises(DataError,
+                       match=r"has StartTime 3 s, outside the TR \[0, 2\] s"):
+        _sidecars(tmp_path, None, {"StartTime": 3.0})
+    with pytest.raises(DataError, match=r"has SliceTiming in \[0, 2.5\] s, outside"):
+        _sidecars(tmp_path, {"SliceTiming": [0.0, 2.5]}, None)
+    with pytest.raises(DataError,
+                       match="sidecars disagree on the slice-timing reference"):
+        _sidecars(tmp_path, None, {"StartTime": 0.0}, {"StartTime": 1.0})
+
+
+def test_load_bold_records_the_slice_time_reference(tiny):
+    bold = load_bold(tiny.bids_root, "01")
+    run = bold.provenance["runs"]["task-listen_run-1"]
+    # the realistic simulator: 32 interleaved slices corrected to the middle
+    assert run["slice_time_ref"] == pytest.approx(0.969 / 2.0)
+    assert "StartTime 0.969 s" in run["slice_time_source"]
+
+
+def test_slice_time_reference_real_sidecars(shared_data):
+    from brainscore_speech.data.bold import slice_time_reference
+
+    # LPP (ds003643): 34 multiband slice times in [0, 1.9225] s at TR 2 s; fMRIPrep
+    # corrects to first + 0.5 (last - first) = 0.961 s (rounded to ms as fMRIPrep)
+    raw = (shared_data / "lpp" / "openneuro_ds003643_sidecars" / "sub-FR001" / "func" /
+           "sub-FR001_task-lppFR_run-01_echo-1_bold.json")
+    ref, src = slice_time_reference(raw, [], 2.0)
+    assert ref == pytest.approx(0.961 / 2.0) and "0.961 s" in src

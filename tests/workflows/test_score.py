@@ -352,3 +352,95 @@ def test_score_mask_errors(study, tmp_path):
                                          "'fsaverage5' is a surface"):
         score_subject(study.bids_root, "01", study.activations, tmp_path / "d",
                       mask_img=tmp_path / "m.nii.gz")
+
+
+# --------------------------------------------------------------------------- #
+# Repeated stories, gap and slice-timing reference (issue 12)
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def repeated_study(tmp_path_factory):
+    # runs 1 and 3 both play story01, as Narratives' pieman run-1/run-2
+    return simulate_study(tmp_path_factory.mktemp("rep"), n_subjects=1, n_runs=3,
+                          scans_per_run=40, seed=4, repeat_story=True,
+                          story_locked=0.5)
+
+
+def test_score_groups_repeated_stories_or_keeps_the_first(repeated_study, tmp_path):
+    st = repeated_study
+    truth = json.loads((st.truth / "truth.json").read_text())
+    assert truth["run_stimuli"] == ["story01", "story02", "story01"]
+    res = score_subject(st.bids_root, "01", st.activations, tmp_path / "g",
+                        layers=["stage1"])
+    ls = LayerScores.load(res.layerscores)
+    assert ls.scores.shape[1] == 2  # one fold per story, not per run
+    folds = ls.cv["folds"]
+    assert [f["test_runs"] for f in folds] == [["0", "2"], ["1"]]
+    assert [f["test_stimuli"] for f in folds] == [["story01"], ["story02"]]
+    params = ls.provenance["params"]
+    assert params["repeated"] == "group" and params["dropped_runs"] == []
+    assert params["stimuli"]["task-listen_run-3"] == "story01"
+    res = score_subject(st.bids_root, "01", st.activations, tmp_path / "f",
+                        layers=["stage1"], repeated="first")
+    ls = LayerScores.load(res.layerscores)
+    assert ls.scores.shape[1] == 2 and ls.cv["runs"] == ["0", "1"]
+    assert ls.provenance["params"]["dropped_runs"] == ["task-listen_run-3"]
+    code, out, err = run_cli(["score", st.bids_root, "--subject", "01", "--activations",
+                              st.activations, "--out", tmp_path / "c", "--layers",
+                              "stage1", "--repeated", "first"])
+    assert code == 0, err
+    (path,) = (tmp_path / "c" / "sub-01").glob("*_layerscores.npz")
+    assert LayerScores.load(path).provenance["params"]["dropped_runs"] == \
+        ["task-listen_run-3"]
+
+
+def test_score_slice_time_reference_and_gap_recorded(study, scored, tmp_path):
+    out, res = scored
+    ls = LayerScores.load(res.layerscores)
+    params = ls.provenance["params"]
+    # read from the simulated fMRIPrep sidecars (StartTime 0.969 s at TR 2 s)
+    np.testing.assert_allclose(list(params["slice_time_ref"].values()), 0.4845,
+                               rtol=1e-6)
+    assert all("StartTime" in v for v in params["slice_time_source"].values())
+    assert params["gap_s"] == 10.0 and params["gap_scans"] == 5
+    assert ls.cv["gap_scans"] == 5 and ls.cv["groups"] == "stimuli"
+    # an explicit reference refits (it is part of the cache key) and is recorded
+    other = tmp_path / "d"
+    shutil.copytree(out, other)
+    res0 = score_subject(study.bids_root, "01", study.activations, other,
+                         layers=LAYERS, slice_time_ref=0.0)
+    assert res0.n_fitted == 2
+    ls0 = LayerScores.load(res0.layerscores)
+    assert set(ls0.provenance["params"]["slice_time_ref"].values()) == {0.0}
+    # the sidecar's reference aligns the features better than the scan start
+    truth = np.load(study.truth / "sub-01_truth.npz")
+    strong = (truth["stage"] == 0) & (truth["planted_r"] >= 0.4)
+    auto_r = np.nanmean(ls.mean_scores[0, strong])
+    start_r = np.nanmean(ls0.mean_scores[0, strong])
+    print(f"\nstage1, planted r >= 0.4: r {auto_r:.4f} (StartTime) vs "
+          f"{start_r:.4f} (0)")
+    assert auto_r > start_r
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"repeated": "all"}, r"'repeated' must be one of \['group', 'first'\], got 'all'"),
+    ({"gap_s": -1.0}, r"'gap_s' must be a non-negative number of seconds, got -1.0"),
+    ({"slice_time_ref": 1.5}, r"'slice_time_ref' must be 'auto' or a fraction of the "
+                              r"TR in \[0, 1\], got 1.5"),
+])
+def test_score_new_option_errors(study, tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        score_subject(study.bids_root, "01", study.activations, tmp_path, **kwargs)
+
+
+def test_cli_score_new_options(study, tmp_path):
+    code, _, err = _cli(study.root, tmp_path / "o", "--slice-time-ref", "abc")
+    assert code == 2 and "expected 'auto' or a number in [0, 1], got 'abc'" in err
+    code, out, err = _cli(study.root, tmp_path / "o", "--slice-time-ref", "0.25",
+                          "--gap-s", "4")
+    assert code == 0, err
+    (path,) = (tmp_path / "o" / "sub-01").glob("*_layerscores.npz")
+    params = LayerScores.load(path).provenance["params"]
+    assert set(params["slice_time_ref"].values()) == {0.25}
+    assert params["gap_s"] == 4.0 and params["gap_scans"] == 2
+    code, _, err = _cli(study.root, tmp_path / "o", "--repeated", "none")
+    assert code == 1 and "'repeated' must be one of ['group', 'first']" in err

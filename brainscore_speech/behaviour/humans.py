@@ -128,7 +128,7 @@ def read_humans(path: str | os.PathLike, *, models: Sequence[str] = ()
     bad = np.flatnonzero(~df["binarized_answer"].isin([-1, 1]).to_numpy())
     if bad.size:
         raise DataError(f"{path}, line {bad[0] + 2}: column 'binarized_answer' must "
-                        f"be -1 or 1, got {df['binarized_answer'].iloc[bad[0]]!r}.")
+                        f"be -1 or 1, got {df['binarized_answer'].iloc[bad[0]]:g}.")
     if "stimulus_language" not in df.columns:
         df["stimulus_language"] = df["filename"].str[:2]
     df.attrs["path"] = str(path)

@@ -7,6 +7,7 @@ fastabx can run the file. Prints ``{"error": float, "n_cells": int}``.
 
 import json
 import sys
+import time
 
 
 def score(args: dict) -> dict:
@@ -21,13 +22,16 @@ def score(args: dict) -> dict:
     ds = Dataset.from_item_with_times(
         args["item"], args["features"], args["times"], feature_maker=load,
         time_maker=load, extension=".npy", device="cpu", progress=False)
+    t0 = time.perf_counter()
     task = Task(ds, on=args["on"], by=args["by"] or None,
                 across=args["across"] or None)
     result = Score(task, args["distance"])
     # average over the across cells, then the by cells, then the contrasts
     levels = ([tuple(args["across"])] if args["across"] else []) + (
         [tuple(args["by"])] if args["by"] else [])
-    return {"error": float(result.collapse(levels=levels)), "n_cells": len(task)}
+    error = float(result.collapse(levels=levels))
+    return {"error": error, "n_cells": len(task),
+            "seconds": time.perf_counter() - t0}
 
 
 if __name__ == "__main__":

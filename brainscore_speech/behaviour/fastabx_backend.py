@@ -131,7 +131,8 @@ def fastabx_score_subprocess(python: str | os.PathLike, item: str | os.PathLike,
     Returns
     -------
     result : dict
-        ``{"error": float, "n_cells": int}``.
+        ``{"error": float, "n_cells": int, "seconds": float}`` (seconds of the
+        task construction and scoring, without interpreter start-up and loading).
 
     Raises
     ------

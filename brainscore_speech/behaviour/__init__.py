@@ -33,12 +33,20 @@ from .humans import (
 )
 from .items import Items, item_labels, make_triplets, read_items, read_triplets
 from .run import DELTA_COLUMNS, load_abx_deltas, run_abx, run_abx_humans
-from .synthetic import VOWEL_FORMANTS, make_synthetic_abx
+from .synthetic import (
+    MINIMAL_PAIRS,
+    SYNTH_SPEAKERS,
+    VOWEL_FORMANTS,
+    make_minimal_pair_abx,
+    make_synthetic_abx,
+)
 
 __all__ = [
     "CONVENTIONS",
     "DELTA_COLUMNS",
     "HUMAN_COLUMNS",
+    "MINIMAL_PAIRS",
+    "SYNTH_SPEAKERS",
     "VOWEL_FORMANTS",
     "abx_accuracy",
     "agreement_accuracy",
@@ -49,6 +57,7 @@ __all__ = [
     "contrast_means",
     "extract_mfcc",
     "load_abx_deltas",
+    "make_minimal_pair_abx",
     "make_synthetic_abx",
     "mel_filterbank",
     "native_effect",

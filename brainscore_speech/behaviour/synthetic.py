@@ -21,7 +21,8 @@ import numpy as np
 from .._io import atomic_path
 from .._validation import check_random_state
 
-__all__ = ["VOWEL_FORMANTS", "make_synthetic_abx"]
+__all__ = ["VOWEL_FORMANTS", "MINIMAL_PAIRS", "SYNTH_SPEAKERS", "make_synthetic_abx",
+           "make_minimal_pair_abx"]
 
 #: (F1, F2) in Hz of the synthetic vowels
 VOWEL_FORMANTS = {"a": (800, 1250), "e": (450, 1900), "i": (290, 2300),
@@ -129,6 +130,79 @@ def make_synthetic_abx(out_dir: str | os.PathLike, *, n_speakers: int = 3,
                         offset = (pad + n_c1 + n_v + n_c2) / _SR
                         lines.append(f"{name} {onset:.4f} {offset:.4f} {v} {c1} {c2} "
                                      f"{spk}")
+    items = out / "items.item"
+    with atomic_path(items) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return items
+
+
+#: minimal sets of words differing only in their vowel, per consonant frame
+MINIMAL_PAIRS = {
+    "en": {"b_t": {"ae": "bat", "ih": "bit", "eh": "bet", "ah": "but", "iy": "beat"},
+           "p_t": {"ae": "pat", "ih": "pit", "eh": "pet", "ah": "putt", "iy": "peat"},
+           "h_d": {"ae": "had", "ih": "hid", "eh": "head", "ah": "hud", "iy": "heed"},
+           "m_t": {"ae": "mat", "ih": "mitt", "eh": "met", "ah": "mutt", "iy": "meat"}},
+    "fr": {"l_": {"i": "lit", "y": "lu", "u": "loup", "a": "la"},
+           "v_": {"i": "vie", "y": "vue", "u": "vous", "a": "va"},
+           "r_": {"i": "riz", "y": "rue", "u": "roue", "a": "rat"},
+           "p_": {"i": "pis", "y": "pu", "u": "pou", "a": "pas"},
+           "s_": {"i": "si", "y": "su", "u": "sous", "a": "sa"}},
+}
+#: espeak-ng "speakers": (pitch 0..100, rate in words per minute)
+SYNTH_SPEAKERS = {"low": (25, 150), "mid": (50, 175), "high": (80, 200)}
+
+
+def make_minimal_pair_abx(out_dir: str | os.PathLike, language: str = "en", *,
+                          speakers: dict[str, tuple[int, int]] | None = None
+                          ) -> Path:
+    """Synthesise isolated minimal-pair words with espeak-ng and write their items.
+
+    Every word of :data:`MINIMAL_PAIRS` is spoken by each espeak-ng "speaker"
+    (pitch / rate variants of the language's voice) into ``audio/<word>_<spk>.wav``.
+    The item is the word, from its first to its last sample above 1 % of the
+    peak (the file's silences excluded): a consonant-vowel(-consonant) unit
+    labelled with the contrasting vowel (``phone``) and its consonant frame
+    (``context``), as the triphones of Perceptimatic.
+
+    Parameters
+    ----------
+    out_dir : path-like
+    language : {"en", "fr"}, default="en"
+    speakers : dict, optional
+        Name -> (pitch, rate); default :data:`SYNTH_SPEAKERS`.
+
+    Returns
+    -------
+    items : Path
+        ``out_dir/items.item``.
+
+    Raises
+    ------
+    ImportError
+        espeak-ng (``espeakng-loader``) is not installed.
+    """
+    import soundfile as sf
+
+    from .._validation import check_option
+    from ..data.synth import synthesize_speech
+
+    language = check_option("language", language, tuple(MINIMAL_PAIRS))
+    speakers = speakers or SYNTH_SPEAKERS
+    out = Path(out_dir)
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    lines = ["#file onset offset #phone context speaker"]
+    for context, words in MINIMAL_PAIRS[language].items():
+        for vowel, word in words.items():
+            for spk, (pitch, rate) in speakers.items():
+                wave = synthesize_speech(word, language, sfreq=_SR, pitch=pitch,
+                                         rate=rate)
+                name = f"{language}_{word}_{spk}"
+                with atomic_path(out / "audio" / f"{name}.wav") as tmp:
+                    sf.write(str(tmp), wave, _SR, format="WAV")
+                loud = np.flatnonzero(np.abs(wave) > 0.01 * np.abs(wave).max())
+                onset, offset = loud[0] / _SR, (loud[-1] + 1) / _SR
+                lines.append(f"{name} {onset:.4f} {offset:.4f} {vowel} {context} "
+                             f"{spk}")
     items = out / "items.item"
     with atomic_path(items) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

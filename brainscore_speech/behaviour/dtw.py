@@ -204,12 +204,49 @@ def dtw_batch(d: np.ndarray, len_x: Sequence[int] | np.ndarray,
     return total
 
 
-def _pad(seqs: Sequence[np.ndarray], length: int) -> np.ndarray:
-    # padded frames are never read by the DTW of the true prefix; ones keep every
-    # distance (cosine, KL) finite there
-    out = np.ones((len(seqs), length, seqs[0].shape[1]))
-    for k, s in enumerate(seqs):
+def _prepare(features: Sequence[np.ndarray], distance: str) -> list[np.ndarray]:
+    """Per-item arrays the frame distance needs, computed once per item."""
+    out = []
+    for f in features:
+        f = np.asarray(f, dtype=np.float64)
+        if distance in ("cosine", "angular"):
+            out.append(_unit(f))
+        elif distance == "kl":
+            p = _prob(f)
+            lp = np.log(p)
+            out.append(np.concatenate([p, lp, (p * lp).sum(-1, keepdims=True)], -1))
+        else:
+            out.append(np.concatenate([f, (f * f).sum(-1, keepdims=True)], -1))
+    return out
+
+
+def _prepared_distances(x: np.ndarray, y: np.ndarray, distance: str) -> np.ndarray:
+    """:func:`frame_distances` on arrays from :func:`_prepare` (batch-first)."""
+    yt = np.swapaxes(y, -1, -2)
+    if distance == "cosine":
+        return 1.0 - np.matmul(x, yt)
+    if distance == "angular":
+        return np.arccos(np.clip(np.matmul(x, yt), -1.0, 1.0)) / math.pi
+    if distance == "kl":
+        d = (x.shape[-1] - 1) // 2
+        p, lp, pp = x[..., :d], x[..., d:2 * d], x[..., -1]
+        q, lq, qq = y[..., :d], y[..., d:2 * d], y[..., -1]
+        kl_pq = pp[..., :, None] - np.matmul(p, np.swapaxes(lq, -1, -2))
+        kl_qp = qq[..., None, :] - np.matmul(lp, np.swapaxes(q, -1, -2))
+        return 0.5 * kl_pq + 0.5 * kl_qp
+    xs, ys = x[..., :-1], y[..., :-1]
+    sq = (x[..., -1][..., :, None] + y[..., -1][..., None, :]
+          - 2.0 * np.matmul(xs, np.swapaxes(ys, -1, -2)))
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def _pad_items(prepared: Sequence[np.ndarray], length: int) -> np.ndarray:
+    # padded frames are never read by the DTW of the true prefix; copies of the
+    # item's first frame keep every distance finite there
+    out = np.empty((len(prepared), length, prepared[0].shape[1]))
+    for k, s in enumerate(prepared):
         out[k, :len(s)] = s
+        out[k, len(s):] = s[0]
     return out
 
 
@@ -244,22 +281,53 @@ def pairwise_dtw(features: Sequence[np.ndarray], pairs: np.ndarray, *,
     if not len(pairs):
         return out
     lens = np.array([len(f) for f in features], dtype=np.int64)
+    used = np.unique(pairs)
+    prepared = _prepare([features[k] for k in used], distance)
+    # all used items padded once into one array when it is small enough,
+    # so each batch is gathered by fancy indexing instead of a Python loop
+    lmax, width = int(lens[used].max()), prepared[0].shape[1]
+    table = (_pad_items(prepared, lmax) if len(used) * lmax * width <= 16_000_000
+             else None)
+    where = np.full(len(features), -1, dtype=np.int64)
+    where[used] = np.arange(len(used))
     lx, ly = lens[pairs[:, 0]], lens[pairs[:, 1]]
-    order = np.lexsort((ly, lx))
+    # pairs grouped by their first item, then by the length of the second: a
+    # batch then holds few distinct items, whose frame distances come from one
+    # matrix product between their frames (each frame pair computed once)
+    order = np.lexsort((ly, pairs[:, 0]))
     start = 0
     while start < len(order):
         stop = min(start + batch_size, len(order))
-        # shrink the batch until its padded size fits in max_cells
-        while stop - start > 1:
+        while True:
             sel = order[start:stop]
-            if (stop - start) * lx[sel].max() * ly[sel].max() <= max_cells:
+            nx, ny = int(lx[sel].max()), int(ly[sel].max())
+            ux, inv_x = np.unique(pairs[sel, 0], return_inverse=True)
+            uy, inv_y = np.unique(pairs[sel, 1], return_inverse=True)
+            gram = int(lens[ux].sum()) * int(lens[uy].sum())
+            padded = len(sel) * nx * ny
+            if stop - start == 1 or min(gram, padded) <= max_cells:
                 break
             stop = start + max(1, (stop - start) // 2)
-        sel = order[start:stop]
-        nx, ny = int(lx[sel].max()), int(ly[sel].max())
-        xs = _pad([features[p] for p in pairs[sel, 0]], nx)
-        ys = _pad([features[p] for p in pairs[sel, 1]], ny)
-        d = frame_distances(xs, ys, distance)
+        if gram <= 4 * padded:
+            fx = np.concatenate([prepared[k] for k in where[ux]])
+            fy = np.concatenate([prepared[k] for k in where[uy]])
+            g = _prepared_distances(fx, fy, distance)
+            offx = np.concatenate([[0], np.cumsum(lens[ux])[:-1]])
+            offy = np.concatenate([[0], np.cumsum(lens[uy])[:-1]])
+            # rows / columns past a sequence's end repeat its last frame (unused)
+            ri = offx[inv_x][:, None] + np.minimum(np.arange(nx)[None, :],
+                                                   lx[sel][:, None] - 1)
+            cj = offy[inv_y][:, None] + np.minimum(np.arange(ny)[None, :],
+                                                   ly[sel][:, None] - 1)
+            d = g[ri[:, :, None], cj[:, None, :]]
+        else:
+            ix, iy = where[pairs[sel, 0]], where[pairs[sel, 1]]
+            if table is not None:
+                xs, ys = table[ix, :nx], table[iy, :ny]
+            else:
+                xs = _pad_items([prepared[k] for k in ix], nx)
+                ys = _pad_items([prepared[k] for k in iy], ny)
+            d = _prepared_distances(xs, ys, distance)
         out[sel] = dtw_batch(d, lx[sel], ly[sel], normalization=normalization)
         start = stop
     return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 
@@ -19,9 +18,10 @@ def make_item_set(rng, *, n_speakers=3, phones=("a", "b", "c"), contexts=2,
         shift = rng.standard_normal(n_units) * 0.3
         for p in phones:
             for c in range(contexts):
-                for t in range(tokens):
+                for _ in range(tokens):
                     n = int(rng.integers(lengths[0], lengths[1] + 1))
-                    f = rng.standard_normal((n, n_units)) + separation * centres[p] + shift
+                    f = (rng.standard_normal((n, n_units)) + separation * centres[p]
+                         + shift)
                     feats.append(f)
                     rows.append({"file": f"f{len(rows)}", "onset": 0.0,
                                  "offset": n * 0.02, "phone": p,

@@ -13,8 +13,12 @@ import os
 import numpy as np
 import pytest
 
-from brainscore_speech.behaviour import item_features, make_triplets, read_items
-from brainscore_speech.behaviour import score_abx
+from brainscore_speech.behaviour import (
+    item_features,
+    make_triplets,
+    read_items,
+    score_abx,
+)
 from brainscore_speech.behaviour.fastabx_backend import (
     fastabx_available,
     fastabx_score,

@@ -40,8 +40,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def tone_items(folder: Path, out: Path) -> Path:
-    """Item file of the gcin-voice syllables: tone, syllable, speaker."""
-    import soundfile as sf
+    """Item file of the gcin-voice syllables: tone, syllable, speaker.
+
+    The item spans the syllable: first to last sample above 1 % of the peak
+    (the recordings' leading and trailing silences excluded).
+    """
+    import numpy as np
+
+    from brainscore_speech.data.audio import load_audio
 
     lines = ["#file onset offset tone syllable speaker"]
     for f in sorted(folder.glob("*.ogg")):
@@ -49,8 +55,9 @@ def tone_items(folder: Path, out: Path) -> Path:
         tone, syl = syl_tone[-1], syl_tone[:-1]
         if tone == "5":
             continue  # neutral tone: only one syllable has it
-        info = sf.info(str(f))
-        lines.append(f"{f.stem} 0.0000 {info.frames / info.samplerate - 1e-4:.4f} "
+        wave = load_audio(f)
+        loud = np.flatnonzero(np.abs(wave) > 0.01 * np.abs(wave).max())
+        lines.append(f"{f.stem} {loud[0] / 16000:.4f} {(loud[-1] + 1) / 16000:.4f} "
                      f"{tone} {syl} {spk}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

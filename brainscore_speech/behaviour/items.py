@@ -36,6 +36,9 @@ __all__ = ["Items", "read_items", "read_triplets", "make_triplets", "item_labels
 
 _REQUIRED = ("file", "onset", "offset")
 TRIPLET_COLUMNS = ("TGT_item", "OTH_item", "X_item")
+#: an offset may exceed the file's duration by this much (resampling to 16 kHz
+#: and 4-decimal item times round by up to a fraction of a millisecond)
+_DURATION_TOL_S = 5e-4
 
 
 def _line(row: int) -> int:
@@ -135,7 +138,7 @@ class Items:
                 raise DataError(f"{self.path}, line {self._line_of(row)}: item "
                                 f"{name!r} names audio file {rec['file']!r}, which "
                                 f"was not found.")
-            if rec["offset"] > dur + 1e-6:
+            if rec["offset"] > dur + _DURATION_TOL_S:
                 raise DataError(
                     f"{self.path}, line {self._line_of(row)}: item {name!r} "
                     f"[{rec['onset']:.4f}, {rec['offset']:.4f}] s lies outside its "

@@ -45,3 +45,19 @@ def test_plot_model_vs_humans_and_agreement(rng, tmp_path):
     fig = plot_human_agreement(summary, output_file=tmp_path / "a.png")
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert np.isfinite(fig.axes[1].get_xlim()).all()
+
+
+def test_report_behaviour_section(tmp_path):
+    from brainscore_speech.plotting.report import _behaviour_section
+
+    assert _behaviour_section(tmp_path) == []
+    scores = pd.DataFrame({"model": ["m", "m", "mfcc"],
+                           "layer": ["conv0", "conv1", "mfcc"],
+                           "error": [0.3, 0.2, 0.1], "accuracy": [0.7, 0.8, 0.9],
+                           "convention": "millet-dunbar"})
+    scores.to_csv(tmp_path / "abx_scores.tsv", sep="\t", index=False)
+    plot_abx_profile(scores, output_file=tmp_path / "abx_profile.png")
+    html = "\n".join(_behaviour_section(tmp_path))
+    assert "Behaviour: ABX phone discrimination" in html
+    assert "millet-dunbar" in html and "data:image/png;base64" in html
+    assert "<td>20.0</td>" in html  # conv1 error of model m, in percent

@@ -56,3 +56,22 @@ def test_extract_mfcc_and_synthetic_set(tmp_path):
         make_synthetic_abx(tmp_path / "t", vowels=("y",))
     with pytest.raises(ValueError, match="'n_speakers' and 'n_tokens' must be >= 1"):
         make_synthetic_abx(tmp_path / "t", n_speakers=0)
+
+
+def test_make_minimal_pair_abx(tmp_path):
+    from brainscore_speech.behaviour import MINIMAL_PAIRS, make_minimal_pair_abx
+    from brainscore_speech.data.synth import speech_available
+
+    if not speech_available():
+        pytest.skip("espeak-ng (espeakng-loader) is not installed")
+    items = read_items(make_minimal_pair_abx(tmp_path / "fr", "fr",
+                                             speakers={"a": (30, 160),
+                                                       "b": (70, 190)}))
+    n_words = sum(len(w) for w in MINIMAL_PAIRS["fr"].values())
+    assert len(items) == 2 * n_words
+    assert set(items.table["phone"]) == {"i", "y", "u", "a"}
+    t = items.table
+    # the word lies inside its file, silences excluded
+    assert (t["onset"] > 0).all() and (t["offset"] > t["onset"] + 0.1).all()
+    with pytest.raises(ValueError, match="'language' must be one of"):
+        make_minimal_pair_abx(tmp_path / "de", "de")

@@ -106,13 +106,11 @@ def test_check_durations(tmp_path):
 def test_make_triplets_matches_enumeration(item_set):
     items, _ = item_set
     trip = make_triplets(items, on="phone", by=["prev-phone"], across="speaker")
-    t = items.table
-    want = {(a, b, x) for a, b, x in itertools.product(range(len(t)), repeat=3)
-            if a != x and t["phone"].iloc[a] == t["phone"].iloc[x]
-            != t["phone"].iloc[b]
-            and t["prev-phone"].iloc[a] == t["prev-phone"].iloc[b]
-            == t["prev-phone"].iloc[x]
-            and t["speaker"].iloc[a] == t["speaker"].iloc[b] != t["speaker"].iloc[x]}
+    ph, ctx, spk = (items.table[c].to_numpy() for c in ("phone", "prev-phone",
+                                                        "speaker"))
+    want = {(a, b, x) for a, b, x in itertools.product(range(len(ph)), repeat=3)
+            if a != x and ph[a] == ph[x] != ph[b] and ctx[a] == ctx[b] == ctx[x]
+            and spk[a] == spk[b] != spk[x]}
     assert set(zip(trip["tgt"], trip["oth"], trip["x"], strict=True)) == want
     assert len(trip) == len(want)
     # without across, X is any other item of the same phone and context

@@ -162,8 +162,9 @@ def main() -> None:
     print(f"\nbrute force vs ours (cosine deltas on {args.brute} triplets): max |diff| "
           f"{max_diff:.2e}")
     if "fastabx (zerospeech)" in results["methods"]:
+        fx = results["methods"]["fastabx (zerospeech)"]
         print(f"fastabx vs ours (angular error): |diff| "
-              f"{results['methods']['fastabx (zerospeech)']['abs_error_diff_vs_ours']:.2e}")
+              f"{fx['abs_error_diff_vs_ours']:.2e}")
     out = ROOT / "benchmarks" / "results" / "bench_abx.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

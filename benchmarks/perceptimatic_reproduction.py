@@ -1,4 +1,4 @@
-"""Reproduce the human-model analysis of Millet & Dunbar (CogSci 2020) with ``abx-humans``.
+"""Reproduce Millet & Dunbar's (CogSci 2020) human-model analysis with ``abx-humans``.
 
 On the released per-trial answers of 91 English listeners with the published
 deltas of seven representations (``humans_and_model.csv``), run the public CLI
@@ -104,7 +104,8 @@ def main() -> None:
             "loglik_ci": [s.loc["loglik", "ci_low"], s.loc["loglik", "ci_high"]],
             "spearman": s.loc["spearman", "value"],
             "spearman_ci": [s.loc["spearman", "ci_low"], s.loc["spearman", "ci_high"]],
-            "ref_loglik_EN": ref[m]["loglik_en"], "ref_loglik_all": ref[m]["loglik_all"],
+            "ref_loglik_EN": ref[m]["loglik_en"],
+            "ref_loglik_all": ref[m]["loglik_all"],
             "ref_spearman": ref[m]["spearman"], "ref_abx_acc_EN": ref[m]["abx_acc_en"]})
     table = pd.DataFrame(rows)
     print(f"\nabx-humans on {DATA.name}: {args.n_boot} bootstrap resamples "

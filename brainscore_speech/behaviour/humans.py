@@ -312,14 +312,18 @@ def native_effect(df: pd.DataFrame, model_fr: str, model_en: str, *,
 def bootstrap_samples(df: pd.DataFrame, *, n_boot: int, per_triplet: int = 3,
                       random_state=None) -> list[np.ndarray]:
     """Row indices of bootstrap resamples: ``per_triplet`` trials drawn with
-    replacement for every triplet (the published resampling).
+    replacement for every triplet (the published resampling), within each
+    listener group (column ``language``) when there is one.
 
     Returns
     -------
     samples : list of n_boot arrays of int (positional row indices)
     """
     rng = check_random_state(random_state)
-    codes, uniques = pd.factorize(df["filename"])
+    key = df["filename"].astype(str)
+    if "language" in df.columns:  # resample within each listener group
+        key = key + "|" + df["language"].astype(str)
+    codes, uniques = pd.factorize(key)
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=len(uniques))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -340,7 +344,8 @@ _METRICS: dict[str, Callable[[pd.DataFrame, str], float]] = {
 def compare_humans(humans: pd.DataFrame, models: Sequence[str], *,
                    metrics: Sequence[str] = ("accuracy", "loglik", "spearman"),
                    n_boot: int = 100, per_triplet: int = 3,
-                   probit_stimuli: str | None = None, random_state=0
+                   probit_stimuli: str | None = None,
+                   native: Sequence[tuple[str, str]] = (), random_state=0
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All agreement metrics of several models, with bootstrap intervals.
 
@@ -358,6 +363,10 @@ def compare_humans(humans: pd.DataFrame, models: Sequence[str], *,
     probit_stimuli : str, optional
         Restrict the probit to triplets of this stimulus language (the published
         CogSci 2020 bootstrap used "EN").
+    native : sequence of (str, str), optional
+        (French-trained, English-trained) delta column pairs whose native-language
+        effect (:func:`native_effect`, listener groups in column ``language``) is
+        reported as metric ``native_effect`` of model ``"<fr>-<en>"``.
     random_state : int, Generator or None, default=0
 
     Returns
@@ -374,9 +383,11 @@ def compare_humans(humans: pd.DataFrame, models: Sequence[str], *,
     for m in metrics:
         check_option("metric", m, tuple(_METRICS))
     models = list(models)
-    if not models:
+    native = [tuple(p) for p in native]
+    if not models and not native:
         raise ValueError("'models' must name at least one delta column.")
-    missing = [m for m in models if m not in humans.columns]
+    missing = [m for m in models + [c for p in native for c in p]
+               if m not in humans.columns]
     if missing:
         raise DataError(f"No delta column(s) {missing} in the human table; columns "
                         f"are {list(humans.columns)}.")
@@ -394,6 +405,9 @@ def compare_humans(humans: pd.DataFrame, models: Sequence[str], *,
         for model in models:
             value = fn(subset(humans, metric), model)
             rows.append({"model": model, "metric": metric, "value": value})
+    for fr, en in native:
+        rows.append({"model": f"{fr}-{en}", "metric": "native_effect",
+                     "value": native_effect(humans, fr, en)})
     for b, idx in enumerate(progress(samples, desc="bootstrap", unit="resample")):
         sample = humans.iloc[idx]
         for metric in metrics:
@@ -401,6 +415,10 @@ def compare_humans(humans: pd.DataFrame, models: Sequence[str], *,
             for model in models:
                 boot_rows.append({"resample": b, "model": model, "metric": metric,
                                   "value": fn(subset(sample, metric), model)})
+        for fr, en in native:
+            boot_rows.append({"resample": b, "model": f"{fr}-{en}",
+                              "metric": "native_effect",
+                              "value": native_effect(sample, fr, en)})
     summary = pd.DataFrame(rows)
     resamples = pd.DataFrame(boot_rows,
                              columns=["resample", "model", "metric", "value"])

@@ -353,8 +353,8 @@ def run_abx_humans(
     humans: str | os.PathLike, out_dir: str | os.PathLike, *,
     deltas: str | os.PathLike | None = None, models: Sequence[str] | None = None,
     layers: Sequence[str] | None = None, n_boot: int = 100, per_triplet: int = 3,
-    probit_stimuli: str | None = None, random_state: int = 0,
-    verbose: bool | int | str | None = None,
+    probit_stimuli: str | None = None, native: Sequence[tuple[str, str]] = (),
+    random_state: int = 0, verbose: bool | int | str | None = None,
 ) -> pd.DataFrame:
     """Agreement of model deltas with human answers, written to ``out_dir``.
 
@@ -376,7 +376,7 @@ def run_abx_humans(
         Delta columns to evaluate (default: every ``deltas`` layer).
     layers : sequence of str, optional
         Restrict the ``deltas`` layers.
-    n_boot, per_triplet, probit_stimuli, random_state
+    n_boot, per_triplet, probit_stimuli, native, random_state
         See :func:`~brainscore_speech.behaviour.humans.compare_humans`.
     verbose : bool, int, str or None
 
@@ -387,10 +387,12 @@ def run_abx_humans(
     from .humans import attach_deltas, compare_humans, contrast_means, read_humans
 
     out = Path(out_dir)
-    if deltas is None and not models:
+    if deltas is None and not models and not native:
         raise ValueError("Give 'deltas' (an abx output) or 'models' (delta columns "
                          "of the human table).")
-    df = read_humans(humans, models=models if deltas is None else ())
+    native_cols = [c for pair in native for c in pair]
+    df = read_humans(humans, models=[*(models or []), *native_cols]
+                     if deltas is None else ())
     if deltas is not None:
         table = load_abx_deltas(deltas)
         if layers:
@@ -403,9 +405,10 @@ def run_abx_humans(
             df = attach_deltas(df, g, name=name)
             names.append(name)
         models = [m for m in (models or names) if m in names] or names
-    models = list(models)
+    models = list(models or [])
     params = {"n_boot": n_boot, "per_triplet": per_triplet,
-              "probit_stimuli": probit_stimuli, "random_state": random_state}
+              "probit_stimuli": probit_stimuli, "random_state": random_state,
+              "native": [list(p) for p in native]}
     cache = out / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
     summaries, boots = [], []
@@ -427,6 +430,11 @@ def run_abx_humans(
                 boot.to_csv(tmp, sep="\t", index=False)
             with atomic_path(s_path) as tmp:
                 summary.to_csv(tmp, sep="\t", index=False)
+        summaries.append(summary)
+        boots.append(boot)
+    if native:
+        summary, boot = compare_humans(df, [], n_boot=n_boot, per_triplet=per_triplet,
+                                       native=native, random_state=random_state)
         summaries.append(summary)
         boots.append(boot)
     summary = pd.concat(summaries, ignore_index=True)

@@ -73,27 +73,37 @@ def abx_humans_cmd(
                                          "2020; 5: ACL 2022)."),
     probit_stimuli: str = typer.Option(None, "--probit-stimuli",
                                        help="Probit on EN or FR triplets only."),
+    native: list[str] = typer.Option(None, "--native", help="FR_COL:EN_COL delta "
+                                     "columns of French- and English-trained models: "
+                                     "their native-language effect (repeat)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     figure: bool = typer.Option(True, "--figure/--no-figure", help="Write figures."),
 ) -> None:
     """Agreement of model deltas with human listeners (accuracy, probit, Spearman)."""
     from ..behaviour import run_abx_humans
 
+    pairs = []
+    for spec in native or []:
+        fr, sep, en = spec.partition(":")
+        if not sep or not fr or not en:
+            raise typer.BadParameter(f"--native needs FR_COL:EN_COL, got {spec!r}.")
+        pairs.append((fr, en))
     summary = run_abx_humans(humans, out, deltas=deltas, models=models or None,
                              layers=layers or None, n_boot=n_boot,
                              per_triplet=per_triplet, probit_stimuli=probit_stimuli,
-                             random_state=seed)
-    if figure:
+                             native=pairs, random_state=seed)
+    main = summary[summary["metric"].isin(["accuracy", "loglik", "spearman"])]
+    if figure and len(main):
         import pandas as pd
 
         from ..plotting import plot_human_agreement, plot_model_vs_humans
 
-        main = summary[summary["metric"].isin(["accuracy", "loglik", "spearman"])]
         plot_human_agreement(main, output_file=out / "humans_agreement.png")
         contrasts = pd.read_csv(out / "humans_contrasts.tsv", sep="\t")
         plot_model_vs_humans(contrasts, list(dict.fromkeys(main["model"])),
                              output_file=out / "model_vs_humans.png")
     ll = summary[summary["metric"] == "loglik"].sort_values("value", ascending=False)
+    best = (f"; best log-likelihood: {ll['model'].iloc[0]} ({ll['value'].iloc[0]:.1f})"
+            if len(ll) else "")
     typer.echo(f"Compared {summary['model'].nunique()} model(s) with the human "
-               f"answers; best log-likelihood: {ll['model'].iloc[0]} "
-               f"({ll['value'].iloc[0]:.1f}); wrote {out}")
+               f"answers{best}; wrote {out}")

@@ -209,3 +209,28 @@ def test_attach_deltas(released):
     with pytest.raises(DataError, match=r"Triplet '.*' of the human answers has no "
                                         r"model delta \(column 'm'\)"):
         attach_deltas(released, deltas.iloc[1:], name="m")
+
+
+def test_native_effect_in_compare_and_cli(rng, tmp_path):
+    from tests.conftest import run_cli
+
+    table = _two_language_table(rng, effect=1.0)
+    table["binarized_answer"] = np.where(table["correct_answer"] > 0, 1, -1)
+    table["TGT_first_code"] = rng.integers(0, 2, len(table))
+    table["nb_stimuli"] = rng.integers(1, 100, len(table))
+    summary, boot = compare_humans(table, [], native=[("model_fr", "model_en")],
+                                   n_boot=4, random_state=0)
+    row = summary[summary["metric"] == "native_effect"].iloc[0]
+    assert row["model"] == "model_fr-model_en" and row["value"] > 0.8
+    assert row["ci_low"] <= row["ci_high"] and len(boot) == 4
+    path = tmp_path / "two.csv"
+    table.drop(columns="stimulus_language").to_csv(path, index=False)
+    code, out, err = run_cli(["abx-humans", "--humans", path, "--out", tmp_path / "c",
+                              "--native", "model_fr:model_en", "--n-boot", "2"])
+    assert code == 0, err
+    got = pd.read_csv(tmp_path / "c" / "humans_summary.tsv", sep="\t")
+    assert list(got["metric"]) == ["native_effect"]
+    np.testing.assert_allclose(got["value"], row["value"], rtol=1e-12)
+    code, _, err = run_cli(["abx-humans", "--humans", path, "--out", tmp_path / "d",
+                            "--native", "model_fr"])
+    assert code == 2 and "--native needs FR_COL:EN_COL" in err

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_path, make_provenance, params_hash, write_json
+from .._io import atomic_path, make_provenance, params_hash, safe_join, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option
 from ..containers import read_activation_layer, read_activation_meta
@@ -89,7 +89,7 @@ def _write_item_audio(items: Items, audio_index: dict[str, Path], folder: Path
     t = items.table
     paths, cache = [], {}
     for name, rec in t.iterrows():
-        dest = folder / f"{name}.wav"
+        dest = safe_join(folder, f"{name}.wav", what=f"item name in {items.path}")
         paths.append(dest)
         if dest.is_file():
             continue
@@ -249,7 +249,7 @@ def run_abx(
         act_dir = Path(activations)
         durations = {}
         for f in needed:
-            p = act_dir / f"{f}.h5"
+            p = safe_join(act_dir, f"{f}.h5", what=f"item file in {items_obj.path}")
             if not p.is_file():
                 raise _missing_file_error(items_obj, fixed, str(triplets), f,
                                           str(act_dir))
@@ -257,7 +257,9 @@ def run_abx(
         items_obj.check_durations(durations)
         feat_items = items_obj
     feat_files = sorted(set(feat_items.table["file"]))
-    metas = {f: read_activation_meta(act_dir / f"{f}.h5") for f in feat_files}
+    h5 = {f: safe_join(act_dir, f"{f}.h5", what=f"item file in {items_obj.path}")
+          for f in feat_files}
+    metas = {f: read_activation_meta(h5[f]) for f in feat_files}
     first = metas[feat_files[0]]
     available = list(first["layer_order"])
     if layers:
@@ -303,8 +305,7 @@ def run_abx(
         else:
             feats = item_features(
                 feat_items,
-                lambda f, layer=layer: read_activation_layer(act_dir / f"{f}.h5",
-                                                             layer),
+                lambda f, layer=layer: read_activation_layer(h5[f], layer),
                 layer=layer, whole_file=context == "item")
             score = score_abx(feats, items_obj, trip, on=on, by=by, across=across,
                               distance=distance, normalization=normalization,

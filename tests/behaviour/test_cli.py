@@ -198,3 +198,16 @@ def test_abx_humans_cli_with_abx_deltas(tmp_path, synthetic):
     assert code == 0, err
     summary = pd.read_csv(tmp_path / "c" / "humans_summary.tsv", sep="\t")
     assert set(summary["model"]) == {"mfcc:mfcc"}
+
+
+def test_abx_item_file_cannot_escape_the_activation_folder(tmp_path):
+    act = tmp_path / "act"
+    act.mkdir()
+    items = tmp_path / "x.item"
+    items.write_text("#file onset offset #phone speaker\n../../etc/passwd 0 1 a s\n"
+                     "f1 0 1 b s\nf2 0 1 a t\n")
+    trip = tmp_path / "t.csv"
+    trip.write_text("TGT_item,OTH_item,X_item\n0,1,2\n")
+    code, _, err = run_cli(["abx", "--activations", act, "--items", items, "--out",
+                            tmp_path / "o", "--triplets", trip, "--by", "speaker"])
+    assert code == 1 and "'..' is not allowed" in _error_line(err)

@@ -15,6 +15,7 @@ import typer
 from ..exceptions import BrainscoreError
 from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
 from . import _models  # noqa: F401  (models, convert)
+from . import _abx  # noqa: F401
 from ._app import app
 
 __all__ = ["app", "main"]

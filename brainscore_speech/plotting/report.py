@@ -175,9 +175,34 @@ def _img_tag(path: Path, caption: str | None = None) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def _behaviour_section(folder: Path) -> list[str]:
+    """HTML of the behaviour (ABX) results in ``folder`` (empty when absent)."""
+    import pandas as pd
+
+    scores_file = folder / "abx_scores.tsv"
+    if not scores_file.is_file():
+        return []
+    scores = pd.read_csv(scores_file, sep="\t")
+    table = scores.pivot_table(index="layer", columns="model", values="error",
+                               sort=False) * 100
+    conv = ", ".join(sorted(set(scores["convention"].astype(str))))
+    parts = ["<h2>Behaviour: ABX phone discrimination</h2>",
+             f"<p>ABX error (%) of every layer of every model on the items in "
+             f"<code>{html.escape(str(folder))}</code> ({html.escape(conv)} "
+             f"convention: DTW over frame-wise distances; chance is 50 %). Lower is "
+             f"better; per-triplet deltas are in each model's "
+             f"<code>abx_deltas.tsv</code>.</p>",
+             table.to_html(float_format="%.1f")]
+    profile = folder / "abx_profile.png"
+    if profile.is_file():
+        parts.append(_img_tag(profile, "ABX error along the layers, per model"))
+    return parts
+
+
 def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
                 dpi: int = 120, figures_dir: str | os.PathLike | None = None,
-                figures: list[str | os.PathLike] | None = None) -> Path:
+                figures: list[str | os.PathLike] | None = None,
+                behaviour: str | os.PathLike | None = None) -> Path:
     """One self-contained HTML page: figures (embedded), tables and provenance.
 
     Parameters
@@ -193,6 +218,9 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
     figures : list of path, optional
         PNGs already made by :func:`make_figures` to embed as they are (nothing
         is re-rendered; ``dpi`` and ``figures_dir`` are then unused).
+    behaviour : path, optional
+        A folder with ``abx_scores.tsv`` (and optionally ``abx_profile.png``),
+        e.g. the demo's ``behaviour/``: adds a behaviour (ABX) section.
 
     Returns
     -------
@@ -251,6 +279,8 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
         for p in sorted(gdir.glob("model-*_roiorder.json")):
             parts.append(f"<h3>{html.escape(p.stem)}</h3><pre>"
                          f"{html.escape(p.read_text())}</pre>")
+        if behaviour is not None:
+            parts += _behaviour_section(Path(behaviour))
         parts.append("<h2>Provenance</h2><pre>"
                      f"{html.escape(json.dumps(prov, indent=2))}</pre></body></html>")
     out = Path(output_file)

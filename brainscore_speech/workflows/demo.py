@@ -12,8 +12,10 @@ skipped, and the stages below it skip finished work themselves):
 4. ``activations/``: every layer of every model for every stimulus.
 5. ``derivatives/``: per-subject brain scores of every layer of every model (plus the
    planted stage features, the ground truth).
-6. ``group/``, ``figures/``, ``report.html``: group statistics, hierarchy and regime
-   maps, surface figures and the HTML report.
+6. ``behaviour/``: ABX phone discrimination of every layer of every model (and of
+   MFCCs) on a synthetic triphone item set (``brainscore_speech.behaviour``).
+7. ``group/``, ``figures/``, ``report.html``: group statistics, hierarchy and regime
+   maps, surface figures and the HTML report (with a behaviour section).
 """
 
 from __future__ import annotations
@@ -124,6 +126,35 @@ def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
     return manifests
 
 
+def _run_behaviour(out: Path, checkpoints: dict[str, Path], cfg: DemoConfig) -> Path:
+    """ABX of every model (and MFCCs) on synthetic items; returns the folder."""
+    import pandas as pd
+
+    from .._io import atomic_path
+    from ..behaviour import make_synthetic_abx, run_abx
+    from ..plotting import plot_abx_profile
+
+    folder = out / "behaviour"
+    items = folder / "items" / "items.item"
+    params = {"seed": cfg.seed, "n_speakers": 3, "vowels": "aeiu", "consonants": "sm"}
+    if not _stage_done(folder / ".items.done.json", params):
+        t0 = time.perf_counter()
+        make_synthetic_abx(folder / "items", n_speakers=3, vowels=("a", "e", "i", "u"),
+                           consonants=("s", "m"), random_state=cfg.seed)
+        _mark(folder / ".items.done.json", params, t0)
+    audio = folder / "items" / "audio"
+    frames = [run_abx(items, folder / model_id, model=ckpt, audio=audio,
+                      model_id=model_id) for model_id, ckpt in checkpoints.items()]
+    mfcc = run_abx(items, folder / "mfcc", baseline="mfcc", audio=audio)
+    scores = pd.concat([*frames, mfcc], ignore_index=True)
+    with atomic_path(folder / "abx_scores.tsv") as tmp:
+        scores.to_csv(tmp, sep="\t", index=False)
+    plot_abx_profile(pd.concat(frames, ignore_index=True),
+                     baselines={"MFCC": float(mfcc["error"].iloc[0])},
+                     output_file=folder / "abx_profile.png")
+    return folder
+
+
 @_verbose
 def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = None, *,
              verbose: bool | int | str | None = None) -> Path:
@@ -197,6 +228,8 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
         for model_id, ckpt in checkpoints.items():
             acts[model_id] = out / "activations" / model_id
             extract_stimuli(ckpt, bids / "stimuli", acts[model_id], model_id=model_id)
+    with _timed("behaviour", timings):
+        behaviour = _run_behaviour(out, checkpoints, cfg)
     # the planted stage features: scoring them shows what a perfect model would give
     acts["stages"] = study / "activations" / "stages"
 
@@ -228,7 +261,8 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
             rec = read_json(marker)
             rec["figures"] = [str(p) for p in figures]
             write_json(marker, rec)
-        report = make_report(group, out / "report.html", figures=figures)
+        report = make_report(group, out / "report.html", figures=figures,
+                             behaviour=behaviour)
     timings["total"] = round(time.perf_counter() - t_start, 1)
     write_json(out / "demo_timings.json", timings)
     logger.info("Demo finished in %.0f s (%s)", timings["total"],

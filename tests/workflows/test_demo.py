@@ -46,13 +46,14 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     assert (out / "models" / "native" / "model.safetensors").stat().st_mtime_ns == ckpt_mtime
     timings = json.loads((out / "demo_timings.json").read_text())
     assert set(timings) >= {"corpora", "simulate", "train", "extract", "score", "group",
-                            "figures", "total"}
+                            "figures", "total", "behaviour"}
 
     html = report.read_text()
     assert report == out / "report.html"
     for needle in ("Brain scores", "Hierarchy: which layer predicts each vertex best",
                    "Regime comparison", "Contrast native - nonnative",
                    "Model stages: best layer per vertex", "Provenance",
+                   "Behaviour: ABX phone discrimination",
                    "data:image/png;base64"):
         assert needle in html, needle
     for model in ("random", "sound", "nonnative", "native", "stages"):

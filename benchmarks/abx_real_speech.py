@@ -1,0 +1,155 @@
+"""ABX on real and synthesised speech: trained tiny model vs its random twin vs MFCC.
+
+Tasks (all through the public ``abx`` CLI, Millet & Dunbar convention):
+
+- ``zh-tones``: the real isolated Mandarin syllables of
+  ``../shared/data/speech/zh/gcin_voice_debian`` (2 speakers), on tone, by
+  syllable, across speaker (tones 1-4);
+- ``en-vowels`` / ``fr-vowels``: espeak-ng minimal-pair words (vowel contrasts
+  in fixed consonant frames, 3 pitch / rate "speakers"), on phone, by context,
+  across speaker.
+
+Models: the tiny preset trained for ``--steps`` updates on the real English and
+French clips of ``../shared/data/speech`` (regime speech-en; FINDINGS §10), its
+random-init twin (same architecture and seed, step 0), and MFCCs.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/abx_real_speech.py [--steps 300] [--work DIR]
+
+Prints a table, writes ``benchmarks/results/abx_real_speech.json`` and the
+layer-profile figures ``<work>/<task>_profile.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+
+def tone_items(folder: Path, out: Path) -> Path:
+    """Item file of the gcin-voice syllables: tone, syllable, speaker.
+
+    The item spans the syllable: first to last sample above 1 % of the peak
+    (the recordings' leading and trailing silences excluded).
+    """
+    import numpy as np
+
+    from brainscore_speech.data.audio import load_audio
+
+    lines = ["#file onset offset tone syllable speaker"]
+    for f in sorted(folder.glob("*.ogg")):
+        syl_tone, spk = f.stem.split("_")
+        tone, syl = syl_tone[-1], syl_tone[:-1]
+        if tone == "5":
+            continue  # neutral tone: only one syllable has it
+        wave = load_audio(f)
+        loud = np.flatnonzero(np.abs(wave) > 0.01 * np.abs(wave).max())
+        lines.append(f"{f.stem} {loud[0] / 16000:.4f} {(loud[-1] + 1) / 16000:.4f} "
+                     f"{tone} {syl} {spk}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def cli(*args) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BRAINSCORE_SPEECH_PROGRESS": "off",
+           "MPLBACKEND": "Agg"}
+    subprocess.run([sys.executable, "-m", "brainscore_speech", *map(str, args)],
+                   check=True, env=env)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp())
+    work.mkdir(parents=True, exist_ok=True)
+    from brainscore_speech.behaviour import make_minimal_pair_abx
+    from brainscore_speech.plotting import plot_abx_profile
+    from brainscore_speech.training import build_manifest, make_config, train
+
+    t0 = time.perf_counter()
+    manifests = [build_manifest(SHARED / "speech" / lang, work / f"{lang}.tsv")
+                 for lang in ("en", "fr")]
+    ckpts = {}
+    for name, regime in (("trained", "speech-en"), ("random", "random")):
+        out = work / f"ckpt-{name}"
+        if not (out / "brainscore_speech.json").is_file():
+            cfg = make_config(regime=regime, preset="tiny",
+                              corpus=[str(m) for m in manifests], out=str(out),
+                              seed=args.seed, max_steps=args.steps,
+                              checkpoint_every=args.steps)
+            train(cfg)
+        ckpts[name] = out
+    t_train = time.perf_counter() - t0
+    tasks = {
+        "zh-tones": (tone_items(SHARED / "speech" / "zh" / "gcin_voice_debian",
+                                work / "zh" / "items.item"),
+                     SHARED / "speech" / "zh" / "gcin_voice_debian",
+                     ["--on", "tone", "--by", "syllable", "--across", "speaker"]),
+    }
+    for lang in ("en", "fr"):
+        items = make_minimal_pair_abx(work / f"{lang}-pairs", lang)
+        tasks[f"{lang}-vowels"] = (items, work / f"{lang}-pairs" / "audio",
+                                   ["--on", "phone", "--by", "context", "--across",
+                                    "speaker"])
+    results = {"steps": args.steps, "seed": args.seed, "train_seconds": t_train,
+               "tasks": {}}
+    for task, (items, audio, opts) in tasks.items():
+        frames = []
+        for name, ck in ckpts.items():
+            out = work / "abx" / task / name
+            cli("abx", "--model", ck, "--items", items, "--audio", audio, "--out",
+                out, *opts, "--no-figure")
+            s = pd.read_csv(out / "abx_scores.tsv", sep="\t")
+            s["model"] = name
+            frames.append(s)
+        out = work / "abx" / task / "mfcc"
+        cli("abx", "--baseline", "mfcc", "--items", items, "--audio", audio, "--out",
+            out, *opts, "--no-figure")
+        mfcc = float(pd.read_csv(out / "abx_scores.tsv", sep="\t")["error"].iloc[0])
+        scores = pd.concat(frames, ignore_index=True)
+        fig_path = work / f"{task}_profile.png"
+        plot_abx_profile(scores, baselines={"MFCC": mfcc},
+                         title=f"{task}: ABX error per layer (millet-dunbar)",
+                         output_file=fig_path)
+        best = {name: g.loc[g["error"].idxmin()] for name, g in
+                scores.groupby("model")}
+        results["tasks"][task] = {
+            "n_triplets": int(scores["n_triplets"].iloc[0]), "mfcc_error": mfcc,
+            "best": {k: {"layer": v["layer"], "error": float(v["error"])}
+                     for k, v in best.items()},
+            "profile": scores[["model", "layer", "error"]].to_dict(orient="list"),
+            "figure": str(fig_path)}
+    print(f"\nTiny model trained {args.steps} steps (seed {args.seed}) in "
+          f"{t_train:.0f} s; work folder {work}\n")
+    print("| task | triplets | trained: best layer (error %) | random twin: best layer "
+          "(error %) | MFCC error % |")
+    print("|---|---|---|---|---|")
+    for task, r in results["tasks"].items():
+        b = r["best"]
+        print(f"| {task} | {r['n_triplets']} | {b['trained']['layer']} "
+              f"({100 * b['trained']['error']:.1f}) | {b['random']['layer']} "
+              f"({100 * b['random']['error']:.1f}) | {100 * r['mfcc_error']:.1f} |")
+    res = ROOT / "benchmarks" / "results" / "abx_real_speech.json"
+    res.write_text(json.dumps(results, indent=2))
+    print(f"wrote {res}")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,11 @@ Public API (see each function's docstring):
 - :func:`compute_noise_ceiling`, :func:`normalize_scores`
 - :func:`load_surface_atlas`, :func:`speech_rois`, :func:`roi_layer_profiles`,
   :func:`summarize_profiles`
-- :func:`run_group`, :func:`load_group_outputs`
+- :func:`run_group`, :func:`load_group_outputs`, :func:`load_mesh_adjacency`
+- :func:`reduce_layer_scores`, :func:`cv_selected_scores`, :func:`default_layers`
+  (one score per subject without selection bias; the paper's layer set)
+- :func:`simulate_layer_scores`, :func:`make_icosphere` (validity-check generator
+  with structure the analysis does not assume)
 """
 
 from .ceiling import compute_noise_ceiling, normalize_scores
@@ -21,6 +25,7 @@ from .group import (
     discover_layer_scores,
     fsaverage_adjacency,
     load_group_outputs,
+    load_mesh_adjacency,
     run_group,
     write_surface_map,
 )
@@ -30,6 +35,7 @@ from .hierarchy import (
     preference_index,
     roi_order_correlation,
 )
+from .nullsim import make_icosphere, simulate_layer_scores
 from .regimes import (
     REGIME_LABELS,
     best_regime_map,
@@ -48,6 +54,7 @@ from .roi import (
     speech_rois,
     summarize_profiles,
 )
+from .selection import cv_selected_scores, default_layers, reduce_layer_scores
 from .stats import (
     cluster_test,
     fdr_by_hemi,
@@ -74,4 +81,6 @@ __all__ = [
     "cluster_test", "fdr_by_hemi", "group_test", "hemi_slices", "mesh_adjacency",
     "signflip_pvalues", "FSAVERAGE5_N_VERTICES", "SPEECH_ROI_ORDER",
     "make_synthetic_layer_scores", "make_synthetic_mesh",
+    "load_mesh_adjacency", "make_icosphere", "simulate_layer_scores",
+    "cv_selected_scores", "default_layers", "reduce_layer_scores",
 ]

@@ -13,7 +13,8 @@ Public API (see each function's docstring):
 - :func:`load_surface_atlas`, :func:`speech_rois`, :func:`roi_layer_profiles`,
   :func:`summarize_profiles`
 - :func:`run_group`, :func:`load_group_outputs`, :func:`load_mesh_adjacency`
-- :func:`reduce_layer_scores`, :func:`cv_selected_scores`, :func:`default_layers`
+- :func:`brain_score_map`, :func:`reduce_layer_scores`, :func:`cv_selected_scores`,
+  :func:`default_layers`
   (one score per subject without selection bias; the paper's layer set)
 - :func:`simulate_layer_scores`, :func:`make_icosphere` (validity-check generator
   with structure the analysis does not assume)
@@ -54,7 +55,12 @@ from .roi import (
     speech_rois,
     summarize_profiles,
 )
-from .selection import cv_selected_scores, default_layers, reduce_layer_scores
+from .selection import (
+    brain_score_map,
+    cv_selected_scores,
+    default_layers,
+    reduce_layer_scores,
+)
 from .stats import (
     cluster_test,
     fdr_by_hemi,
@@ -82,5 +88,5 @@ __all__ = [
     "signflip_pvalues", "FSAVERAGE5_N_VERTICES", "SPEECH_ROI_ORDER",
     "make_synthetic_layer_scores", "make_synthetic_mesh",
     "load_mesh_adjacency", "make_icosphere", "simulate_layer_scores",
-    "cv_selected_scores", "default_layers", "reduce_layer_scores",
+    "cv_selected_scores", "default_layers", "reduce_layer_scores", "brain_score_map",
 ]

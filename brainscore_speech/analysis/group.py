@@ -46,7 +46,7 @@ from ..exceptions import BrainscoreWarning
 from .collect import stack_layer_scores
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
 from .regimes import best_regime_map, regime_contrasts
-from .selection import check_reduce, default_layers, reduce_layer_scores
+from .selection import brain_score_map, check_reduce, default_layers
 from .roi import (
     SurfaceAtlas,
     check_atlas_matches,
@@ -55,19 +55,13 @@ from .roi import (
     speech_rois,
     summarize_profiles,
 )
-from .stats import group_test, hemi_slices, mesh_adjacency
+from .stats import hemi_slices, mesh_adjacency
 
 __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
            "write_volume_map", "common_volume_mask", "fsaverage_adjacency",
            "load_mesh_adjacency"]
 
 _SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
-#: How each ``reduce`` is described in the maps' ``extra["layer"]``.
-_REDUCE_LABELS = {
-    "cv": "best layer chosen on the other folds, scored on the held-out fold "
-          "(cross-validated selection within subject)",
-    "mean": "mean over layers",
-    "max": "each subject's maximum over layers (biased by selection)"}
 
 
 def discover_layer_scores(deriv_dir: str | os.PathLike, *,
@@ -422,14 +416,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                  random_state=rng)
         hmap.extra.update(vol_extra)
         written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
-        red = reduce_layer_scores(lst, reduce=reduce, layers=use, warn=False)
-        per_sub = np.stack([red[s] for s in stack.subjects])
-        gm = group_test(per_sub, test=test, hemi_sizes=hemi_sizes, alpha=alpha,
-                        n_permutations=n_permutations, name=f"brain score {m}",
-                        space=space, random_state=rng,
-                        extra={"model": m, "layer": _REDUCE_LABELS.get(reduce, reduce),
-                               "reduce": reduce, "layers": use,
-                               "subjects": list(stack.subjects), **vol_extra})
+        gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,
+                             n_permutations=n_permutations, name=f"brain score {m}",
+                             random_state=rng, extra=dict(vol_extra), warn=False)
         written.append(gm.save(out / f"model-{m}_desc-brainscore_groupmap.npz"))
         summary += _summary_rows(gm, "brainscore", m)
         gii(gm.statistic, f"model-{m}_desc-brainscore")
@@ -438,13 +427,11 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         gii(np.where(hmap.best_layer >= 0, hmap.preference_index, np.nan),
             f"model-{m}_desc-preference")  # shown where the best layer is significant
         if cluster:
-            gc = group_test(per_sub, test="cluster", hemi_sizes=hemi_sizes, alpha=alpha,
-                            n_permutations=n_permutations, adjacency=adjacency,
-                            name=f"brain score {m} (cluster)", space=space,
-                            random_state=rng, extra={
-                                "model": m, "reduce": reduce,
-                                "layer": _REDUCE_LABELS.get(reduce, reduce),
-                                **vol_extra})
+            gc = brain_score_map(lst, reduce=reduce, layers=use, test="cluster",
+                                 alpha=alpha, n_permutations=n_permutations,
+                                 adjacency=adjacency, random_state=rng,
+                                 name=f"brain score {m} (cluster)",
+                                 extra=dict(vol_extra), warn=False)
             written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
         prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,

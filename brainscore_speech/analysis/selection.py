@@ -34,19 +34,30 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+from typing import Any
+
 import numpy as np
 
-from ..containers import LayerScores
+from ..containers import GroupMap, LayerScores
 from ..exceptions import BrainscoreWarning
 from .collect import stack_layer_scores
+from .stats import group_test
 
 __all__ = ["cv_selected_scores", "reduce_layer_scores", "default_layers",
-           "check_reduce", "REDUCTIONS", "OPT_IN_LAYERS"]
+           "check_reduce", "brain_score_map", "REDUCTIONS", "OPT_IN_LAYERS",
+           "REDUCE_LABELS"]
 
 #: Named reductions (any other string is a layer name).
 REDUCTIONS = ("cv", "mean", "max")
 #: Layers left out of the default layer set (used only when named explicitly).
 OPT_IN_LAYERS = ("encoder_input",)
+
+#: How each named reduction is described in the maps' ``extra["layer"]``.
+REDUCE_LABELS = {
+    "cv": "best layer chosen on the other folds, scored on the held-out fold "
+          "(cross-validated selection within subject)",
+    "mean": "mean over layers",
+    "max": "each subject's maximum over layers (biased by selection)"}
 
 _MAX_WARNING = (
     "reduce='max' takes each subject's best layer on the same scores it then tests: "
@@ -206,3 +217,58 @@ def reduce_layer_scores(scores: Sequence[LayerScores], *, reduce: str = "cv",
     else:
         vals = stack.data[:, 0]
     return dict(zip(stack.subjects, vals))
+
+
+def brain_score_map(scores: Sequence[LayerScores], *, reduce: str = "cv",
+                    layers: Sequence[str] | None = None, test: str = "wilcoxon",
+                    alpha: float = 0.05, n_permutations: int = 1000,
+                    adjacency: Any = None, name: str | None = None,
+                    random_state: int | np.random.Generator | None = 0,
+                    extra: dict[str, Any] | None = None, warn: bool = True
+                    ) -> GroupMap:
+    """Group brain-score map of one model: is the model's score above 0 here?
+
+    Parameters
+    ----------
+    scores : sequence of LayerScores
+        One per subject (same model, space and mesh).
+    reduce : {"cv", "mean", "max"} or str, default="cv"
+        See :func:`reduce_layer_scores`; with ``"cv"`` the unthresholded map is
+        the subject-mean of each subject's cross-validated best-layer score (not
+        a maximum of means) and its test needs no selection correction.
+    layers : sequence of str, optional
+        Candidate layers (default :func:`default_layers`).
+    test : {"wilcoxon", "signflip", "ttest", "cluster"}, default="wilcoxon"
+        Vertex-wise tests are FDR-corrected within hemisphere; ``"cluster"``
+        (needs ``adjacency``) controls the family-wise error over both
+        hemispheres together.
+    alpha : float, default=0.05
+    n_permutations : int, default=1000
+    adjacency : dict of str to sparse matrix, optional
+    name : str, optional
+    random_state : int, Generator or None, default=0
+    extra : dict, optional
+        Added to the map's ``extra``.
+    warn : bool, default=True
+        Warn when ``reduce="max"``.
+
+    Returns
+    -------
+    GroupMap
+        ``extra`` records ``reduce``, ``layer`` (what the values are),
+        ``layers`` and ``subjects``.
+    """
+    scores = list(scores)
+    red = reduce_layer_scores(scores, reduce=reduce, layers=layers, warn=warn)
+    subjects = list(red)
+    use = (list(layers) if layers is not None else list(default_layers(
+        scores[0].layer_names))) if reduce in REDUCTIONS else [reduce]
+    first = scores[0]
+    info = {"model": first.model_id, "reduce": reduce,
+            "layer": REDUCE_LABELS.get(reduce, reduce), "layers": use,
+            "subjects": subjects, **(extra or {})}
+    return group_test(np.stack([red[s] for s in subjects]), test=test,
+                      hemi_sizes=first.hemi_sizes, alpha=alpha,
+                      n_permutations=n_permutations, adjacency=adjacency,
+                      name=name or f"brain score {first.model_id}",
+                      space=first.space, random_state=random_state, extra=info)

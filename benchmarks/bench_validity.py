@@ -38,12 +38,11 @@ import numpy as np
 
 from brainscore_speech.analysis import (
     best_regime_map,
+    brain_score_map,
     compute_hierarchy,
     compute_noise_ceiling,
-    group_test,
     make_icosphere,
     mesh_adjacency,
-    reduce_layer_scores,
     regime_contrasts,
     simulate_layer_scores,
     stack_layer_scores,
@@ -89,38 +88,16 @@ def _simulate(n_sub, n_layers, adjacency, seed, true_r=None, models=MODELS):
     return out
 
 
-def _null_rep(models, adjacency, hemi_sizes, seed, do_cluster, n_perm):
-    """Any-discovery indicator (and discovered fraction) of every map."""
+def _null_rep(models, hemi_sizes, seed):
+    """Any-discovery indicator (and discovered fraction) of every vertex-wise map."""
     res: dict[str, tuple[bool, float]] = {}
     rng = np.random.default_rng(seed)
     for m, lst in models.items():
-        red = reduce_layer_scores(lst, reduce="cv")
-        x = np.stack(list(red.values()))
-        gm = group_test(x, test="wilcoxon", hemi_sizes=hemi_sizes, alpha=ALPHA)
+        gm = brain_score_map(lst, alpha=ALPHA)
         res[f"brainscore[{m}]"] = (bool(gm.mask.any()), float(gm.mask.mean()))
         h = compute_hierarchy(lst, n_bootstrap=0, random_state=rng)
         shown = h.best_layer >= 0
         res[f"hierarchy[{m}]"] = (bool(shown.any()), float(shown.mean()))
-        if do_cluster and m in ("random", "native"):
-            mask, _, _ = cluster_test(x, adjacency, hemi_sizes=hemi_sizes,
-                                      n_permutations=n_perm, alpha=ALPHA,
-                                      random_state=rng)
-            res[f"cluster[{m}]"] = (bool(mask.any()), float(mask.mean()))
-            if m == "native":  # the earlier pipeline: argmax-selected, per hemisphere
-                st = stack_layer_scores(lst)
-                best = st.data.mean(axis=0).argmax(axis=0)
-                at_best = st.data[:, best, np.arange(best.size)]
-                old = np.zeros(best.size, bool)
-                start = 0
-                for hemi, n_h in hemi_sizes.items():
-                    sl = slice(start, start + n_h)
-                    mk, _, _ = cluster_test(at_best[:, sl], adjacency[hemi],
-                                            n_permutations=n_perm, alpha=ALPHA,
-                                            random_state=rng)
-                    old[sl] = mk
-                    start += n_h
-                res["old: cluster on argmax-selected, per hemisphere"] = (
-                    bool(old.any()), float(old.mean()))
     con = regime_contrasts(models, random_state=rng)
     for name, cm in con.items():
         res[f"contrast[{name}]"] = (bool(cm.mask.any()), float(cm.mask.mean()))
@@ -132,6 +109,30 @@ def _null_rep(models, adjacency, hemi_sizes, seed, do_cluster, n_perm):
     res["old: contrast[trained-random], reduce=max"] = (
         bool(old["trained-random"].mask.any()),
         float(old["trained-random"].mask.mean()))
+    return res
+
+
+def _cluster_rep(models, adjacency, hemi_sizes, seed, n_perm):
+    """Any-discovery indicator of the cluster maps (new and earlier pipelines)."""
+    res: dict[str, tuple[bool, float]] = {}
+    rng = np.random.default_rng(seed)
+    for m, lst in models.items():
+        gm = brain_score_map(lst, test="cluster", adjacency=adjacency,
+                             n_permutations=n_perm, alpha=ALPHA, random_state=rng)
+        res[f"cluster[{m}]"] = (bool(gm.mask.any()), float(gm.mask.mean()))
+    # the earlier pipeline: argmax-selected on the same data, per hemisphere
+    st = stack_layer_scores(models["native"])
+    best = st.data.mean(axis=0).argmax(axis=0)
+    at_best = st.data[:, best, np.arange(best.size)]
+    old = np.zeros(best.size, bool)
+    start = 0
+    for hemi, n_h in hemi_sizes.items():
+        sl = slice(start, start + n_h)
+        old[sl] = cluster_test(at_best[:, sl], adjacency[hemi], n_permutations=n_perm,
+                               alpha=ALPHA, random_state=rng)[0]
+        start += n_h
+    res["old: cluster[native] argmax-selected, per hemisphere"] = (
+        bool(old.any()), float(old.mean()))
     return res
 
 
@@ -192,7 +193,9 @@ def main():
     ap.add_argument("--conditions", default="20x19,100x25,20x25,100x19",
                     help="n_subjects x n_layers, in the order run")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--parts", default="null,power,ceiling",
+    ap.add_argument("--rep-offset", type=int, default=0,
+                    help="first repetition (to split a condition across processes)")
+    ap.add_argument("--parts", default="null,cluster,power,ceiling",
                     help="which parts to run (comma-separated)")
     ap.add_argument("--merge", nargs="+", default=None,
                     help="combine the JSON of earlier partial runs, print, write --out")
@@ -229,32 +232,27 @@ def main():
                "n_permutations_cluster": args.n_perm,
                "n_folds": 5, "models": {m: v[1] for m, v in MODELS.items()},
                "null": [], "power": [], "ceiling": []}
-    rows = []
-    for n_sub, n_layers in (conditions if "null" in parts else []):
-        counts: dict[str, list] = {}
-        for rep in range(args.reps):
-            seed = 10_000 * n_sub + 100 * n_layers + rep
-            models = _simulate(n_sub, n_layers, adjacency, seed)
-            res = _null_rep(models, adjacency, hemi_sizes, seed,
-                            do_cluster=rep < args.cluster_reps, n_perm=args.n_perm)
-            for k, v in res.items():
-                counts.setdefault(k, []).append(v)
-        for k, v in counts.items():
-            anyd = np.array([a for a, _ in v])
-            frac = np.array([f for _, f in v])
-            r = len(v)
-            row = {"map": k, "n_subjects": n_sub, "n_layers": n_layers, "reps": r,
-                   "fwer": float(anyd.mean()), "ci95": _wilson(int(anyd.sum()), r),
-                   "bound": float(_bound(r)), "mean_fraction": float(frac.mean()),
-                   "ok": bool(anyd.mean() <= _bound(r))}
-            results["null"].append(row)
-            rows.append(row)
-        print(f"[{time.time() - t0:7.0f} s] null n={n_sub} L={n_layers} done",
-              flush=True)
-        for r in rows[-len(counts):]:
-            print(f"  {r['map']:52s} FWER {r['fwer']:.3f} (bound {r['bound']:.3f}, "
-                  f"reps {r['reps']})", flush=True)
-        out.write_text(json.dumps(results, indent=1))  # partial results
+    for part in ("null", "cluster"):
+        if part not in parts:
+            continue
+        n_rep = args.reps if part == "null" else args.cluster_reps
+        for n_sub, n_layers in conditions:
+            counts: dict[str, list] = {}
+            for rep in range(args.rep_offset, args.rep_offset + n_rep):
+                seed = 10_000 * n_sub + 100 * n_layers + rep
+                models = _simulate(n_sub, n_layers, adjacency, seed)
+                res = (_null_rep(models, hemi_sizes, seed) if part == "null" else
+                       _cluster_rep(models, adjacency, hemi_sizes, seed, args.n_perm))
+                for k, v in res.items():
+                    counts.setdefault(k, []).append(v)
+            for k, v in counts.items():
+                results["null"].append({
+                    "map": k, "n_subjects": n_sub, "n_layers": n_layers,
+                    "reps": len(v), "k": int(sum(a for a, _ in v)),
+                    "fraction_sum": float(sum(f for _, f in v))})
+            print(f"[{time.time() - t0:7.0f} s] {part} n={n_sub} L={n_layers} done",
+                  flush=True)
+            out.write_text(json.dumps(results, indent=1))  # partial results
     disc = _disc(coords, hemi_sizes["L"])
     for n_sub in ((20, 100) if "power" in parts else ()):
         for delta in (0.01, 0.02, 0.03):
@@ -282,8 +280,28 @@ def main():
     _report(results, out)
 
 
+def _finish_rows(raw):
+    """Combine partial counts per (map, n, L) and add rates, intervals, bounds."""
+    comb: dict[tuple, dict] = {}
+    for r in raw:
+        key = (r["map"], r["n_subjects"], r["n_layers"])
+        c = comb.setdefault(key, {"map": r["map"], "n_subjects": r["n_subjects"],
+                                  "n_layers": r["n_layers"], "reps": 0, "k": 0,
+                                  "fraction_sum": 0.0})
+        c["reps"] += r["reps"]
+        c["k"] += r["k"]
+        c["fraction_sum"] += r["fraction_sum"]
+    rows = []
+    for c in comb.values():
+        n, k = c["reps"], c["k"]
+        rows.append({**c, "fwer": k / n, "ci95": _wilson(k, n), "bound": _bound(n),
+                     "mean_fraction": c["fraction_sum"] / n,
+                     "ok": bool(k / n <= _bound(n))})
+    return rows
+
+
 def _report(results, out):
-    rows = results["null"]
+    rows = results["null"] = _finish_rows(results["null"])
     print(f"\n{'map':52s} {'n':>4s} {'L':>3s} {'reps':>4s} {'FWER':>6s} "
           f"{'95% CI':>13s} {'bound':>6s} {'frac':>7s} ok")
     for r in rows:

@@ -31,6 +31,7 @@ transformer block) enters only when asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 
@@ -241,7 +242,10 @@ def brain_score_map(scores: Sequence[LayerScores], *, reduce: str = "cv",
     test : {"wilcoxon", "signflip", "ttest", "cluster"}, default="wilcoxon"
         Vertex-wise tests are FDR-corrected within hemisphere; ``"cluster"``
         (needs ``adjacency``) controls the family-wise error over both
-        hemispheres together.
+        hemispheres together, and with ``reduce="cv"`` or ``"max"`` repeats the
+        layer selection inside every permutation (each permutation negates some
+        subjects' raw scores and reduces them again), so it is exact under the
+        null that every layer scores 0.
     alpha : float, default=0.05
     n_permutations : int, default=1000
     adjacency : dict of str to sparse matrix, optional
@@ -267,8 +271,16 @@ def brain_score_map(scores: Sequence[LayerScores], *, reduce: str = "cv",
     info = {"model": first.model_id, "reduce": reduce,
             "layer": REDUCE_LABELS.get(reduce, reduce), "layers": use,
             "subjects": subjects, **(extra or {})}
+    flipped = None
+    if test == "cluster" and reduce in ("cv", "max"):
+        # the null flips the sign of a subject's raw scores (all layers and folds);
+        # the layer selection is then redone inside every permutation
+        neg = [dataclasses.replace(ls, scores=-np.asarray(ls.scores)) for ls in scores]
+        rn = reduce_layer_scores(neg, reduce=reduce, layers=layers, warn=False)
+        flipped = np.stack([rn[s] for s in subjects])
     return group_test(np.stack([red[s] for s in subjects]), test=test,
                       hemi_sizes=first.hemi_sizes, alpha=alpha,
                       n_permutations=n_permutations, adjacency=adjacency,
                       name=name or f"brain score {first.model_id}",
-                      space=first.space, random_state=random_state, extra=info)
+                      space=first.space, random_state=random_state, extra=info,
+                      flipped=flipped)

@@ -255,6 +255,28 @@ def test_cluster_test_is_one_mne_test_over_both_hemispheres(mesh):
     assert mask[:n].any() and info["n_clusters"] == len(clusters)
 
 
+def test_cluster_with_selection_in_permutations_equals_mne_sign_flip(mesh):
+    """With flipped = -data the permutation engine is MNE's exact sign-flip test."""
+    from mne.stats import permutation_cluster_1samp_test
+    from scipy import sparse
+
+    coords, _, adj = mesh
+    n = adj["L"].shape[0]
+    x = np.random.default_rng(0).normal(size=(8, 2 * n))
+    x[:, np.argsort(np.linalg.norm(coords - coords[0], axis=1))[:20]] += 1.0
+    # 2 ** 8 = 256 sign patterns: both enumerate them all, so p-values are equal
+    _, _, info = cluster_test(x, adj, hemi_sizes={"L": n, "R": n},
+                              n_permutations=256, flipped=-x)
+    _, _, ref_p, _ = permutation_cluster_1samp_test(
+        x, threshold=stats.t.ppf(0.975, 7), n_permutations=256, tail=0,
+        adjacency=sparse.block_diag([adj["L"], adj["R"]]), out_type="indices",
+        verbose="error")
+    np.testing.assert_allclose(sorted(info["cluster_p"]["L"] + info["cluster_p"]["R"]),
+                               sorted(ref_p), rtol=1e-12)
+    with pytest.raises(ValueError, match="'flipped' must have the shape of 'data'"):
+        cluster_test(x, adj, hemi_sizes={"L": n, "R": n}, flipped=x[:2])
+
+
 def test_fdr_matches_statsmodels():
     from statsmodels.stats.multitest import multipletests
 
@@ -388,6 +410,7 @@ def test_group_cli_under_global_null(tmp_path, mesh):
     cl = GroupMap.load(tmp_path / "g" / "model-trained_desc-brainscorecluster_groupmap"
                                         ".npz")
     assert cl.mask.mean() < 0.01 and "all hemispheres" in cl.extra["familywise"]
+    assert cl.extra["selection_in_permutations"]
     # explicit biased reduction: still available, with a warning
     with pytest.warns(BrainscoreWarning, match="reduce='max'"):
         code, _, err = run_cli(["group", tmp_path / "deriv", "--out", tmp_path / "g2",

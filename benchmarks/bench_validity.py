@@ -238,18 +238,27 @@ def main():
         n_rep = args.reps if part == "null" else args.cluster_reps
         for n_sub, n_layers in conditions:
             counts: dict[str, list] = {}
-            for rep in range(args.rep_offset, args.rep_offset + n_rep):
+            done = len(results["null"])
+
+            def flush(counts=counts, done=done, n_sub=n_sub, n_layers=n_layers):
+                del results["null"][done:]  # checkpoint: replace this condition's rows
+                for k, v in counts.items():
+                    results["null"].append({
+                        "map": k, "n_subjects": n_sub, "n_layers": n_layers,
+                        "reps": len(v), "k": int(sum(a for a, _ in v)),
+                        "fraction_sum": float(sum(f for _, f in v))})
+                out.write_text(json.dumps(results, indent=1))
+
+            for i, rep in enumerate(range(args.rep_offset, args.rep_offset + n_rep)):
                 seed = 10_000 * n_sub + 100 * n_layers + rep
                 models = _simulate(n_sub, n_layers, adjacency, seed)
                 res = (_null_rep(models, hemi_sizes, seed) if part == "null" else
                        _cluster_rep(models, adjacency, hemi_sizes, seed, args.n_perm))
                 for k, v in res.items():
                     counts.setdefault(k, []).append(v)
-            for k, v in counts.items():
-                results["null"].append({
-                    "map": k, "n_subjects": n_sub, "n_layers": n_layers,
-                    "reps": len(v), "k": int(sum(a for a, _ in v)),
-                    "fraction_sum": float(sum(f for _, f in v))})
+                if (i + 1) % 5 == 0:
+                    flush()
+            flush()
             print(f"[{time.time() - t0:7.0f} s] {part} n={n_sub} L={n_layers} done",
                   flush=True)
             out.write_text(json.dumps(results, indent=1))  # partial results

@@ -286,7 +286,7 @@ def _write_tsv(df, path: Path) -> Path:
 @verbose
 def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               models: Sequence[str] | None = None, layers: Sequence[str] | None = None,
-              alpha: float = 0.05, test: str = "wilcoxon", cluster: bool = False,
+              alpha: float = 0.05, test: str = "auto", cluster: bool = False,
               n_permutations: int = 1000, n_bootstrap: int = 200,
               atlas: SurfaceAtlas | tuple[str, str] | None = None,
               random_state: int = 0, overwrite: bool = False,
@@ -308,8 +308,12 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         the paper's ``conv0-6 + transf0-11`` for wav2vec 2.0 BASE (METHODS.md
         section 9); name ``encoder_input`` here to include it.
     alpha : float, default=0.05
-    test : {"wilcoxon", "signflip", "ttest"}, default="wilcoxon"
-        Vertex-wise test (FDR-corrected within hemisphere).
+    test : {"auto", "wilcoxon", "signflip", "ttest"}, default="auto"
+        Vertex-wise test (FDR-corrected within hemisphere). ``"auto"``: the
+        t-test for the maps of selected scores (brain score, contrasts,
+        best-regime with ``reduce="cv"``/``"max"``: mean-zero but skewed under the
+        null, where the signed-rank test over-rejects as subjects grow) and the
+        Wilcoxon test otherwise (the hierarchy's per-layer scores).
     cluster : bool, default=False
         Also run the cluster permutation test of the brain-score map on the mesh
         (fsaverage5, or ``mesh``); one maximum statistic over both hemispheres.
@@ -339,7 +343,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         ``outputs`` (list of written paths), ``models``, ``skipped`` (True when
         the previous run was reused), ``provenance``.
     """
-    check_option("test", test, ("wilcoxon", "signflip", "ttest"))
+    check_option("test", test, ("auto", "wilcoxon", "signflip", "ttest"))
     check_reduce(reduce)
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
@@ -412,8 +416,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         stack = stack_layer_scores(lst, layers=use)
         logger.info("Model %s: %d subjects, %d layers, %d targets.", m,
                     stack.n_subjects, len(stack.layer_names), stack.data.shape[2])
-        hmap = compute_hierarchy(stack, alpha=alpha, test=test, n_bootstrap=n_bootstrap,
-                                 random_state=rng)
+        hmap = compute_hierarchy(stack, alpha=alpha,
+                                 test="wilcoxon" if test == "auto" else test,
+                                 n_bootstrap=n_bootstrap, random_state=rng)
         hmap.extra.update(vol_extra)
         written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
         gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..containers import GroupMap, LayerScores
-from .selection import check_reduce, reduce_layer_scores
+from .selection import check_reduce, reduce_layer_scores, resolve_test
 from .stats import group_test
 
 __all__ = ["summarize_model", "compare_models", "regime_of", "regime_contrasts",
@@ -74,7 +74,7 @@ def _paired(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], what: str
 
 
 def compare_models(a: Sequence[LayerScores], b: Sequence[LayerScores], *,
-                   reduce: str = "cv", test: str = "wilcoxon", alpha: float = 0.05,
+                   reduce: str = "cv", test: str = "auto", alpha: float = 0.05,
                    name: str | None = None, layers: Sequence[str] | None = None,
                    **kwargs: Any) -> GroupMap:
     """Paired group test of model A minus model B, per target.
@@ -85,7 +85,10 @@ def compare_models(a: Sequence[LayerScores], b: Sequence[LayerScores], *,
         Per-subject scores of the two models (paired by subject label).
     reduce : str, default="cv"
         See :func:`summarize_model`.
-    test : {"wilcoxon", "signflip", "ttest", "cluster"}, default="wilcoxon"
+    test : {"auto", "wilcoxon", "signflip", "ttest", "cluster"}, default="auto"
+        ``"auto"``: the t-test for selected scores (``reduce="cv"``/``"max"``,
+        skewed under the null), Wilcoxon otherwise; see
+        :func:`~brainscore_speech.analysis.selection.resolve_test`.
     alpha : float, default=0.05
     name : str, optional
     layers : sequence of str, optional
@@ -109,7 +112,7 @@ def compare_models(a: Sequence[LayerScores], b: Sequence[LayerScores], *,
         raise ValueError(f"{label}: the models' scores are in different spaces "
                          f"({a[0].space!r} vs {b[0].space!r}).")
     diff, common = _paired(sa, sb, label)
-    return group_test(diff, test=test, hemi_sizes=a[0].hemi_sizes, alpha=alpha,
+    return group_test(diff, test=resolve_test(test, reduce), hemi_sizes=a[0].hemi_sizes, alpha=alpha,
                       name=label, space=a[0].space,
                       extra={"subjects": common, "reduce": reduce}, **kwargs)
 
@@ -154,7 +157,7 @@ def _avg(d: Mapping[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def regime_contrasts(models: Mapping[str, Sequence[LayerScores]], *,
-                     reduce: str = "cv", test: str = "wilcoxon", alpha: float = 0.05,
+                     reduce: str = "cv", test: str = "auto", alpha: float = 0.05,
                      layers: Sequence[str] | None = None,
                      **kwargs: Any) -> dict[str, GroupMap]:
     """Paired regime contrasts available among the given models.
@@ -194,7 +197,8 @@ def _regime_contrasts(models, reg, *, reduce, test, alpha, **kwargs):
         if len(set(a) & set(b)) < 2:
             continue
         diff, common = _paired(a, b, key)
-        out[key] = group_test(diff, test=test, hemi_sizes=first.hemi_sizes,
+        out[key] = group_test(diff, test=resolve_test(test, reduce),
+                              hemi_sizes=first.hemi_sizes,
                               alpha=alpha, name=key, space=first.space,
                               extra={"subjects": common, "reduce": reduce}, **kwargs)
     return out
@@ -202,7 +206,7 @@ def _regime_contrasts(models, reg, *, reduce, test, alpha, **kwargs):
 
 def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
                     reduce: str = "cv", alpha: float = 0.05,
-                    labels: Sequence[str] = REGIME_LABELS, test: str = "wilcoxon",
+                    labels: Sequence[str] = REGIME_LABELS, test: str = "auto",
                     layers: Sequence[str] | None = None,
                     **kwargs: Any) -> GroupMap:
     """Per target, the regime with the highest group-mean score (Fig. 4D).
@@ -219,7 +223,7 @@ def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
     alpha : float, default=0.05
     labels : sequence of str, default=("sound", "nonnative", "native")
         Regimes competing for each target (those present are used).
-    test : str, default="wilcoxon"
+    test : str, default="auto"
     layers : sequence of str, optional
         Candidate layers (default each model's layers but ``encoder_input``).
     **kwargs

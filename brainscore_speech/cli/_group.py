@@ -16,7 +16,7 @@ def group_cmd(
     model: list[str] = typer.Option(None, "--model", help="Model id(s) to analyse (default all)."),
     layer: list[str] = typer.Option(None, "--layer", help="Layer(s) entering every map (default all but encoder_input: the paper's conv0-6 + transf0-11; name encoder_input to include it)."),
     alpha: float = typer.Option(0.05, help="Significance level (FDR / cluster)."),
-    test: str = typer.Option("wilcoxon", help="Vertex-wise test: wilcoxon, signflip or ttest (parametric; use with few subjects)."),
+    test: str = typer.Option("auto", help="Vertex-wise test: auto (t-test for the maps of cross-validated best-layer scores, which are skewed under the null; Wilcoxon for the hierarchy), wilcoxon, signflip or ttest."),
     cluster: bool = typer.Option(False, help="Also run the cluster permutation test."),
     n_permutations: int = typer.Option(1000, help="Permutations (sign-flip / cluster)."),
     atlas: list[Path] = typer.Option(None, "--atlas", help="lh and rh atlas files (.annot or .label.gii), give twice."),

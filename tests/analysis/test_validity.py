@@ -31,6 +31,7 @@ from brainscore_speech.analysis import (
     simulate_layer_scores,
     stack_layer_scores,
 )
+from brainscore_speech.analysis.selection import resolve_test
 from brainscore_speech.analysis.stats import cluster_test
 from brainscore_speech.containers import HierarchyMap, LayerScores
 from brainscore_speech.exceptions import BrainscoreWarning
@@ -215,6 +216,11 @@ def test_reduce_options_and_errors(mesh):
                       "best layer") as rec:
         regime_contrasts(models, reduce="max", test="ttest")
     assert sum("reduce='max'" in str(w.message) for w in rec) == 1  # once per call
+    # test="auto": the t-test for selected (skewed under the null) scores
+    assert resolve_test("auto", "cv") == "ttest" == resolve_test("auto", "max")
+    assert resolve_test("auto", "mean") == "wilcoxon" == resolve_test("auto", "l1")
+    assert resolve_test("signflip", "cv") == "signflip"
+    assert regime_contrasts(models)["trained-random"].test == "ttest"
     mean = reduce_layer_scores(models["trained"], reduce="mean")
     np.testing.assert_allclose(
         mean["01"], models["trained"][0].mean_scores.mean(axis=0), rtol=1e-6)

@@ -107,6 +107,10 @@ class _NpzContainer:
         return cls(**kwargs)
 
 
+#: Hemisphere keys (in target order) the toolkit writes and reads.
+HEMI_KEYS = (("L", "R"), ("L",), ("R",))
+
+
 def _as_hemi_sizes(hemi_sizes: Mapping[str, int] | None, n_targets: int,
                    owner: str) -> dict[str, int] | None:
     if hemi_sizes is None:
@@ -418,6 +422,11 @@ class LayerScores(_NpzContainer):
                 f"'layer_names' has {len(names)} names for {scores.shape[0]} layers."
             )
         object.__setattr__(self, "layer_names", names)
+        if self.hemi_sizes is not None and tuple(self.hemi_sizes) not in HEMI_KEYS:
+            raise ValueError(
+                f"LayerScores: 'hemi_sizes' keys must be 'L' and/or 'R' (left then "
+                f"right, as everywhere in brainscore_speech), got "
+                f"{list(self.hemi_sizes)}.")
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, scores.shape[2], "LayerScores"))
 

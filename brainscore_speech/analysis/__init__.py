@@ -12,7 +12,12 @@ Public API (see each function's docstring):
 - :func:`compute_noise_ceiling`, :func:`normalize_scores`
 - :func:`load_surface_atlas`, :func:`speech_rois`, :func:`roi_layer_profiles`,
   :func:`summarize_profiles`
-- :func:`run_group`, :func:`load_group_outputs`
+- :func:`run_group`, :func:`load_group_outputs`, :func:`load_mesh_adjacency`
+- :func:`brain_score_map`, :func:`reduce_layer_scores`, :func:`cv_selected_scores`,
+  :func:`default_layers`
+  (one score per subject without selection bias; the paper's layer set)
+- :func:`simulate_layer_scores`, :func:`make_icosphere` (validity-check generator
+  with structure the analysis does not assume)
 """
 
 from .ceiling import compute_noise_ceiling, normalize_scores
@@ -21,6 +26,7 @@ from .group import (
     discover_layer_scores,
     fsaverage_adjacency,
     load_group_outputs,
+    load_mesh_adjacency,
     run_group,
     write_surface_map,
 )
@@ -30,6 +36,7 @@ from .hierarchy import (
     preference_index,
     roi_order_correlation,
 )
+from .nullsim import make_icosphere, simulate_layer_scores
 from .regimes import (
     REGIME_LABELS,
     best_regime_map,
@@ -47,6 +54,12 @@ from .roi import (
     roi_layer_profiles,
     speech_rois,
     summarize_profiles,
+)
+from .selection import (
+    brain_score_map,
+    cv_selected_scores,
+    default_layers,
+    reduce_layer_scores,
 )
 from .stats import (
     cluster_test,
@@ -74,6 +87,8 @@ __all__ = [
     "cluster_test", "fdr_by_hemi", "group_test", "hemi_slices", "mesh_adjacency",
     "signflip_pvalues", "FSAVERAGE5_N_VERTICES", "SPEECH_ROI_ORDER",
     "make_synthetic_layer_scores", "make_synthetic_mesh",
+    "load_mesh_adjacency", "make_icosphere", "simulate_layer_scores",
+    "cv_selected_scores", "default_layers", "reduce_layer_scores", "brain_score_map",
 ]
 
 # one layer axis across models of different depth (relative depth; see depth.py)

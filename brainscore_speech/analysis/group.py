@@ -4,9 +4,12 @@
 (:class:`~brainscore_speech.containers.LayerScores`), groups them by model and
 writes into ``GROUP``:
 
-- ``model-<M>_desc-brainscore_groupmap.npz`` (GroupMap: subject-mean r at each
-  vertex's best layer, Wilcoxon/sign-flip + FDR within hemisphere), optionally
-  ``model-<M>_desc-brainscorecluster_groupmap.npz`` (cluster permutation test);
+- ``model-<M>_desc-brainscore_groupmap.npz`` (GroupMap: subject-mean of each
+  subject's cross-validated best-layer score, ``reduce="cv"``: the layer is chosen
+  on the other folds and scored on the held-out one, so the map is not biased by
+  the selection; Wilcoxon/sign-flip + FDR within hemisphere), optionally
+  ``model-<M>_desc-brainscorecluster_groupmap.npz`` (cluster permutation test of
+  the same scores, family-wise error over both hemispheres together);
 - ``model-<M>_hierarchymap.npz`` (HierarchyMap);
 - ``contrast-<name>_groupmap.npz`` for the regime contrasts available and
   ``desc-bestregime_groupmap.npz`` (Fig. 4D) when a random and trained models exist;
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,10 +42,12 @@ from .._io import atomic_path, file_hash, make_provenance, params_hash, read_jso
 from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
+from ..exceptions import BrainscoreWarning
 from .collect import stack_layer_scores
 from .depth import LAYER_AXES, compute_depth_hierarchy
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
 from .regimes import best_regime_map, regime_contrasts
+from .selection import brain_score_map, check_reduce, default_layers
 from .roi import (
     SurfaceAtlas,
     check_atlas_matches,
@@ -50,10 +56,11 @@ from .roi import (
     speech_rois,
     summarize_profiles,
 )
-from .stats import group_test, hemi_slices, mesh_adjacency
+from .stats import hemi_slices, mesh_adjacency
 
 __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
-           "write_volume_map", "common_volume_mask", "fsaverage_adjacency"]
+           "write_volume_map", "common_volume_mask", "fsaverage_adjacency",
+           "load_mesh_adjacency"]
 
 _SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
 
@@ -213,6 +220,52 @@ def fsaverage_adjacency(space: str, hemi_sizes: dict[str, int]) -> dict[str, Any
     return {h: mesh_adjacency(parts[h].faces) for h in hemi_sizes}
 
 
+def load_mesh_adjacency(lh: str | os.PathLike, rh: str | os.PathLike,
+                        hemi_sizes: dict[str, int] | None = None) -> dict[str, Any]:
+    """Mesh adjacency per hemisphere from two GIFTI surface files.
+
+    Parameters
+    ----------
+    lh, rh : path
+        ``.surf.gii`` (or any GIFTI with a ``NIFTI_INTENT_TRIANGLE`` array).
+    hemi_sizes : dict of str to int, optional
+        When given, each mesh must have that many vertices.
+
+    Returns
+    -------
+    dict of str to scipy sparse matrix
+        ``{"L": ..., "R": ...}``.
+    """
+    import nibabel as nib
+
+    out = {}
+    for hemi, path in (("L", Path(lh)), ("R", Path(rh))):
+        if not path.is_file():
+            raise FileNotFoundError(f"Mesh file not found: {path}")
+        try:
+            img = nib.load(str(path))
+            tri = [d.data for d in img.darrays
+                   if d.intent == nib.nifti1.intent_codes["NIFTI_INTENT_TRIANGLE"]]
+            pts = [d.data for d in img.darrays
+                   if d.intent == nib.nifti1.intent_codes["NIFTI_INTENT_POINTSET"]]
+        except Exception as err:  # nibabel raises many types on bad files
+            raise ValueError(f"Cannot read the mesh {path}: {err}") from None
+        if not tri or not pts:
+            raise ValueError(f"{path} is not a GIFTI surface (needs a pointset and a "
+                             "triangle array).")
+        n = len(pts[0])
+        if hemi_sizes is not None and hemi_sizes.get(hemi) != n:
+            raise ValueError(f"The mesh {path} has {n} vertices but the scores have "
+                             f"{hemi_sizes.get(hemi)} in hemisphere {hemi}.")
+        adj = mesh_adjacency(np.asarray(tri[0], dtype=int))
+        if adj.shape[0] != n:  # trailing vertices without faces
+            from scipy import sparse
+
+            adj = sparse.coo_matrix((adj.data, (adj.row, adj.col)), shape=(n, n))
+        out[hemi] = adj
+    return out
+
+
 def _summary_rows(gm: GroupMap, kind: str, model: str | None) -> list[dict]:
     rows = []
     for hemi, sl in hemi_slices(gm.statistic.size, gm.hemi_sizes).items():
@@ -234,11 +287,12 @@ def _write_tsv(df, path: Path) -> Path:
 @verbose
 def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               models: Sequence[str] | None = None, layers: Sequence[str] | None = None,
-              alpha: float = 0.05, test: str = "wilcoxon", cluster: bool = False,
+              alpha: float = 0.05, test: str = "auto", cluster: bool = False,
               n_permutations: int = 1000, n_bootstrap: int = 200,
               atlas: SurfaceAtlas | tuple[str, str] | None = None,
               random_state: int = 0, overwrite: bool = False,
               layer_axis: str = "name",
+              reduce: str = "cv", mesh: tuple[str, str] | None = None,
               verbose: bool | int | str | None = None) -> dict[str, Any]:
     """Run the group analysis of a derivatives tree and write its outputs.
 
@@ -251,13 +305,20 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     models : sequence of str, optional
         Model ids to analyse (default all found).
     layers : sequence of str, optional
-        Layers for the hierarchy map and brain-score map (default all; each must
-        exist for every subject).
+        Layers entering every map (hierarchy, brain score, contrasts); each must
+        exist for every subject. Default: every layer but ``encoder_input``, i.e.
+        the paper's ``conv0-6 + transf0-11`` for wav2vec 2.0 BASE (METHODS.md
+        section 9); name ``encoder_input`` here to include it.
     alpha : float, default=0.05
-    test : {"wilcoxon", "signflip", "ttest"}, default="wilcoxon"
-        Vertex-wise test (FDR-corrected within hemisphere).
+    test : {"auto", "wilcoxon", "signflip", "ttest"}, default="auto"
+        Vertex-wise test (FDR-corrected within hemisphere). ``"auto"``: the
+        t-test for the maps of selected scores (brain score, contrasts,
+        best-regime with ``reduce="cv"``/``"max"``: mean-zero but skewed under the
+        null, where the signed-rank test over-rejects as subjects grow) and the
+        Wilcoxon test otherwise (the hierarchy's per-layer scores).
     cluster : bool, default=False
-        Also run the cluster permutation test of the brain-score map on the mesh.
+        Also run the cluster permutation test of the brain-score map on the mesh
+        (fsaverage5, or ``mesh``); one maximum statistic over both hemispheres.
     n_permutations : int, default=1000
     n_bootstrap : int, default=200
         Subject bootstrap resamples for the hierarchy stability.
@@ -268,6 +329,17 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     layer_axis : {"name", "depth"}, default="name"
         ``"depth"`` also writes ``model-bydepth_hierarchymap.npz``: every model on
         one hierarchy map by relative layer depth (:mod:`.depth`).
+    reduce : {"cv", "mean", "max"} or str, default="cv"
+        How each subject's layers become one score per vertex for the brain-score
+        map, its cluster test, the regime contrasts and the best-regime map (see
+        :mod:`~brainscore_speech.analysis.selection`): ``"cv"`` chooses the layer
+        on the other folds and scores it on the held-out fold (unbiased; needs
+        >= 2 folds); ``"mean"`` averages layers; a layer name picks one;
+        ``"max"`` (biased: false positives under the null; warns) takes each
+        subject's best layer on the same data.
+    mesh : (lh_path, rh_path), optional
+        GIFTI surfaces giving the mesh of the scores for the cluster test
+        (needed unless the space is fsaverage5).
     verbose : bool, int, str or None
 
     Returns
@@ -276,8 +348,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         ``outputs`` (list of written paths), ``models``, ``skipped`` (True when
         the previous run was reused), ``provenance``.
     """
-    check_option("test", test, ("wilcoxon", "signflip", "ttest"))
+    check_option("test", test, ("auto", "wilcoxon", "signflip", "ttest"))
     check_option("layer_axis", layer_axis, LAYER_AXES)
+    check_reduce(reduce)
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
     deriv = Path(deriv_dir)
@@ -290,7 +363,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               "alpha": alpha, "test": test, "cluster": cluster,
               "n_permutations": n_permutations, "n_bootstrap": n_bootstrap,
               "atlas": atlas.name if atlas is not None else None,
-              "random_state": random_state}
+              "random_state": random_state, "reduce": reduce,
+              "mesh": [str(m) for m in mesh] if mesh else None}
     if layer_axis != "name":
         params["layer_axis"] = layer_axis
     key = params_hash({"params": params, "inputs": input_hashes})
@@ -326,7 +400,10 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 shutil.copyfile(mask_src, tmp)
             written.append(mask_copy)
     vol_extra = {"mask_img": str(mask_copy.resolve())} if mask_copy else {}
-    adjacency = fsaverage_adjacency(space, hemi_sizes) if cluster else None
+    adjacency = None
+    if cluster:
+        adjacency = (load_mesh_adjacency(*mesh, hemi_sizes=hemi_sizes) if mesh
+                     else fsaverage_adjacency(space, hemi_sizes))
     rois = None
     if atlas is not None:
         check_atlas_matches(atlas, hemi_sizes, where=f"the scores ({space})")
@@ -343,31 +420,31 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 values, mask_copy, out / f"space-{space}_{stem}_statmap.nii.gz"))
 
     for m, lst in by_model.items():
-        stack = stack_layer_scores(lst, layers=layers)
+        use = list(layers) if layers else list(default_layers(lst[0].layer_names))
+        stack = stack_layer_scores(lst, layers=use)
         logger.info("Model %s: %d subjects, %d layers, %d targets.", m,
                     stack.n_subjects, len(stack.layer_names), stack.data.shape[2])
-        hmap = compute_hierarchy(stack, alpha=alpha, test=test, n_bootstrap=n_bootstrap,
-                                 random_state=rng)
+        hmap = compute_hierarchy(stack, alpha=alpha,
+                                 test="wilcoxon" if test == "auto" else test,
+                                 n_bootstrap=n_bootstrap, random_state=rng)
         hmap.extra.update(vol_extra)
         written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
-        best = np.asarray(hmap.extra["best_layer_all"])
-        at_best = stack.data[:, np.maximum(best, 0), np.arange(best.size)]
-        gm = group_test(at_best, test=test, hemi_sizes=hemi_sizes, alpha=alpha,
-                        n_permutations=n_permutations, name=f"brain score {m}",
-                        space=space, random_state=rng, n_selected=stack.data.shape[1],
-                        extra={"model": m, "layer": "best (subject-averaged)",
-                               "subjects": list(stack.subjects), **vol_extra})
+        gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,
+                             n_permutations=n_permutations, name=f"brain score {m}",
+                             random_state=rng, extra=dict(vol_extra), warn=False)
         written.append(gm.save(out / f"model-{m}_desc-brainscore_groupmap.npz"))
         summary += _summary_rows(gm, "brainscore", m)
         gii(gm.statistic, f"model-{m}_desc-brainscore")
         gii(np.where(gm.mask, gm.statistic, 0), f"model-{m}_desc-brainscorethresh")
         gii(hmap.best_layer, f"model-{m}_desc-bestlayer")
-        gii(hmap.preference_index, f"model-{m}_desc-preference")
+        gii(np.where(hmap.best_layer >= 0, hmap.preference_index, np.nan),
+            f"model-{m}_desc-preference")  # shown where the best layer is significant
         if cluster:
-            gc = group_test(at_best, test="cluster", hemi_sizes=hemi_sizes, alpha=alpha,
-                            n_permutations=n_permutations, adjacency=adjacency,
-                            name=f"brain score {m} (cluster)", space=space,
-                            random_state=rng, extra={"model": m, **vol_extra})
+            gc = brain_score_map(lst, reduce=reduce, layers=use, test="cluster",
+                                 alpha=alpha, n_permutations=n_permutations,
+                                 adjacency=adjacency, random_state=rng,
+                                 name=f"brain score {m} (cluster)",
+                                 extra=dict(vol_extra), warn=False)
             written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
         prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
@@ -377,7 +454,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                              for j, layer in enumerate(stack.layer_names)])
         written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))
         if rois is not None:
-            rp = roi_layer_profiles(lst, rois, layers=layers)
+            rp = roi_layer_profiles(lst, rois, layers=use)
             written.append(_write_tsv(summarize_profiles(rp),
                                       out / f"model-{m}_roiprofile.tsv"))
             written.append(_write_tsv(best_layer_by_roi(hmap, rois),
@@ -388,22 +465,32 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 corr = {"error": str(err)}
             written.append(write_json(out / f"model-{m}_roiorder.json", corr))
     if layer_axis == "depth":  # one map of all models by relative depth (depth.py)
-        dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha, test=test,
+        dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha,
+                                       test="wilcoxon" if test == "auto" else test,
                                        n_bootstrap=n_bootstrap, random_state=rng)
         dmap.extra.update(vol_extra)
         written.append(dmap.save(out / "model-bydepth_hierarchymap.npz"))
         gii(dmap.best_layer, "model-bydepth_desc-bestlayer")
     if len(by_model) > 1:
-        for name, cm in regime_contrasts(by_model, test=test, alpha=alpha,
-                                         random_state=rng).items():
+        with warnings.catch_warnings():  # reduce="max" was warned about above
+            warnings.filterwarnings("ignore", message="reduce='max'",
+                                    category=BrainscoreWarning)
+            contrasts = regime_contrasts(by_model, test=test, alpha=alpha,
+                                         reduce=reduce, layers=layers, random_state=rng,
+                                         n_permutations=n_permutations)
+            try:
+                br = best_regime_map(by_model, test=test, alpha=alpha, reduce=reduce,
+                                     layers=layers, random_state=rng,
+                                     n_permutations=n_permutations)
+            except ValueError as err:
+                br, br_err = None, err
+        for name, cm in contrasts.items():
             cm.extra.update(vol_extra)
             written.append(cm.save(out / f"contrast-{name}_groupmap.npz"))
             summary += _summary_rows(cm, "contrast", None)
             gii(cm.statistic, f"contrast-{name}")
-        try:
-            br = best_regime_map(by_model, test=test, alpha=alpha, random_state=rng)
-        except ValueError as err:
-            logger.info("No best-regime map: %s", err)
+        if br is None:
+            logger.info("No best-regime map: %s", br_err)
         else:
             br.extra.update(vol_extra)
             written.append(br.save(out / "desc-bestregime_groupmap.npz"))

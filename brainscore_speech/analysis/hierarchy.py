@@ -17,6 +17,7 @@ from .._io import make_provenance
 from .._validation import check_random_state
 from ..containers import HierarchyMap, LayerScores
 from .collect import SubjectStack, stack_layer_scores
+from .selection import default_layers
 from .stats import group_test
 from .synthetic import SPEECH_ROI_ORDER
 
@@ -69,8 +70,11 @@ def compute_hierarchy(scores: Sequence[LayerScores] | SubjectStack, *,
     scores : sequence of LayerScores or SubjectStack
         One per subject (same model, space and mesh).
     layers : sequence of str, optional
-        Layers entering the argmax (default all; the paper's Narratives maps use
-        conv0-6 + transformer layers, the LPP maps conv4-6 + transformer layers).
+        Layers entering the argmax. Default: every layer but ``encoder_input``
+        (:func:`~brainscore_speech.analysis.default_layers`), i.e. the paper's
+        Narratives set conv0-6 + transf0-11 for wav2vec 2.0 BASE; the LPP maps
+        use conv4-6 + transformer layers (pass them here). Name
+        ``encoder_input`` to include it. Ignored for a SubjectStack.
     alpha : float, default=0.05
         FDR level of the test of the best layer's score against 0.
     test : {"wilcoxon", "signflip", "ttest"}, default="wilcoxon"
@@ -84,6 +88,8 @@ def compute_hierarchy(scores: Sequence[LayerScores] | SubjectStack, *,
         ``best_layer`` is -1 where the best layer is not significant; ``extra``
         holds ``best_layer_all`` (unmasked argmax), ``p_fdr`` and ``test``.
     """
+    if not isinstance(scores, SubjectStack) and layers is None and len(scores):
+        layers = default_layers(scores[0].layer_names)
     stack = scores if isinstance(scores, SubjectStack) else stack_layer_scores(
         scores, layers=layers)
     if test not in ("wilcoxon", "signflip", "ttest"):
@@ -186,8 +192,11 @@ def roi_order_correlation(hmap: HierarchyMap, rois: Mapping[str, Any], *,
     Returns
     -------
     dict
-        ``rho``, ``p_value``, ``n_rois``, ``mean_best_layer`` (ROI -> mean best
-        layer index over its significant vertices), ``skipped``.
+        ``rho``, ``p_value`` (two-sided exact permutation p over every ordering
+        of the ROIs up to 8 ROIs, so 5 ROIs cannot go below 1/60; None when the
+        ROIs' means are all equal), ``p_method``, ``n_rois``, ``mean_best_layer``
+        (ROI -> mean best layer index over its significant vertices),
+        ``skipped``.
     """
     from scipy import stats
 
@@ -209,6 +218,40 @@ def roi_order_correlation(hmap: HierarchyMap, rois: Mapping[str, Any], *,
             f"roi_order_correlation needs at least 3 ROIs with significant vertices; "
             f"got {names} (skipped {skipped}).")
     ranks = [list(order).index(n) for n in names]
-    res = stats.spearmanr(ranks, [means[n] for n in names])
-    return {"rho": float(res.statistic), "p_value": float(res.pvalue),
+    values = [means[n] for n in names]
+    rho = float(stats.spearmanr(ranks, values).statistic)
+    p_value, method = _exact_spearman_p(ranks, values, rho)
+    return {"rho": rho, "p_value": p_value, "p_method": method,
             "n_rois": len(names), "mean_best_layer": means, "skipped": skipped}
+
+
+#: Up to this many ROIs the Spearman p-value is an exact permutation p (8! = 40320).
+_EXACT_MAX_ROIS = 8
+
+
+def _exact_spearman_p(ranks: Sequence[int], values: Sequence[float], rho: float
+                      ) -> tuple[float | None, str]:
+    """Two-sided exact permutation p of Spearman's rho (None when undefined).
+
+    With few ROIs the t approximation of :func:`scipy.stats.spearmanr` is wrong
+    (with 3 ROIs rho = 1 gets p = 0); every ordering of the values is enumerated
+    instead (as :func:`scipy.stats.permutation_test` does when it can), so the
+    smallest attainable p is ``2 / n!`` (5 ROIs: 1/60).
+    """
+    from itertools import permutations
+
+    from scipy import stats
+
+    if not np.isfinite(rho):
+        return None, "undefined (constant values)"
+    n = len(values)
+    if n > _EXACT_MAX_ROIS:
+        return float(stats.spearmanr(ranks, values).pvalue), "t approximation"
+    rx = stats.rankdata(ranks)
+    ry = stats.rankdata(values)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    den = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+    perms = np.array(list(permutations(range(n))))
+    null = (ry[perms] @ rx) / den
+    p = float(np.mean(np.abs(null) >= abs(rho) - 1e-12))
+    return p, f"exact permutation ({len(perms)} orderings)"

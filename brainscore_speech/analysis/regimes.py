@@ -1,9 +1,12 @@
 """Regime contrasts: trained vs random, speech vs sound, native vs non-native.
 
-Each model is summarised per subject and vertex by one score (``reduce``: the
-maximum over layers by default, i.e. the best layer of that subject; or the mean
-over layers, or a named layer). Contrasts are paired differences across the
-subjects that have both sides, tested with :func:`~.stats.group_test`.
+Each model is summarised per subject and vertex by one score (``reduce``, see
+:mod:`~brainscore_speech.analysis.selection`): by default the best layer chosen by
+cross-validation inside the subject (each fold's layer chosen on the other folds),
+so that models whose layers are more or less alike are compared without selection
+bias; or the mean over layers, a named layer, or (biased, warns) the maximum over
+layers. Contrasts are paired differences across the subjects that have both sides,
+tested with :func:`~.stats.group_test`.
 
 "Native" is defined per participant (METHODS.md 17.5): a speech model is native
 for a subject when ``model_meta["language"] == model_meta["participant_language"]``
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..containers import GroupMap, LayerScores
-from .collect import stack_layer_scores
+from .selection import check_reduce, reduce_layer_scores, resolve_test
 from .stats import group_test
 
 __all__ = ["summarize_model", "compare_models", "regime_of", "regime_contrasts",
@@ -30,32 +33,30 @@ REGIME_LABELS = ("sound", "nonnative", "native")
 _TRAINED = ("sound", "speech", "pretrained")
 
 
-def summarize_model(scores: Sequence[LayerScores], *, reduce: str = "max"
-                    ) -> dict[str, np.ndarray]:
+def summarize_model(scores: Sequence[LayerScores], *, reduce: str = "cv",
+                    layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """One score per subject and target for a model.
 
     Parameters
     ----------
     scores : sequence of LayerScores
         One per subject, same model.
-    reduce : str, default="max"
-        ``"max"`` (best layer per subject and target; biased upwards equally for
-        models with the same number of layers), ``"mean"`` or a layer name.
+    reduce : {"cv", "mean", "max"} or str, default="cv"
+        ``"cv"``: best layer chosen on the other folds, scored on the held-out fold
+        (unbiased); ``"mean"``: mean over layers; a layer name; ``"max"``: each
+        subject's best layer on the same data (biased upwards by an amount that
+        depends on how correlated the layers are; warns). See
+        :func:`~brainscore_speech.analysis.reduce_layer_scores`.
+    layers : sequence of str, optional
+        Candidate layers (default every layer but ``encoder_input``).
 
     Returns
     -------
     dict of str to array of shape (n_targets,)
         Subject label -> score.
     """
-    stack = stack_layer_scores(scores, layers=None if reduce in ("max", "mean")
-                               else [reduce])
-    if reduce == "max":
-        vals = np.nanmax(stack.data, axis=1)
-    elif reduce == "mean":
-        vals = np.nanmean(stack.data, axis=1)
-    else:
-        vals = stack.data[:, 0]
-    return dict(zip(stack.subjects, vals))
+    return reduce_layer_scores(scores, reduce=check_reduce(reduce), layers=layers,
+                               warn=False)
 
 
 def _paired(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], what: str
@@ -73,19 +74,26 @@ def _paired(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], what: str
 
 
 def compare_models(a: Sequence[LayerScores], b: Sequence[LayerScores], *,
-                   reduce: str = "max", test: str = "wilcoxon", alpha: float = 0.05,
-                   name: str | None = None, **kwargs: Any) -> GroupMap:
+                   reduce: str = "cv", test: str = "auto", alpha: float = 0.05,
+                   name: str | None = None, layers: Sequence[str] | None = None,
+                   **kwargs: Any) -> GroupMap:
     """Paired group test of model A minus model B, per target.
 
     Parameters
     ----------
     a, b : sequence of LayerScores
         Per-subject scores of the two models (paired by subject label).
-    reduce : str, default="max"
+    reduce : str, default="cv"
         See :func:`summarize_model`.
-    test : {"wilcoxon", "signflip", "cluster"}, default="wilcoxon"
+    test : {"auto", "wilcoxon", "signflip", "ttest", "cluster"}, default="auto"
+        ``"auto"``: the t-test for selected scores (``reduce="cv"``/``"max"``,
+        skewed under the null), Wilcoxon otherwise; see
+        :func:`~brainscore_speech.analysis.selection.resolve_test`.
     alpha : float, default=0.05
     name : str, optional
+    layers : sequence of str, optional
+        Candidate layers of both models (default: each model's layers but
+        ``encoder_input``).
     **kwargs
         Passed to :func:`~.stats.group_test` (``adjacency``, ``n_permutations``...).
 
@@ -96,13 +104,15 @@ def compare_models(a: Sequence[LayerScores], b: Sequence[LayerScores], *,
         paired subjects.
     """
     a, b = list(a), list(b)
-    sa, sb = summarize_model(a, reduce=reduce), summarize_model(b, reduce=reduce)
+    check_reduce(reduce)
+    sa = reduce_layer_scores(a, reduce=reduce, layers=layers, warn=False)
+    sb = reduce_layer_scores(b, reduce=reduce, layers=layers, warn=False)
     label = name or f"{a[0].model_id} - {b[0].model_id}"
     if a[0].space != b[0].space:
         raise ValueError(f"{label}: the models' scores are in different spaces "
                          f"({a[0].space!r} vs {b[0].space!r}).")
     diff, common = _paired(sa, sb, label)
-    return group_test(diff, test=test, hemi_sizes=a[0].hemi_sizes, alpha=alpha,
+    return group_test(diff, test=resolve_test(test, reduce), hemi_sizes=a[0].hemi_sizes, alpha=alpha,
                       name=label, space=a[0].space,
                       extra={"subjects": common, "reduce": reduce}, **kwargs)
 
@@ -123,12 +133,14 @@ def regime_of(ls: LayerScores) -> str:
     return regime
 
 
-def _by_regime(models: Mapping[str, Sequence[LayerScores]], reduce: str
+def _by_regime(models: Mapping[str, Sequence[LayerScores]], reduce: str,
+               layers: Sequence[str] | None = None
                ) -> dict[str, dict[str, list[np.ndarray]]]:
     """regime -> subject -> list of per-model summaries."""
     out: dict[str, dict[str, list[np.ndarray]]] = {}
     for model_scores in models.values():
-        summ = summarize_model(model_scores, reduce=reduce)
+        summ = reduce_layer_scores(model_scores, reduce=reduce, layers=layers,
+                                   warn=False)
         for ls in model_scores:
             sub = ls.subject or ""
             reg = regime_of(ls)
@@ -145,7 +157,8 @@ def _avg(d: Mapping[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def regime_contrasts(models: Mapping[str, Sequence[LayerScores]], *,
-                     reduce: str = "max", test: str = "wilcoxon", alpha: float = 0.05,
+                     reduce: str = "cv", test: str = "auto", alpha: float = 0.05,
+                     layers: Sequence[str] | None = None,
                      **kwargs: Any) -> dict[str, GroupMap]:
     """Paired regime contrasts available among the given models.
 
@@ -153,8 +166,9 @@ def regime_contrasts(models: Mapping[str, Sequence[LayerScores]], *,
     ----------
     models : dict of str to sequence of LayerScores
         Model id -> per-subject scores (regime and languages in ``model_meta``).
-    reduce, test, alpha
-        See :func:`compare_models`.
+    reduce, test, alpha, layers
+        See :func:`compare_models` (default ``reduce="cv"``: unbiased whatever
+        the models' layer correlations).
     **kwargs
         Passed to :func:`~.stats.group_test`.
 
@@ -165,7 +179,12 @@ def regime_contrasts(models: Mapping[str, Sequence[LayerScores]], *,
         ``"native-nonnative"``; a contrast is computed when both sides exist for
         at least 2 subjects (several models of one regime are averaged per subject).
     """
-    reg = _by_regime(models, reduce)
+    check_reduce(reduce)
+    return _regime_contrasts(models, _by_regime(models, reduce, layers), reduce=reduce,
+                             test=test, alpha=alpha, **kwargs)
+
+
+def _regime_contrasts(models, reg, *, reduce, test, alpha, **kwargs):
     pairs = {"trained-random": ("trained", "random"),
              "speech-sound": ("speech", "sound"),
              "native-nonnative": ("native", "nonnative")}
@@ -178,15 +197,17 @@ def regime_contrasts(models: Mapping[str, Sequence[LayerScores]], *,
         if len(set(a) & set(b)) < 2:
             continue
         diff, common = _paired(a, b, key)
-        out[key] = group_test(diff, test=test, hemi_sizes=first.hemi_sizes,
+        out[key] = group_test(diff, test=resolve_test(test, reduce),
+                              hemi_sizes=first.hemi_sizes,
                               alpha=alpha, name=key, space=first.space,
                               extra={"subjects": common, "reduce": reduce}, **kwargs)
     return out
 
 
 def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
-                    reduce: str = "max", alpha: float = 0.05,
-                    labels: Sequence[str] = REGIME_LABELS, test: str = "wilcoxon",
+                    reduce: str = "cv", alpha: float = 0.05,
+                    labels: Sequence[str] = REGIME_LABELS, test: str = "auto",
+                    layers: Sequence[str] | None = None,
                     **kwargs: Any) -> GroupMap:
     """Per target, the regime with the highest group-mean score (Fig. 4D).
 
@@ -196,11 +217,15 @@ def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
     Parameters
     ----------
     models : dict of str to sequence of LayerScores
-    reduce : str, default="max"
+    reduce : str, default="cv"
+        See :func:`summarize_model`; the same reduction gives the trained-random
+        test and the regimes' group means.
     alpha : float, default=0.05
     labels : sequence of str, default=("sound", "nonnative", "native")
         Regimes competing for each target (those present are used).
-    test : str, default="wilcoxon"
+    test : str, default="auto"
+    layers : sequence of str, optional
+        Candidate layers (default each model's layers but ``encoder_input``).
     **kwargs
         Passed to :func:`~.stats.group_test`.
 
@@ -212,7 +237,8 @@ def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
         ``p_values`` / ``p_fdr`` those of the trained-random test;
         ``extra["group_means"]`` the group-mean score of each label.
     """
-    reg = _by_regime(models, reduce)
+    check_reduce(reduce)
+    reg = _by_regime(models, reduce, layers)
     if "random" not in reg or "trained" not in reg:
         raise ValueError(
             "best_regime_map needs a random model and at least one trained model; "
@@ -221,7 +247,8 @@ def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
     if not present:
         raise ValueError(f"None of the regimes {list(labels)} is among the models "
                          f"(regimes found: {sorted(reg)}).")
-    tr = regime_contrasts(models, reduce=reduce, test=test, alpha=alpha, **kwargs)
+    tr = _regime_contrasts(models, reg, reduce=reduce, test=test, alpha=alpha,
+                           **kwargs)
     if "trained-random" not in tr:
         raise ValueError("best_regime_map: fewer than 2 subjects have both a trained "
                          "and a random model.")
@@ -234,5 +261,5 @@ def best_regime_map(models: Mapping[str, Sequence[LayerScores]], *,
                     n_subjects=gm.n_subjects, test=gm.test, name="best regime",
                     alpha=alpha, space=gm.space, hemi_sizes=gm.hemi_sizes,
                     extra={"labels": present, "group_means": means.tolist(),
-                           "restricted_to": "trained > random",
+                           "restricted_to": "trained > random", "reduce": reduce,
                            "subjects": gm.extra.get("subjects")})

@@ -14,7 +14,8 @@ Tests (METHODS.md section 11):
   when ``2 ** n_subjects <= n_permutations``), then the same FDR.
 - ``"cluster"``: cluster-based permutation test on the mesh adjacency
   (:func:`mne.stats.permutation_cluster_1samp_test` with
-  :func:`mne.spatial_tris_adjacency`); controls the family-wise error over clusters.
+  :func:`mne.spatial_tris_adjacency`); controls the family-wise error over
+  clusters of both hemispheres together (one maximum statistic).
 """
 
 from __future__ import annotations
@@ -179,13 +180,22 @@ def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
                  hemi_sizes: Mapping[str, int] | None = None,
                  n_permutations: int = 1000, threshold: float | None = None,
                  alpha: float = 0.05,
-                 random_state: int | np.random.Generator | None = 0
+                 random_state: int | np.random.Generator | None = 0,
+                 flipped: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Cluster-based sign-flip permutation test on a mesh, per hemisphere.
+    """Cluster-based sign-flip permutation test on a mesh, both hemispheres at once.
+
+    The hemispheres' adjacencies are joined block-diagonally and tested in one
+    call of :func:`mne.stats.permutation_cluster_1samp_test`, so every permutation
+    contributes one maximum cluster statistic over *both* hemispheres and the
+    family-wise error is controlled over the whole map (testing each hemisphere
+    on its own would allow about ``1 - (1 - alpha) ** 2`` for two).
 
     Parameters
     ----------
     data : array of shape (n_subjects, n_targets)
+        Per-subject values whose sign is exchangeable under the null (e.g. brain
+        scores of a layer chosen independently of them, or paired differences).
     adjacency : sparse matrix or dict of str to sparse matrix
         One adjacency per hemisphere (keys of ``hemi_sizes``), or one matrix when
         ``hemi_sizes`` is None (e.g. from :func:`mesh_adjacency`).
@@ -196,6 +206,15 @@ def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
         with ``n_subjects - 1`` degrees of freedom.
     alpha : float, default=0.05
     random_state : int, Generator or None, default=0
+    flipped : array of shape (n_subjects, n_targets), optional
+        What each subject's value would be had its raw scores (every layer and
+        fold) the opposite sign, *with the layer selection repeated* (e.g.
+        :func:`~brainscore_speech.analysis.reduce_layer_scores` of the negated
+        scores). A permutation then gives each subject either ``data`` (sign +)
+        or ``flipped`` (sign -), so the selection is redone inside every
+        permutation and the test is exact when each subject's raw scores are
+        symmetric about 0 under the null, however the values were selected. Without
+        it ``flipped = -data`` (the usual sign flip, run by MNE).
 
     Returns
     -------
@@ -204,10 +223,12 @@ def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
     p_values : array of shape (n_targets,)
         p-value of the cluster each target belongs to (1 outside clusters).
     info : dict
-        ``n_clusters`` and the list of cluster p-values per hemisphere.
+        ``n_clusters``, the list of cluster p-values per hemisphere
+        (``cluster_p``), ``threshold_t`` and ``familywise`` (what the error rate
+        is controlled over).
     """
     from mne.stats import permutation_cluster_1samp_test
-    from scipy import stats
+    from scipy import sparse, stats
 
     x = _check_stack(data)
     n_sub, n_targets = x.shape
@@ -222,9 +243,7 @@ def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
     if threshold is None:
         threshold = float(stats.t.ppf(1 - 0.025, n_sub - 1))
     rng = check_random_state(random_state)
-    mask = np.zeros(n_targets, bool)
-    p_out = np.ones(n_targets)
-    info: dict[str, Any] = {"threshold_t": threshold, "cluster_p": {}}
+    blocks = []
     for hemi, sl in slices.items():
         if hemi not in adjacency:
             raise ValueError(
@@ -237,20 +256,93 @@ def cluster_test(data: np.ndarray, adjacency: Mapping[str, Any] | Any, *,
                 f"Adjacency of hemisphere {hemi!r} has shape {adj.shape} but the data "
                 f"have {n_h} targets there: the data and the mesh do not match."
             )
-        block = np.nan_to_num(x[:, sl])
-        seed = int(rng.integers(2 ** 31 - 1))
+        blocks.append(sparse.coo_matrix(adj))
+    joint = sparse.block_diag(blocks, format="coo") if len(blocks) > 1 else blocks[0]
+    seed = int(rng.integers(2 ** 31 - 1))
+    if flipped is None:
         _, clusters, cluster_p, _ = permutation_cluster_1samp_test(
-            block, threshold=threshold, n_permutations=n_permutations, tail=0,
-            adjacency=adj, out_type="indices", rng=np.random.default_rng(seed),
-            verbose="error")
-        info["cluster_p"][hemi] = [float(p) for p in cluster_p]
-        for cl, p in zip(clusters, cluster_p):
-            idx = np.asarray(cl[0]) + sl.start
-            p_out[idx] = np.minimum(p_out[idx], p)
-            if p < alpha:
-                mask[idx] = True
-    info["n_clusters"] = int(sum(len(v) for v in info["cluster_p"].values()))
+            np.nan_to_num(x), threshold=threshold, n_permutations=n_permutations,
+            tail=0, adjacency=joint, out_type="indices",
+            rng=np.random.default_rng(seed), verbose="error")
+    else:
+        fl = np.asarray(flipped, dtype=float)
+        if fl.shape != x.shape:
+            raise ValueError(f"'flipped' must have the shape of 'data' {x.shape}, got "
+                             f"{fl.shape}.")
+        clusters, cluster_p = _cluster_perm_selected(
+            np.nan_to_num(x), np.nan_to_num(fl), joint, threshold, n_permutations,
+            np.random.default_rng(seed))
+    mask = np.zeros(n_targets, bool)
+    p_out = np.ones(n_targets)
+    info: dict[str, Any] = {"threshold_t": threshold,
+                            "cluster_p": {h: [] for h in slices},
+                            "familywise": "all hemispheres together (one maximum "
+                                          "cluster statistic per permutation)"}
+    starts = {h: sl.start for h, sl in slices.items()}
+    for cl, p in zip(clusters, cluster_p):
+        idx = np.asarray(cl[0])
+        hemi = max((h for h in slices if starts[h] <= idx[0]), key=starts.get)
+        info["cluster_p"][hemi].append(float(p))
+        p_out[idx] = np.minimum(p_out[idx], p)
+        if p < alpha:
+            mask[idx] = True
+    info["n_clusters"] = int(len(clusters))
     return mask, p_out, info
+
+
+def _tstat(x: np.ndarray) -> np.ndarray:
+    n = x.shape[0]
+    sd = x.std(axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sd > 0, x.mean(axis=0) / (sd / np.sqrt(n)), 0.0)
+
+
+def _clusters(t: np.ndarray, adj, threshold: float) -> list[tuple[np.ndarray, float]]:
+    """Connected supra-threshold clusters (positive and negative) and their t sums."""
+    from scipy.sparse.csgraph import connected_components
+
+    out = []
+    for sign in (1, -1):
+        idx = np.flatnonzero(sign * t > threshold)
+        if idx.size == 0:
+            continue
+        n_comp, lab = connected_components(adj[idx][:, idx], directed=False)
+        sums = np.bincount(lab, weights=t[idx], minlength=n_comp)
+        order = np.argsort(lab, kind="stable")
+        bounds = np.searchsorted(lab[order], np.arange(n_comp + 1))
+        out += [(idx[order[bounds[c]:bounds[c + 1]]], float(sums[c]))
+                for c in range(n_comp)]
+    return out
+
+
+def _cluster_perm_selected(x: np.ndarray, flipped: np.ndarray, adjacency,
+                           threshold: float, n_permutations: int,
+                           rng: np.random.Generator) -> tuple[list, np.ndarray]:
+    """Cluster-mass permutation test whose sign flips pick ``flipped`` rows.
+
+    Same statistic as :func:`mne.stats.permutation_cluster_1samp_test` (t, two
+    tails, sum of t per cluster, maximum |sum| per permutation, the observed data
+    counted once; exhaustive when ``2 ** n_subjects <= n_permutations``).
+    """
+    from scipy import sparse
+
+    adj = sparse.csr_matrix(adjacency)
+    n_sub = x.shape[0]
+    observed = _clusters(_tstat(x), adj, threshold)
+    if 2 ** n_sub <= n_permutations:
+        codes = np.arange(1, 2 ** n_sub)  # identity (0) counted below
+        flips = ((codes[:, None] >> np.arange(n_sub)) & 1).astype(bool)
+    else:
+        flips = rng.random((n_permutations - 1, n_sub)) < 0.5
+    null = np.empty(len(flips) + 1)
+    null[0] = max((abs(m) for _, m in observed), default=0.0)
+    for i, f in enumerate(flips, start=1):
+        xp = np.where(f[:, None], flipped, x)
+        null[i] = max((abs(m) for _, m in _clusters(_tstat(xp), adj, threshold)),
+                      default=0.0)
+    clusters = [(idx,) for idx, _ in observed]
+    p = np.array([(null >= abs(m) - 1e-12).mean() for _, m in observed])
+    return clusters, p
 
 
 def _select_correct(p: np.ndarray, n_selected: int) -> np.ndarray:
@@ -298,7 +390,7 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
                name: str = "", space: str | None = None,
                random_state: int | np.random.Generator | None = 0,
                extra: Mapping[str, Any] | None = None,
-               n_selected: int = 1) -> GroupMap:
+               n_selected: int = 1, flipped: np.ndarray | None = None) -> GroupMap:
     """Test per target whether the subjects' values differ from 0.
 
     Parameters
@@ -327,6 +419,9 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
         candidates (e.g. the best layer of the subject-averaged scores), testing them
         is biased upwards; the p-values are then Bonferroni-multiplied by
         ``n_selected`` (a valid bound on selecting the maximum) before FDR.
+    flipped : array of shape (n_subjects, n_targets), optional
+        ``test="cluster"`` only: each subject's value recomputed, selection
+        included, from its negated raw scores; see :func:`cluster_test`.
 
     Returns
     -------
@@ -376,7 +471,8 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
             )
         mask, p, cinfo = cluster_test(x, adjacency, hemi_sizes=hemi_sizes,
                                       n_permutations=n_permutations, alpha=alpha,
-                                      random_state=random_state)
+                                      random_state=random_state, flipped=flipped)
+        cinfo["selection_in_permutations"] = flipped is not None
         p_fdr = p.copy()
         mask &= finite
         info.update(cinfo)

@@ -86,11 +86,16 @@ def test_noise_ceiling_matches_analytic_value():
     signal = rng.normal(size=(n_t, n_v))
     bold = {f"{i:02d}": signal + sigma * rng.normal(size=(n_t, n_v))
             for i in range(n_sub)}
-    ceil = compute_noise_ceiling(bold, n_folds=5)
+    # method="isc" (the earlier default, behaviour changed by issue 12):
     # corr(s + e_i, s + mean of the other n-1 noises) for unit-variance s
+    ceil = compute_noise_ceiling(bold, n_folds=5, method="isc")
     expected = 1 / np.sqrt((1 + sigma ** 2) * (1 + sigma ** 2 / (n_sub - 1)))
     got = np.mean([c.mean() for c in ceil.values()])
     np.testing.assert_allclose(got, expected, atol=0.02)  # ~4000 samples x 20 vertices
+    # the default estimates what a perfect model reaches: corr(s, s + e_i)
+    ceil = compute_noise_ceiling(bold)
+    got = np.mean([c.mean() for c in ceil.values()])
+    np.testing.assert_allclose(got, 1 / np.sqrt(1 + sigma ** 2), atol=0.02)
 
 
 def test_noise_ceiling_from_boldruns_and_errors():
@@ -107,11 +112,15 @@ def test_noise_ceiling_from_boldruns_and_errors():
     with pytest.raises(ValueError, match="must have the same shape"):
         compute_noise_ceiling({"a": sig, "b": sig[:50]})
     with pytest.raises(ValueError, match="'n_folds' must be between 2"):
-        compute_noise_ceiling({"a": sig, "b": sig}, n_folds=1)
+        compute_noise_ceiling({"a": sig, "b": sig}, n_folds=1, method="isc")
+    with pytest.raises(ValueError, match="method='pairwise' needs at least 3 subj"):
+        compute_noise_ceiling({"a": sig, "b": sig})
+    with pytest.raises(ValueError, match="'method' must be one of"):
+        compute_noise_ceiling({"a": sig, "b": sig}, method="splithalf")
     with pytest.raises(ValueError, match=r"'runs' must have shape \(60,\)"):
         compute_noise_ceiling({"a": sig, "b": sig}, runs=np.zeros(3))
     with pytest.raises(ValueError, match="at least 2 folds"):
-        compute_noise_ceiling({"a": sig, "b": sig}, runs=np.zeros(60))
+        compute_noise_ceiling({"a": sig, "b": sig}, runs=np.zeros(60), method="isc")
     with pytest.raises(TypeError, match="sequence of BoldRuns"):
         compute_noise_ceiling([sig])
     other = BoldRuns(subject="09", runs={"1": sig[:30], "3": sig[30:]}, tr_s=2.0,

@@ -338,20 +338,21 @@ class _LayerCtx:
         e = eps[sel]
         e_col = ops.asarray(e[:, None])
         acc = np.zeros((len(wanted), sub.size))
+        d = ck.shape[1]
+        c_s = ops.zeros((sub.size, d + 2), ops.f32)
         for v_rows, removed, n_s, sx_s, sy_s, op in inner:
-            c_s = ck
+            # [c_S | sy | eps]: the centring terms ride in the same product
+            c_s[:, :d] = ck
             for r in removed:
-                c_s = c_s - _take(ops, self.cross[r], sel)
+                c_s[:, :d] -= _take(ops, self.cross[r], sel)
+            c_s[:, d] = ops.asarray(sy_s[sel])
+            c_s[:, d + 1] = ops.asarray(e)
             y = _rows(ops, cv.Y, gsel, _rows_slice(v_rows)) - e_col
             y2 = y + y
-            sy = sy_s[sel]
             for j, a in enumerate(wanted):
-                w, u = op.get(a)
+                w = op.augmented(a, sx_s, n_s)
                 p = c_s @ w.T
                 cv.cost.add(p.shape[0], w.shape[1], p.shape[1])
-                # c_std = D^-1 (c_S - mu sy' - sx eps' + n_S mu eps')
-                wx = op.wsx(a, sx_s)
-                p -= ops.asarray(np.outer(sy, u) + np.outer(e, wx - n_s * u))
                 # |y - p|^2 - |y|^2 = p.(p - 2y): the same argmin over alphas
                 # without the constant |y|^2, whose float32 rounding would swamp
                 # flat error curves
@@ -392,11 +393,9 @@ class _LayerCtx:
         while need.any():
             todo = np.flatnonzero(need.any(0))
             # targets that need the same alphas share one gather of their columns
-            keys, code = np.unique(need[:, todo].T, axis=0, return_inverse=True)
-            code = code.ravel()
-            for c, key in enumerate(keys):
+            keys, code = _patterns(need[:, todo])
+            for c, wanted in enumerate(keys):
                 group = todo[code == c]
-                wanted = np.flatnonzero(key).tolist()
                 for lo in range(0, group.size, cv.batch):
                     sub = group[lo:lo + cv.batch]
                     self._evaluate(inner, c_k, eps, sub, wanted, mse)
@@ -413,6 +412,18 @@ class _LayerCtx:
             need[upper[ok], ar[ok]] |= ~done[upper[ok], ar[ok]]
         cv.cost.n_fold_targets += n_cols
         return _best(np.where(done, mse, np.inf))
+
+
+def _patterns(need: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    """Distinct columns of a boolean (n_alphas x n) matrix and each column's code."""
+    if need.shape[0] <= 62:
+        bits = (np.int64(1) << np.arange(need.shape[0], dtype=np.int64))
+        codes = bits @ need.astype(np.int64)
+        uniq, inv = np.unique(codes, return_inverse=True)
+        keys = [[a for a in range(need.shape[0]) if (int(u) >> a) & 1] for u in uniq]
+        return keys, inv.ravel()
+    uniq, inv = np.unique(need.T, axis=0, return_inverse=True)
+    return [np.flatnonzero(u).tolist() for u in uniq], inv.ravel()
 
 
 def _cols(idx: np.ndarray):
@@ -490,12 +501,20 @@ class _Operator:
             self._w[a] = (w, u.astype(np.float64))
         return self._w[a]
 
-    def wsx(self, a: int, sx) -> np.ndarray:
-        w, _ = self.get(a)
-        key = ("sx", a)
+    def augmented(self, a: int, sx, n_s: float):
+        """``[W, -u, -(W sx - n_S u)]``: applied to ``[c_S, sy, eps]`` it gives
+        ``W D^-1 (c_S - mu sy' - sx eps' + n_S mu eps')``, the prediction from
+        raw sums centred on the outer mean ``mu``/``eps``."""
+        key = ("aug", a)
         if key not in self._w:
-            self._w[key] = self.ops.numpy(
-                w @ self.ops.asarray(sx)).astype(np.float64)
+            w, u = self.get(a)
+            wx = self.ops.numpy(w @ self.ops.asarray(sx)).astype(np.float64)
+            extra = np.stack([-u, -(wx - n_s * u)], axis=1)
+            if self.ops.backend == "torch":
+                aug = self.ops.torch.cat([w, self.ops.asarray(extra)], dim=1)
+            else:
+                aug = np.concatenate([w, extra.astype(w.dtype)], axis=1)
+            self._w[key] = aug
         return self._w[key]
 
 

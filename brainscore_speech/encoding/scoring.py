@@ -289,12 +289,12 @@ def score_layers(
     engine = None
     if use_fast:
         engine = SharedCV(Y, splits, inner, alphas, ops, target_batch_size)
-    warm = None
     for li, (name, X) in enumerate(layers.items()):
         t_layer = time.perf_counter()
         if engine is not None:
-            sc, best = engine.score_layer(X, warm, on_fold=lambda: next(ticker, None))
-            warm = best
+            # no warm start across layers: a layer's result does not depend on
+            # the other layers of the call (cached layers stay exact on resume)
+            sc, best = engine.score_layer(X, on_fold=lambda: next(ticker, None))
             for f in range(n_folds):
                 scores[li, f] = sc[f]
                 a = alphas[best[f]]
@@ -306,6 +306,11 @@ def score_layers(
                          ticker)
         logger.info("Layer %s (%d/%d): %.1f s", name, li + 1, n_layers,
                     time.perf_counter() - t_layer)
+        if engine is not None:
+            c = engine.cost
+            cv_desc["cost"] = {"gmac": c.macs / 1e9, "eighs": c.eighs,
+                               "alphas_evaluated_per_target_fold":
+                                   c.evals / max(c.n_fold_targets, 1)}
         if on_layer is not None:
             on_layer(names[li], result([li]))
     for _ in ticker:  # closes the bar

@@ -106,15 +106,18 @@ def test_score_interrupted_then_resumed_matches(study, scored, tmp_path, monkeyp
     import brainscore_speech.encoding as enc
 
     real = enc.score_layers
-    calls = {"n": 0}
 
-    def _dies_on_second(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def _dies_after_first_layer(*a, **k):
+        # one score_layers call per job: killed once the first layer is cached
+        save = k["on_layer"]
+
+        def on_layer(name, result):
+            save(name, result)
             raise KeyboardInterrupt("killed")
-        return real(*a, **k)
 
-    monkeypatch.setattr(enc, "score_layers", _dies_on_second)
+        return real(*a, **{**k, "on_layer": on_layer})
+
+    monkeypatch.setattr(enc, "score_layers", _dies_after_first_layer)
     with pytest.raises(KeyboardInterrupt):
         score_subject(study.bids_root, "01", study.activations, out, layers=LAYERS)
     assert not list(out.rglob("*.tmp-*"))

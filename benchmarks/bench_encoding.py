@@ -33,7 +33,6 @@ Prints a table and writes ``benchmarks/results/bench_encoding.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -56,7 +55,8 @@ ALPHAS = np.logspace(-1, 8, 10)
 METHODS = ("fast", "exact", "himalaya", "sklearn")
 
 
-def make_data(size: str, n_layers: int = 1, seed: int = 0, n_targets: int | None = None):
+def make_data(size: str, n_layers: int = 1, seed: int = 0,
+              n_targets: int | None = None):
     """Layers: a random walk of smoothed Gaussian features; Y from layer 0.
 
     Y = X0 W (rank 50) * log-uniform SNR + noise; everything float32.
@@ -262,7 +262,8 @@ def main(argv=None) -> dict:
                                         float(res["evals"]),
                                     "gemm_gmac_per_s": float(res["gemm_rate"]) / 1e9,
                                     "gemm_floor_s": floor,
-                                    "fraction_of_gemm_floor": floor / float(res["wall"])})
+                                    "fraction_of_gemm_floor":
+                                        floor / float(res["wall"])})
                     rows[method] = row
                 for method, row in rows.items():
                     for ref in ("exact", "himalaya"):
@@ -281,9 +282,10 @@ def main(argv=None) -> dict:
                           f"{agree.get('max_abs_delta_r', float('nan')):8.1e}")
                 if "fast" in rows:
                     f = rows["fast"]
-                    print(f"      GEMM floor of the fast solve: {f['gemm_floor_s']:.1f} s "
-                          f"({f['gmac']:.0f} GMAC at {f['gemm_gmac_per_s']:.1f} GMAC/s); "
-                          f"reached {100 * f['fraction_of_gemm_floor']:.0f}%")
+                    print(f"      GEMM floor of the fast solve: "
+                          f"{f['gemm_floor_s']:.1f} s ({f['gmac']:.0f} GMAC at "
+                          f"{f['gemm_gmac_per_s']:.1f} GMAC/s); reached "
+                          f"{100 * f['fraction_of_gemm_floor']:.0f}%")
                 reps.append(rows)
             spread = {}
             for method in args.methods:

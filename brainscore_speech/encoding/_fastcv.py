@@ -127,7 +127,6 @@ class SharedCV:
     def __init__(self, Y, splits, inner, alphas, ops: _Ops, target_batch_size=4096):
         self.ops = ops
         self.alphas = np.asarray(alphas, dtype=np.float64)
-        self.alphas64 = ops.asarray(self.alphas, ops.f64)
         self.batch = int(target_batch_size)
         Y = np.asarray(Y)
         n, t = Y.shape
@@ -223,7 +222,8 @@ class SharedCV:
         n_folds = len(self.folds)
         scores = np.full((n_folds, self.t), np.nan, dtype=np.float32)
         best = np.zeros((n_folds, self.t), dtype=np.int64)
-        block = max(1, min(self.t, int(CROSS_BUDGET_BYTES // max(1, self.n_atoms * d * 4))))
+        per_target = max(1, self.n_atoms * d * ops.np_dtype.itemsize)
+        block = max(1, min(self.t, int(CROSS_BUDGET_BYTES // per_target)))
         for start in range(0, self.t, block):
             cols = slice(start, min(self.t, start + block))
             # per-atom cross-products of this block of targets: (targets x d)
@@ -261,7 +261,6 @@ class _LayerCtx:
         self.cross, self.total, self.cols = cross, total, cols
         self.n_cols = cols.stop - cols.start
         self.y_sum = cv.y_atom_sum[:, cols]
-        self.y_total = cv.y_total[cols]
 
     # statistics of a set of atoms --------------------------------------------
     def _sum(self, arr, atoms):
@@ -579,10 +578,10 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
     """
     d_max = max(n_features)
     rate, t_eigh = measure_rates(ops, d_max)
-    t_eigh *= 1.0  # measured for the largest layer; smaller layers are cheaper
     itemsize = np.dtype(ops.np_dtype).itemsize
     macs, eighs = 0.0, 0
-    n_atoms = max(1, len({len(te) for _, te in splits}) and len(splits))
+    sets = [np.asarray(s) for tr, te in splits for s in (tr, te)]
+    n_atoms = len(_atoms(sets, n_samples)[1])
     for li, d in enumerate(n_features):
         for f, (train, test) in enumerate(splits):
             n_tr, n_te = len(train), len(test)

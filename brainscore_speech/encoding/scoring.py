@@ -264,8 +264,9 @@ def score_layers(
         "solver": "fast" if use_fast else "exact",
     }
     params = {"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv,
-              "alpha_selection": alpha_selection, "target_batch_size": target_batch_size,
-              "device": device, "backend": backend, "dtype": dtype, "solver": solver}
+              "alpha_selection": alpha_selection,
+              "target_batch_size": target_batch_size, "device": device,
+              "backend": backend, "dtype": dtype, "solver": solver}
 
     def edges(ch):
         scored = np.isfinite(ch)

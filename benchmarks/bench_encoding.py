@@ -8,6 +8,7 @@ out) and alpha grid:
 
 - ``fast``: :func:`brainscore_speech.encoding.score_layers` (default solver,
   float32, numpy), all layers and folds in one call;
+- ``fast-local``: the same with ``solver="fast-local"`` (local alpha search);
 - ``exact``: the same with ``solver="exact"`` (the direct float32 solve);
 - ``himalaya``: ``himalaya.ridge.RidgeCV(alphas, cv=<same inner splits>)``,
   numpy backend, on the same standardised float32 data (first layer,
@@ -52,7 +53,7 @@ SIZES = {
     "b": {"runs": [282, 298, 340, 303, 265, 343, 325, 292, 368], "d": 768, "t": 20484},
 }
 ALPHAS = np.logspace(-1, 8, 10)
-METHODS = ("fast", "exact", "himalaya", "sklearn")
+METHODS = ("fast", "fast-local", "exact", "himalaya", "sklearn")
 
 
 def make_data(size: str, n_layers: int = 1, seed: int = 0,
@@ -117,7 +118,7 @@ def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
     layers, Y, runs = make_data(size, n_layers, n_targets=n_targets)
     res: dict = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    if method in ("fast", "exact"):
+    if method in ("fast", "fast-local", "exact"):
         marks = []
         ls = score_layers(layers, Y, runs, alphas=ALPHAS, solver=method,
                           on_layer=lambda name, s: marks.append(
@@ -127,7 +128,7 @@ def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
         cpus = np.diff([c0] + [m[1] for m in marks])
         res["layer_wall"], res["layer_cpu"] = walls, cpus
         res["n_folds"] = ls.scores.shape[1]
-        if method == "fast":
+        if method != "exact":
             cost = ls.cv["cost"]
             res["gmac"] = cost["gmac"]
             res["eighs"] = cost["eighs"]
@@ -201,7 +202,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small size only")
     parser.add_argument("--sizes", nargs="+", default=["b"], choices=list(SIZES))
-    parser.add_argument("--methods", nargs="+", default=["fast", "exact", "himalaya"],
+    parser.add_argument("--methods", nargs="+",
+                        default=["fast", "fast-local", "exact", "himalaya"],
                         choices=METHODS)
     parser.add_argument("--layers", type=int, default=3,
                         help="layers scored by fast/exact (20-layer time is "
@@ -254,7 +256,7 @@ def main(argv=None) -> dict:
                         "cpu_s_20_layers": float(lc[0] + 19 * later_c),
                         "peak_rss_gb": float(res["rss_gb"]),
                     }
-                    if method == "fast":
+                    if method.startswith("fast"):
                         floor = float(res["gmac"]) * 1e9 / float(res["gemm_rate"])
                         row.update({"gmac": float(res["gmac"]),
                                     "eighs": int(res["eighs"]),
@@ -280,9 +282,11 @@ def main(argv=None) -> dict:
                           f"{row.get('speedup_vs_exact', float('nan')):9.2f} "
                           f"{agree.get('alpha_agreement', float('nan')):11.5f} "
                           f"{agree.get('max_abs_delta_r', float('nan')):8.1e}")
-                if "fast" in rows:
-                    f = rows["fast"]
-                    print(f"      GEMM floor of the fast solve: "
+                for name in ("fast", "fast-local"):
+                    if name not in rows:
+                        continue
+                    f = rows[name]
+                    print(f"      GEMM floor of {name}: "
                           f"{f['gemm_floor_s']:.1f} s ({f['gmac']:.0f} GMAC at "
                           f"{f['gemm_gmac_per_s']:.1f} GMAC/s); reached "
                           f"{100 * f['fraction_of_gemm_floor']:.0f}%")

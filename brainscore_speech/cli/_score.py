@@ -35,7 +35,8 @@ def score(
     mask: Path = typer.Option(None, "--mask", help="Volume spaces: one brain mask "
                               "(NIfTI) for every subject, so that group maps line up."),
     solver: str = typer.Option("fast", "--solver", help="Ridge solver: 'fast' "
-                               "(default) or 'exact' (the direct solve)."),
+                               "(default), 'fast-local' (local alpha search) or "
+                               "'exact' (the direct solve)."),
 ) -> None:
     """Score every layer of one model against one subject's BOLD."""
     from ..workflows.score import score_subject

@@ -19,12 +19,15 @@ cheaper products:
   ``W(alpha) = X_val (X'X + alpha I)^-1`` is formed once (float64
   eigendecomposition, float32 products), so a validation prediction is one
   ``W @ (X'Y)`` product of the targets that need that alpha.
-- **Local alpha search.** Each target's mean inner-fold MSE is evaluated only
-  at the alphas needed to certify a minimum over the grid: around the alpha
-  chosen in the previous fold (or layer), walking downhill until both
-  neighbours are worse; without such a start, on every third alpha first. On
-  an MSE curve with one minimum over the grid this is the grid argmin (exact
-  ties go to the larger alpha, as in the exact path).
+- **Local alpha search** (``local=True``, ``solver="fast-local"``; the default
+  evaluates the whole grid). In the first outer fold every alpha is evaluated;
+  in the others a target's mean inner-fold MSE is evaluated only around the
+  alpha chosen in the previous fold, walking downhill until both neighbours
+  are worse, unless its first-fold curve had several local minima (then the
+  whole grid). On a curve with one minimum over the grid this is the grid
+  argmin (exact ties go to the larger alpha, as in the exact path). The error is
+  computed without the alpha-independent ``|y|^2`` term, so float32 rounding
+  does not decide near-ties of flat curves.
 - **Once per subject.** Y is standardised, checked and summed per atom once
   for all layers; the held-out scores are float32 predictions, correlated in
   float64.
@@ -122,10 +125,15 @@ class SharedCV:
     ops : _Ops
     target_batch_size : int
         Targets per product (bounds the work arrays).
+    local : bool, default=False
+        Local alpha search after the first fold (exact only where the error
+        curves have one minimum over the grid; see the module docstring).
     """
 
-    def __init__(self, Y, splits, inner, alphas, ops: _Ops, target_batch_size=4096):
+    def __init__(self, Y, splits, inner, alphas, ops: _Ops, target_batch_size=4096,
+                 local: bool = False):
         self.ops = ops
+        self.local = bool(local)
         self.alphas = np.asarray(alphas, dtype=np.float64)
         self.batch = int(target_batch_size)
         Y = np.asarray(Y)
@@ -236,13 +244,16 @@ class SharedCV:
                 total = total + cross[a]
             ctx = _LayerCtx(self, Xg, X, m_all, s_all, gram, xsum, xmin, xmax, cross,
                             total, cols)
+            minima = None  # local minima of the first fold's full error curves
             for k, fold in enumerate(self.folds):
                 w = None
                 if k > 0:
                     w = best[k - 1, cols]
                 elif warm is not None:
                     w = np.asarray(warm)[0, cols]
-                s_k, b_k = ctx.fold(k, fold, w)
+                s_k, b_k, m_k = ctx.fold(k, fold, w, minima)
+                if minima is None:
+                    minima = m_k
                 scores[k, cols] = s_k
                 best[k, cols] = b_k
                 if on_fold is not None and cols.stop == self.t:
@@ -270,7 +281,7 @@ class _LayerCtx:
             return sum(arr[a] for a in atoms)
         return arr.sum(0) - sum(arr[a] for a in out_atoms) if out_atoms else arr.sum(0)
 
-    def fold(self, k: int, fold: _Fold, warm):
+    def fold(self, k: int, fold: _Fold, warm, minima=None):
         cv, ops = self.cv, self.ops
         ta = fold.train_atoms
         n_k = float(cv.atom_n[ta].sum())
@@ -288,10 +299,12 @@ class _LayerCtx:
         c_k = self._sum_cross(ta)  # raw sums over train_k: d x n_cols
         n_alphas = len(cv.alphas)
         n_cols = self.n_cols
+        m_k = None
         if n_alphas == 1 or not fold.inner:
             best = np.zeros(n_cols, dtype=np.int64)
         else:
-            best = self._search(fold, g_k, sx_k, sy_k, c_k, mu, sd, eps, warm)
+            best, m_k = self._search(fold, g_k, sx_k, sy_k, c_k, mu, sd, eps, warm,
+                                     minima)
         # refit on train_k, predict the test rows
         gstd = (g_k - n_k * np.outer(mu, mu)) / np.outer(sd, sd)
         dec = _Dec(ops, gstd, cv.alphas)
@@ -313,7 +326,7 @@ class _LayerCtx:
         y_test = _rows(None, cv.Y_host, self.cols, _rows_slice(fold.test))
         r = pearson_r(y_test.T, pred.T).astype(np.float32)
         r[fold.y_const[self.cols] | fold.y_test_const[self.cols]] = np.nan
-        return r, best
+        return r, best, m_k
 
     def _sum_cross(self, atoms):
         keep = set(atoms)
@@ -361,7 +374,7 @@ class _LayerCtx:
         for j, a in enumerate(wanted):
             mse[a, sub] = acc[j]
 
-    def _search(self, fold, g_k, sx_k, sy_k, c_k, mu, sd, eps, warm):
+    def _search(self, fold, g_k, sx_k, sy_k, c_k, mu, sd, eps, warm, minima):
         cv, ops = self.cv, self.ops
         n_alphas, n_cols = len(cv.alphas), self.n_cols
         inner = []
@@ -381,14 +394,20 @@ class _LayerCtx:
         mse = np.full((n_alphas, n_cols), np.inf)
         done = np.zeros((n_alphas, n_cols), dtype=bool)
         need = np.zeros((n_alphas, n_cols), dtype=bool)
-        if warm is None:
-            need[coarse_start(n_alphas)] = True
+        if warm is None or not cv.local:
+            # the whole grid (and, for the local search, the first fold's
+            # error curves, whose local minima are counted)
+            need[:] = True
         else:
             w = np.asarray(warm, dtype=np.int64)
             ar = np.arange(n_cols)
             for off in (-1, 0, 1):
                 j = np.clip(w + off, 0, n_alphas - 1)
                 need[j, ar] = True
+            if minima is not None:
+                # targets whose first-fold curve had several local minima: the
+                # whole grid in every fold
+                need[:, minima.sum(0) > 1] = True
         while need.any():
             todo = np.flatnonzero(need.any(0))
             # targets that need the same alphas share one gather of their columns
@@ -410,7 +429,12 @@ class _LayerCtx:
             ok = upper < n_alphas
             need[upper[ok], ar[ok]] |= ~done[upper[ok], ar[ok]]
         cv.cost.n_fold_targets += n_cols
-        return _best(np.where(done, mse, np.inf))
+        full = np.where(done, mse, np.inf)
+        minima = None
+        if done.all():
+            pad = np.pad(full, ((1, 1), (0, 0)), constant_values=np.inf)
+            minima = (full <= pad[:-2]) & (full < pad[2:])
+        return _best(full), minima
 
 
 def _patterns(need: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
@@ -554,7 +578,7 @@ def measure_rates(ops: _Ops, d: int = 768) -> tuple[float, float]:
 
 
 def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
-                 solver, ops, target_batch_size=4096, evals_first=6.5,
+                 solver, ops, target_batch_size=4096, evals_first=10.0,
                  evals_warm=3.5) -> dict:
     """Multiply-accumulates, time and peak memory of a ``score_layers`` job.
 
@@ -565,7 +589,7 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
         One per layer.
     splits, inner : the outer folds and each fold's inner folds (index arrays)
     n_alphas : int
-    solver : {"fast", "exact"}
+    solver : {"fast", "fast-local", "exact"}
     ops : _Ops
     evals_first, evals_warm : float
         Fast solver: alphas evaluated per target in a fold without / with a warm
@@ -582,13 +606,13 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
     macs, eighs = 0.0, 0
     sets = [np.asarray(s) for tr, te in splits for s in (tr, te)]
     n_atoms = len(_atoms(sets, n_samples)[1])
-    for li, d in enumerate(n_features):
+    for d in n_features:
         for f, (train, test) in enumerate(splits):
             n_tr, n_te = len(train), len(test)
             ins = inner[f] or []
             val = sum(len(v) for _, v in ins)
-            if solver == "fast":
-                e = evals_first if (li == 0 and f == 0) else evals_warm
+            if solver.startswith("fast"):
+                e = evals_warm if (solver == "fast-local" and f > 0) else evals_first
                 e = min(e, n_alphas) if ins else 0
                 macs += e * val * d * n_targets  # validation predictions
                 macs += (val + n_te) * d * d * (1 + min(n_alphas, 10))  # operators
@@ -599,12 +623,12 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
                     macs += len(v) * d * n_targets * (1 + n_alphas) + d * d * n_targets
                     macs += len(v) * d * d
             eighs += 1 + len(ins)
-        if solver == "fast":
+        if solver.startswith("fast"):
             macs += n_samples * d * n_targets  # per-atom cross-products
     seconds = macs / rate + eighs * t_eigh
     # resident work arrays (the caller's X and Y not included)
     d = d_max
-    if solver == "fast":
+    if solver.startswith("fast"):
         n_val = max((sum(len(v) for _, v in (ins or [])) for ins in inner), default=0)
         words = (n_samples * n_targets + (n_atoms + 2) * d * min(
             n_targets, CROSS_BUDGET_BYTES // max(1, n_atoms * d * itemsize))

@@ -20,7 +20,7 @@ from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops
 
 __all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION", "SOLVERS"]
 
-SOLVERS = ("fast", "exact")
+SOLVERS = ("fast", "fast-local", "exact")
 
 # Warn when more than this fraction of scored targets picked an alpha at an end
 # of the grid (the optimum may lie outside it).
@@ -160,13 +160,15 @@ def score_layers(
         None: numpy on CPU, torch on CUDA.
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the large matrix products (eigendecompositions are float64).
-    solver : {"fast", "exact"}, default="fast"
+    solver : {"fast", "fast-local", "exact"}, default="fast"
         ``"exact"``: per fold and layer, the direct solve (one eigendecomposition
         and the predictions of every alpha for every inner fold). ``"fast"``: the
-        same model with products shared between folds and layers and a local
-        alpha search per target (see ``encoding/_fastcv.py``); it picks the same
-        alphas wherever the inner-CV error has a single minimum over the grid.
-        GCV always uses the exact path.
+        same model (same alphas) with the products shared between folds and the
+        validation predictions as one product per inner fold and alpha (see
+        ``encoding/_fastcv.py``). ``"fast-local"``: also a local alpha search
+        after the first fold (about 3x fewer products; the same alphas where
+        the inner-CV error curves have a single minimum over the grid, which
+        small or noisy data may not have). GCV always uses the exact path.
     on_layer : callable, optional
         ``on_layer(name, scores)`` is called after each layer with that layer's
         one-layer :class:`LayerScores` (e.g. to cache it).
@@ -234,7 +236,8 @@ def score_layers(
     if alpha_selection == "inner-cv" and len(alphas) > 1:
         inner = [group_splits(groups[train], inner_cv, what="training runs")
                  for train, _ in splits]
-    use_fast = solver == "fast" and alpha_selection == "inner-cv"
+    use_fast = solver != "exact" and alpha_selection == "inner-cv"
+    kind = solver if use_fast else "exact"
     ops = _Ops(backend, device, dtype)
     names = [str(k) for k in layers]
     n_layers, n_folds, n_targets = len(layers), len(splits), Y.shape[1]
@@ -243,12 +246,12 @@ def score_layers(
     est = estimate_job(
         n_samples=Y.shape[0], n_features=[np.shape(x)[1] for x in layers.values()],
         n_targets=n_targets, splits=splits, inner=inner, n_alphas=len(alphas),
-        solver="fast" if use_fast else "exact", ops=ops,
+        solver=kind, ops=ops,
         target_batch_size=target_batch_size)
     logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s, %s solver): "
                 "estimated %s, ~%.2f GB (%.0f GMAC at a measured %.0f GMAC/s)",
                 n_layers, n_folds, n_targets, alpha_selection, backend,
-                "fast" if use_fast else "exact", _fmt_s(est["seconds"]),
+                kind, _fmt_s(est["seconds"]),
                 est["peak_gb"], est["gmac"], est["gemm_gmac_per_s"])
 
     cv_desc: dict[str, Any] = {
@@ -261,7 +264,7 @@ def score_layers(
         "alphas": alphas.tolist(),
         "standardize": "X and Y z-scored with training statistics per fold",
         "metric": "pearson_r",
-        "solver": "fast" if use_fast else "exact",
+        "solver": kind,
     }
     params = {"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv,
               "alpha_selection": alpha_selection,
@@ -289,7 +292,8 @@ def score_layers(
                            unit="fold"))
     engine = None
     if use_fast:
-        engine = SharedCV(Y, splits, inner, alphas, ops, target_batch_size)
+        engine = SharedCV(Y, splits, inner, alphas, ops, target_batch_size,
+                          local=solver == "fast-local")
     for li, (name, X) in enumerate(layers.items()):
         t_layer = time.perf_counter()
         if engine is not None:

@@ -151,7 +151,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         Volume spaces only: a brain mask (NIfTI in the BOLD's space) used instead
         of the subject's fMRIPrep mask. Pass the same group mask for every subject
         so that their voxels line up for ``group`` (and its figures).
-    solver : {"fast", "exact"}, default="fast"
+    solver : {"fast", "fast-local", "exact"}, default="fast"
         Ridge solver of :func:`~brainscore_speech.encoding.score_layers`.
     verbose : bool, int, str or None
 

@@ -153,6 +153,25 @@ def test_cli_score_runs_and_skips(study, scored, tmp_path):
     assert "up to date" in stdout
 
 
+def test_cli_score_exact_solver_matches_fast(study, scored, tmp_path):
+    # --solver exact: the direct solve, a separate cache key, the same scores
+    out = tmp_path / "d"
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations", study.activations, "--out", out,
+                            "--layers", "stage1", "--solver", "exact"])
+    assert code == 0, err
+    exact = LayerScores.load(next((out / "sub-01").glob("*_layerscores.npz")))
+    fast = LayerScores.load(scored[1].layerscores)
+    assert exact.cv["solver"] == "exact" and fast.cv["solver"] == "fast"
+    same = exact.alphas[0] == fast.alphas[0]
+    assert same[np.isfinite(exact.alphas[0])].mean() >= 0.999
+    np.testing.assert_allclose(exact.scores[0][same], fast.scores[0][same], atol=1e-5)
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations", study.activations, "--out", out,
+                            "--layers", "stage1", "--solver", "approx"])
+    assert code == 1 and "'solver' must be one of ['fast', 'fast-local', 'exact']" in err
+
+
 def _broken_copy(study, tmp_path):
     dst = tmp_path / "study"
     shutil.copytree(study.root, dst)

@@ -104,11 +104,6 @@ def _best(mse: np.ndarray) -> np.ndarray:
     return (n - 1) - np.argmin(mse[::-1], axis=0)
 
 
-def coarse_start(n_alphas: int) -> list[int]:
-    """Every third alpha and the largest (the cold start of the local search)."""
-    return sorted(set(range(0, n_alphas, 3)) | {n_alphas - 1})
-
-
 class SharedCV:
     """Cross-validated ridge of many layers against one prepared BOLD matrix.
 

@@ -11,7 +11,7 @@ import pytest
 import brainscore_speech.encoding._fastcv as fastcv
 import brainscore_speech.encoding.scoring as scoring
 from brainscore_speech.encoding import group_splits, run_splits, score_layers
-from brainscore_speech.encoding._fastcv import _atoms, coarse_start, estimate_job
+from brainscore_speech.encoding._fastcv import _atoms, estimate_job
 from brainscore_speech.encoding.ridge import _Ops
 from brainscore_speech.exceptions import BrainscoreWarning
 
@@ -100,7 +100,6 @@ def test_local_search_evaluates_few_alphas(study):
     _assert_same(out, full)
     # one decomposition per outer fold and per inner fold of each layer
     assert cost["eighs"] == len(layers) * 4 * (1 + 3)
-    assert coarse_start(10) == [0, 3, 6, 9] and coarse_start(2) == [0, 1]
 
 
 def test_local_search_finds_the_grid_minimum_from_any_start(rng):

@@ -169,7 +169,8 @@ def test_cli_score_exact_solver_matches_fast(study, scored, tmp_path):
     code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
                             "--activations", study.activations, "--out", out,
                             "--layers", "stage1", "--solver", "approx"])
-    assert code == 1 and "'solver' must be one of ['fast', 'fast-local', 'exact']" in err
+    assert code == 1
+    assert "'solver' must be one of ['fast', 'fast-local', 'exact']" in err
 
 
 def _broken_copy(study, tmp_path):

@@ -44,6 +44,9 @@ def score(
     force: bool = typer.Option(False, "--force", help="Refit even when cached."),
     mask: Path = typer.Option(None, "--mask", help="Volume spaces: one brain mask "
                               "(NIfTI) for every subject, so that group maps line up."),
+    solver: str = typer.Option("fast", "--solver", help="Ridge solver: 'fast' "
+                               "(default), 'fast-local' (local alpha search) or "
+                               "'exact' (the direct solve)."),
 ) -> None:
     """Score every layer of one model against one subject's BOLD."""
     from ..workflows.score import score_subject
@@ -60,6 +63,6 @@ def score(
                            study=study, derivatives=derivatives, layers=layers or None,
                            language=language, cv=cv_value, device=device, force=force,
                            mask_img=mask, repeated=repeated, gap_s=gap_s,
-                           slice_time_ref=st_ref)
+                           slice_time_ref=st_ref, solver=solver)
     state = "up to date" if result.skipped else f"{result.n_fitted} layer(s) fitted"
     typer.echo(f"{result.layerscores.parent}: {state}; scores in {result.table.name}")

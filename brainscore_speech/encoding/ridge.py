@@ -179,9 +179,13 @@ class _FoldSolver:
             else:
                 c_i = Xs[tr].T @ Ys[tr]
             b = dec.q.T @ c_i
+            y2 = yv + yv
             for k in range(n_alphas):
-                resid = yv - (dec.a * g[:, k]) @ b
-                mse[k] += ops.cast((resid ** 2).mean(0), ops.f64)
+                # mean |yv - p|^2 less the alpha-independent mean |yv|^2:
+                # p.(p - 2 yv) has the same argmin, without the large constant
+                # whose float32 rounding breaks near-ties of flat error curves
+                p = (dec.a * g[:, k]) @ b
+                mse[k] += ops.cast((p * (p - y2)).mean(0), ops.f64)
         return _best_index(ops, mse)
 
     def solve(self, Ys):

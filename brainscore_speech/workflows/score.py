@@ -29,7 +29,7 @@ import numpy as np
 
 from .._io import TMP_MARK, array_hash, atomic_path, file_hash, make_provenance, \
     params_hash, read_json, write_json
-from .._logging import logger, progress, verbose
+from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
@@ -114,7 +114,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                   confounds_strategy: Sequence[str] = ("motion", "high_pass", "wm_csf"),
                   hrf_model: str = "glover", scaling: str = "minmax",
                   device: str = "cpu", force: bool = False,
-                  mask_img: str | os.PathLike | None = None,
+                  mask_img: str | os.PathLike | None = None, solver: str = "fast",
                   verbose: bool | int | str | None = None) -> ScoreResult:
     """Brain scores of every layer of one model for one subject, written to disk.
 
@@ -177,6 +177,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         Volume spaces only: a brain mask (NIfTI in the BOLD's space) used instead
         of the subject's fMRIPrep mask. Pass the same group mask for every subject
         so that their voxels line up for ``group`` (and its figures).
+    solver : {"fast", "fast-local", "exact"}, default="fast"
+        Ridge solver of :func:`~brainscore_speech.encoding.score_layers`.
     verbose : bool, int, str or None
 
     Returns
@@ -298,7 +300,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
               "repeated": repeated, "dropped_runs": dropped, "gap_s": float(gap_s),
               "gap_scans": gap, "slice_time_ref": st_ref,
               "slice_time_source": st_source,
-              "mask_sha256": file_hash(mask_img) if mask_img is not None else None}
+              "mask_sha256": file_hash(mask_img) if mask_img is not None else None,
+              "solver": solver}
     bold_hash = array_hash(Y) + array_hash(valid)
 
     layer_keys, layer_data = {}, {}
@@ -338,28 +341,32 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         except DataError:
             pass
 
-    n_fitted = 0
     per_layer: dict[str, LayerScores] = {}
-    for name in progress(names, desc="layers"):
-        cache = cache_dir / f"{prefix}_model-{model_ent}_layer-{_safe_entity(name)}" \
-                            f"_key-{layer_keys[name]}.npz"
-        if cache.is_file() and not force:
-            per_layer[name] = LayerScores.load(cache)
-            logger.debug("Layer %s: cached (%s)", name, cache.name)
+    caches, todo = {}, {}
+    for name in names:
+        caches[name] = cache_dir / f"{prefix}_model-{model_ent}_layer-" \
+                                   f"{_safe_entity(name)}_key-{layer_keys[name]}.npz"
+        if caches[name].is_file() and not force:
+            per_layer[name] = LayerScores.load(caches[name])
+            logger.debug("Layer %s: cached (%s)", name, caches[name].name)
             continue
         regs = {}
         for k in run_keys:  # each run at its own slice-timing reference
             regs.update(run_regressors({k: layer_data[name][k]}, n_scans, bold.tr_s,
                                        onsets_s=bold.onsets_s, hrf_model=hrf_model,
                                        scaling=scaling, slice_time_ref=st_ref[k]))
-        X = np.concatenate([regs[k] for k in run_keys]).astype(np.float32)
-        result = score_layers({name: X}, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
-                              groups=stim_vec, gap=gap,
-                              alpha_selection=alpha_selection, device=device,
-                              model_id=model_id, subject=sub)
-        result.save(cache)
+        todo[name] = np.concatenate([regs[k] for k in run_keys]).astype(np.float32)
+
+    def _cache_layer(name: str, result: LayerScores) -> None:
+        result.save(caches[name])  # each layer as it finishes: resumable
         per_layer[name] = result
-        n_fitted += 1
+
+    if todo:  # one call: Y is prepared once for all layers, one progress bar
+        score_layers(todo, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
+                     groups=stim_vec, gap=gap,
+                     alpha_selection=alpha_selection, device=device, solver=solver,
+                     on_layer=_cache_layer, model_id=model_id, subject=sub)
+    n_fitted = len(todo)
 
     n_targets = valid.size
     n_folds = {np.shape(s.scores)[1] for s in per_layer.values()}

@@ -81,10 +81,10 @@ def study():
     return _planted_study()
 
 
-@pytest.fixture(scope="module")
-def scored(study):
+@pytest.fixture(scope="module", params=["fast", "exact"])
+def scored(study, request):
     layers, Y, runs, _, _ = study
-    return _score(layers, Y, runs, alphas=np.logspace(-1, 8, 10))
+    return _score(layers, Y, runs, alphas=np.logspace(-1, 8, 10), solver=request.param)
 
 
 def test_score_layers_recovers_planted_layer(study, scored):
@@ -111,13 +111,15 @@ def test_score_layers_close_to_oracle_ridge(study, scored):
     assert np.mean(ours) > 0.15  # and the scores are real
 
 
-def test_score_layers_float64_equals_sklearn_pipeline(study):
+@pytest.mark.parametrize("solver", ["fast", "exact"])
+def test_score_layers_float64_equals_sklearn_pipeline(study, solver):
     from sklearn.linear_model import Ridge
     from sklearn.preprocessing import StandardScaler
 
     layers, Y, runs, _, _ = study
     X, Y = layers["stage2"], Y[:, :20]
-    out = score_layers({"stage2": X}, Y, runs, alphas=[30.0], dtype="float64")
+    out = score_layers({"stage2": X}, Y, runs, alphas=[30.0], dtype="float64",
+                       solver=solver)
     for f, run in enumerate(["run-1", "run-2", "run-3", "run-4"]):
         test = runs == run
         sx, sy = StandardScaler().fit(X[~test]), StandardScaler().fit(Y[~test])
@@ -128,8 +130,9 @@ def test_score_layers_float64_equals_sklearn_pipeline(study):
                                    rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("solver", ["fast", "exact"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_score_layers_alphas_agree_with_himalaya(study, dtype):
+def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
     from himalaya.backend import set_backend
     from himalaya.ridge import RidgeCV
     from sklearn.preprocessing import StandardScaler
@@ -138,7 +141,8 @@ def test_score_layers_alphas_agree_with_himalaya(study, dtype):
 
     layers, Y, runs, planted, _ = study
     alphas = np.logspace(-1, 8, 10)
-    ours = _score({"stage1": layers["stage1"]}, Y, runs, alphas=alphas, dtype=dtype)
+    ours = _score({"stage1": layers["stage1"]}, Y, runs, alphas=alphas, dtype=dtype,
+                  solver=solver)
     train = runs != "run-1"
     X = StandardScaler().fit_transform(layers["stage1"][train]).astype(dtype)
     Yt = StandardScaler().fit_transform(Y[train]).astype(dtype)
@@ -156,7 +160,8 @@ def test_score_layers_alphas_agree_with_himalaya(study, dtype):
         assert agree.mean() >= 0.97
 
 
-def test_score_layers_no_leakage_across_runs():
+@pytest.mark.parametrize("solver", ["fast", "exact"])
+def test_score_layers_no_leakage_across_runs(solver):
     # the features predict the BOLD only inside run 0: holding out run 0 must
     # give chance-level scores (the model never saw that relation)
     rng = np.random.default_rng(3)
@@ -166,7 +171,7 @@ def test_score_layers_no_leakage_across_runs():
     Y[:n_scans] += 3 * X[:n_scans] @ rng.standard_normal((12, n_vert))
     runs = np.repeat(np.arange(n_runs), n_scans)
     with pytest.warns(BrainscoreWarning, match="edge of the grid"):
-        out = score_layers({"x": X}, Y, runs)
+        out = score_layers({"x": X}, Y, runs, solver=solver)
     # null SE of one r is 1/sqrt(120) ~ 0.09; of the mean of 300: ~0.005
     assert abs(np.mean(out.scores[0, 0])) < 0.03
     assert abs(np.mean(out.scores[0, 1:])) < 0.03
@@ -199,13 +204,15 @@ def test_score_layers_single_run_contiguous_blocks_and_gcv(study, tmp_path):
     assert back.cv["alpha_selection"] == "inner-cv"
 
 
-def test_score_layers_torch_backend_and_batches_match_numpy(study):
+@pytest.mark.parametrize("solver", ["fast", "exact"])
+def test_score_layers_torch_backend_and_batches_match_numpy(study, solver):
     layers, Y, runs, _, _ = study
     sub = {k: layers[k] for k in ("stage1", "stage4")}
     for dtype, min_agree in (("float64", 0.99), ("float32", 0.97)):
-        a = _score(sub, Y[:, :50], runs, alphas=np.logspace(-1, 8, 10), dtype=dtype)
+        a = _score(sub, Y[:, :50], runs, alphas=np.logspace(-1, 8, 10), dtype=dtype,
+                   solver=solver)
         b = _score(sub, Y[:, :50], runs, alphas=np.logspace(-1, 8, 10), dtype=dtype,
-                   backend="torch", target_batch_size=16)
+                   backend="torch", target_batch_size=16, solver=solver)
         same = a.alphas == b.alphas
         # float32: near-tied flat validation curves may resolve either way
         assert same.mean() >= min_agree
@@ -266,6 +273,7 @@ def test_pearson_r_matches_numpy_and_nan_for_constant(rng):
     ({"target_batch_size": 0}, r"'target_batch_size' must be a positive integer"),
     ({"inner_cv": 1}, r"'inner_cv' must be None or an int >= 2"),
     ({"alphas": [0.0]}, r"'alphas' must be a non-empty array of finite values > 0"),
+    ({"solver": "approx"}, r"'solver' must be one of"),
 ])
 def test_score_layers_errors(rng, change, match):
     kwargs = {"layers": {"a": rng.standard_normal((10, 2))},

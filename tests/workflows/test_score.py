@@ -106,15 +106,18 @@ def test_score_interrupted_then_resumed_matches(study, scored, tmp_path, monkeyp
     import brainscore_speech.encoding as enc
 
     real = enc.score_layers
-    calls = {"n": 0}
 
-    def _dies_on_second(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def _dies_after_first_layer(*a, **k):
+        # one score_layers call per job: killed once the first layer is cached
+        save = k["on_layer"]
+
+        def on_layer(name, result):
+            save(name, result)
             raise KeyboardInterrupt("killed")
-        return real(*a, **k)
 
-    monkeypatch.setattr(enc, "score_layers", _dies_on_second)
+        return real(*a, **{**k, "on_layer": on_layer})
+
+    monkeypatch.setattr(enc, "score_layers", _dies_after_first_layer)
     with pytest.raises(KeyboardInterrupt):
         score_subject(study.bids_root, "01", study.activations, out, layers=LAYERS)
     assert not list(out.rglob("*.tmp-*"))
@@ -148,6 +151,26 @@ def test_cli_score_runs_and_skips(study, scored, tmp_path):
                                  "--layers", "stage1", "--layers", "stage4"])
     assert code == 0, err
     assert "up to date" in stdout
+
+
+def test_cli_score_exact_solver_matches_fast(study, scored, tmp_path):
+    # --solver exact: the direct solve, a separate cache key, the same scores
+    out = tmp_path / "d"
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations", study.activations, "--out", out,
+                            "--layers", "stage1", "--solver", "exact"])
+    assert code == 0, err
+    exact = LayerScores.load(next((out / "sub-01").glob("*_layerscores.npz")))
+    fast = LayerScores.load(scored[1].layerscores)
+    assert exact.cv["solver"] == "exact" and fast.cv["solver"] == "fast"
+    same = exact.alphas[0] == fast.alphas[0]
+    assert same[np.isfinite(exact.alphas[0])].mean() >= 0.999
+    np.testing.assert_allclose(exact.scores[0][same], fast.scores[0][same], atol=1e-5)
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations", study.activations, "--out", out,
+                            "--layers", "stage1", "--solver", "approx"])
+    assert code == 1
+    assert "'solver' must be one of ['fast', 'fast-local', 'exact']" in err
 
 
 def _broken_copy(study, tmp_path):

@@ -1,0 +1,636 @@
+"""Fast cross-validated ridge for many layers against one BOLD matrix.
+
+The same model as the exact path of :func:`~brainscore_speech.encoding.score_layers`
+(per outer fold: X and Y standardised with the outer training statistics, one
+alpha per target minimising the mean inner-fold validation MSE, refit on the
+outer training rows, Pearson r on the held-out rows), computed with fewer and
+cheaper products:
+
+- **Atoms.** Rows are partitioned by their membership of every training,
+  validation and test set (for leave-one-run-out: the runs). Each layer's
+  Gram matrix, column sums and cross-products ``X'Y`` are computed once per
+  atom; the statistics of any training set (outer or inner, whichever outer
+  fold it belongs to) are sums of atoms, and its standardisation is applied
+  afterwards by rank-one corrections. Training sets that are the same rows in
+  several outer folds (leave-one-run-out: "all runs but j and k") therefore
+  share their products; their eigendecompositions are not shared, because each
+  outer fold standardises with its own statistics (a different model).
+- **Validation operators.** For each inner fold the ``n_val x d`` operator
+  ``W(alpha) = X_val (X'X + alpha I)^-1`` is formed once (float64
+  eigendecomposition, float32 products), so a validation prediction is one
+  ``W @ (X'Y)`` product of the targets that need that alpha.
+- **Local alpha search** (``local=True``, ``solver="fast-local"``; the default
+  evaluates the whole grid). In the first outer fold every alpha is evaluated;
+  in the others a target's mean inner-fold MSE is evaluated only around the
+  alpha chosen in the previous fold, walking downhill until both neighbours
+  are worse, unless its first-fold curve had several local minima (then the
+  whole grid). On a curve with one minimum over the grid this is the grid
+  argmin (exact ties go to the larger alpha, as in the exact path). The error is
+  computed without the alpha-independent ``|y|^2`` term, so float32 rounding
+  does not decide near-ties of flat curves.
+- **Once per subject.** Y is standardised, checked and summed per atom once
+  for all layers; the held-out scores are float32 predictions, correlated in
+  float64.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .ridge import _Ops
+
+__all__ = ["SharedCV"]
+
+# a layer's per-atom cross-products (n_atoms x d x n_targets float32) beyond this
+# are computed for blocks of targets (the eigendecompositions are then repeated)
+CROSS_BUDGET_BYTES = 1 << 30
+
+
+def _atoms(sets: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Label rows by their membership of ``sets``; return labels and atom rows."""
+    member = np.zeros((n, len(sets)), dtype=bool)
+    for j, rows in enumerate(sets):
+        member[rows, j] = True
+    _, labels = np.unique(np.packbits(member, axis=1), axis=0, return_inverse=True)
+    labels = labels.ravel()
+    order = np.argsort(labels, kind="stable")
+    counts = np.bincount(labels)
+    return labels, np.split(order, np.cumsum(counts)[:-1])
+
+
+def _atom_list(labels: np.ndarray, rows: np.ndarray) -> list[int]:
+    return sorted(set(labels[rows].tolist()))
+
+
+def _rows_slice(rows: np.ndarray):
+    """A slice when ``rows`` are consecutive (a view instead of a copy)."""
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size and np.all(np.diff(rows) == 1):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+@dataclass
+class _Fold:
+    """One outer fold: its training/test rows and inner folds, as atoms."""
+
+    train: np.ndarray
+    test: np.ndarray
+    train_atoms: list[int]
+    inner: list[tuple[np.ndarray, np.ndarray, list[int]]]  # (S rows, V rows, removed)
+    y_const: np.ndarray = field(default=None)
+    y_test_const: np.ndarray = field(default=None)
+
+
+@dataclass
+class CostCounter:
+    """Multiply-accumulates of the large products, and eigendecompositions."""
+
+    macs: float = 0.0
+    eighs: int = 0
+    evals: float = 0.0  # (target, alpha) validation evaluations per outer fold
+    n_fold_targets: float = 0.0
+
+    def add(self, m: int, k: int, n: int) -> None:
+        self.macs += float(m) * k * n
+
+
+def _best(mse: np.ndarray) -> np.ndarray:
+    """Argmin over axis 0, exact ties to the larger index (NaN/inf = unevaluated)."""
+    n = mse.shape[0]
+    return (n - 1) - np.argmin(mse[::-1], axis=0)
+
+
+class SharedCV:
+    """Cross-validated ridge of many layers against one prepared BOLD matrix.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_targets)
+    splits : list of (train, test) index arrays
+        Outer folds.
+    inner : list (one per outer fold) of lists of (train, val) index arrays
+        Inner folds as indices into that fold's training rows (``None`` or an
+        empty list when there is a single alpha).
+    alphas : ndarray of shape (n_alphas,)
+        Strictly increasing.
+    ops : _Ops
+    target_batch_size : int
+        Targets per product (bounds the work arrays).
+    local : bool, default=False
+        Local alpha search after the first fold (exact only where the error
+        curves have one minimum over the grid; see the module docstring).
+    """
+
+    def __init__(self, Y, splits, inner, alphas, ops: _Ops, target_batch_size=4096,
+                 local: bool = False):
+        self.ops = ops
+        self.local = bool(local)
+        self.alphas = np.asarray(alphas, dtype=np.float64)
+        self.batch = int(target_batch_size)
+        Y = np.asarray(Y)
+        n, t = Y.shape
+        self.n, self.t = n, t
+        self.cost = CostCounter()
+        sets, folds = [], []
+        for k, (train, test) in enumerate(splits):
+            train, test = np.asarray(train), np.asarray(test)
+            sets += [train, test]
+            ins = []
+            for tr, va in (inner[k] or []):
+                s, v = train[np.asarray(tr)], train[np.asarray(va)]
+                sets += [s, v]
+                ins.append((s, v))
+            folds.append((train, test, ins))
+        self.labels, self.atom_rows = _atoms(sets, n)
+        self.atom_slices = [_rows_slice(r) for r in self.atom_rows]
+        self.n_atoms = len(self.atom_rows)
+        self.atom_n = np.array([len(r) for r in self.atom_rows], dtype=np.float64)
+        self.folds: list[_Fold] = []
+        for train, test, ins in folds:
+            ta = _atom_list(self.labels, train)
+            inner_atoms = []
+            for s, v in ins:
+                sa = _atom_list(self.labels, s)
+                removed = sorted(set(ta) - set(sa))
+                inner_atoms.append((s, v, removed))
+            self.folds.append(_Fold(train, test, ta, inner_atoms))
+        # one pass over Y per subject: global standardisation (undone exactly by
+        # the per-fold centring; it only conditions the float32 products), the
+        # constant-target masks of each fold, and per-atom column sums
+        Yt = np.empty((t, n), dtype=ops.np_dtype)  # target-major: row gathers
+        self.y_atom_sum = np.zeros((self.n_atoms, t), dtype=np.float64)
+        for start in range(0, t, self.batch):
+            stop = min(t, start + self.batch)
+            blk = np.asarray(Y[:, start:stop], dtype=np.float64)
+            m, s = blk.mean(0), blk.std(0)
+            s[~(s > 0)] = 1.0
+            z = (blk - m) / s
+            Yt[start:stop] = z.T
+            for a, sl in enumerate(self.atom_slices):
+                self.y_atom_sum[a, start:stop] = z[sl].sum(0)
+            for f in self.folds:
+                tr = blk[f.train]
+                mean, sd = tr.mean(0), tr.std(0)
+                const = ~(sd > 1e-12 * np.maximum(np.abs(mean), 1.0))
+                tconst = ~(blk[f.test].std(0) > 0)
+                if f.y_const is None:
+                    f.y_const = np.zeros(t, dtype=bool)
+                    f.y_test_const = np.zeros(t, dtype=bool)
+                f.y_const[start:stop] = const
+                f.y_test_const[start:stop] = tconst
+        self.Y_host = Yt
+        self.Y = ops.asarray(Yt)
+        self.y_total = self.y_atom_sum.sum(0)
+
+    # ------------------------------------------------------------------ layers
+    def score_layer(self, X, warm: np.ndarray | None = None, on_fold=None):
+        """Scores and chosen alpha indices of one layer.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        warm : ndarray of shape (n_folds, n_targets) of int, optional
+            Alpha indices to start the search from (e.g. the previous layer's).
+        on_fold : callable, optional
+            Called with no argument after each outer fold (progress).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_folds, n_targets), float32
+            NaN for constant targets.
+        best : ndarray of shape (n_folds, n_targets) of int
+        """
+        ops = self.ops
+        X = np.asarray(X, dtype=np.float64)
+        d = X.shape[1]
+        m_all, s_all = X.mean(0), X.std(0)
+        s_all[~(s_all > 0)] = 1.0
+        Xg = (X - m_all) / s_all
+        X32 = ops.asarray(Xg.astype(ops.np_dtype))
+        # per-atom Gram (float64), sums, min/max of the raw columns
+        gram = np.empty((self.n_atoms, d, d))
+        xsum = np.empty((self.n_atoms, d))
+        xmin = np.empty((self.n_atoms, d))
+        xmax = np.empty((self.n_atoms, d))
+        for a, sl in enumerate(self.atom_slices):
+            xa = Xg[sl]
+            gram[a] = xa.T @ xa
+            xsum[a] = xa.sum(0)
+            xmin[a], xmax[a] = X[sl].min(0), X[sl].max(0)
+        self.cost.add(self.n, d, d)
+        n_folds = len(self.folds)
+        scores = np.full((n_folds, self.t), np.nan, dtype=np.float32)
+        best = np.zeros((n_folds, self.t), dtype=np.int64)
+        per_target = max(1, self.n_atoms * d * ops.np_dtype.itemsize)
+        block = max(1, min(self.t, int(CROSS_BUDGET_BYTES // per_target)))
+        for start in range(0, self.t, block):
+            cols = slice(start, min(self.t, start + block))
+            # per-atom cross-products of this block of targets: (targets x d)
+            cross = [None] * self.n_atoms
+            for a, sl in enumerate(self.atom_slices):
+                cross[a] = _rows(ops, self.Y, cols, sl) @ X32[sl]
+            self.cost.add(self.n, d, cols.stop - cols.start)
+            total = cross[0]
+            for a in range(1, self.n_atoms):
+                total = total + cross[a]
+            ctx = _LayerCtx(self, Xg, X, m_all, s_all, gram, xsum, xmin, xmax, cross,
+                            total, cols)
+            minima = None  # local minima of the first fold's full error curves
+            for k, fold in enumerate(self.folds):
+                w = None
+                if k > 0:
+                    w = best[k - 1, cols]
+                elif warm is not None:
+                    w = np.asarray(warm)[0, cols]
+                s_k, b_k, m_k = ctx.fold(k, fold, w, minima)
+                if minima is None:
+                    minima = m_k
+                scores[k, cols] = s_k
+                best[k, cols] = b_k
+                if on_fold is not None and cols.stop == self.t:
+                    on_fold()
+        return scores, best
+
+
+class _LayerCtx:
+    """Work arrays of one layer and one block of targets."""
+
+    def __init__(self, cv: SharedCV, Xg, X, m_all, s_all, gram, xsum, xmin, xmax,
+                 cross, total, cols):
+        self.cv, self.ops = cv, cv.ops
+        self.Xg, self.X, self.m_all, self.s_all = Xg, X, m_all, s_all
+        self.gram, self.xsum, self.xmin, self.xmax = gram, xsum, xmin, xmax
+        self.cross, self.total, self.cols = cross, total, cols
+        self.n_cols = cols.stop - cols.start
+        self.y_sum = cv.y_atom_sum[:, cols]
+
+    # statistics of a set of atoms --------------------------------------------
+    def _sum(self, arr, atoms):
+        keep = set(atoms)
+        out_atoms = [a for a in range(self.cv.n_atoms) if a not in keep]
+        if len(atoms) <= len(out_atoms) + 1:
+            return sum(arr[a] for a in atoms)
+        return arr.sum(0) - sum(arr[a] for a in out_atoms) if out_atoms else arr.sum(0)
+
+    def fold(self, k: int, fold: _Fold, warm, minima=None):
+        cv, ops = self.cv, self.ops
+        ta = fold.train_atoms
+        n_k = float(cv.atom_n[ta].sum())
+        g_k = self._sum(self.gram, ta)
+        sx_k = self._sum(self.xsum, ta)
+        mu = sx_k / n_k
+        var = np.clip(np.diagonal(g_k) / n_k - mu ** 2, 0.0, None)
+        sd = np.sqrt(var)
+        raw_mean = mu * self.s_all + self.m_all
+        const = ~(sd * self.s_all > 1e-12 * np.maximum(np.abs(raw_mean), 1.0))
+        const |= np.min(self.xmin[ta], 0) == np.max(self.xmax[ta], 0)
+        sd[const] = 1.0
+        sy_k = self.y_sum[ta].sum(0)
+        eps = sy_k / n_k  # mean of the (globally standardised) Y over train_k
+        c_k = self._sum_cross(ta)  # raw sums over train_k: d x n_cols
+        n_alphas = len(cv.alphas)
+        n_cols = self.n_cols
+        m_k = None
+        if n_alphas == 1 or not fold.inner:
+            best = np.zeros(n_cols, dtype=np.int64)
+        else:
+            best, m_k = self._search(fold, g_k, sx_k, sy_k, c_k, mu, sd, eps, warm,
+                                     minima)
+        # refit on train_k, predict the test rows
+        gstd = (g_k - n_k * np.outer(mu, mu)) / np.outer(sd, sd)
+        dec = _Dec(ops, gstd, cv.alphas)
+        cv.cost.eighs += 1
+        xt = (self.Xg[fold.test] - mu) / sd
+        wt = _Operator(ops, dec, xt, sd, mu, cv.cost)
+        pred = ops.zeros((n_cols, len(fold.test)), ops.f32)
+        for a in np.unique(best):
+            sel = _cols(np.flatnonzero(best == a))
+            w, u = wt.get(int(a))
+            # c_std = D^-1 (c_k - n_k mu eps'): prediction W c_k - n_k (W mu) eps'
+            p = _take(ops, c_k, sel) @ w.T
+            cv.cost.add(p.shape[0], w.shape[1], p.shape[1])
+            p -= ops.asarray(n_k * np.outer(eps[sel], u))
+            _put(ops, pred, sel, p)
+        pred = ops.numpy(pred)
+        from .scoring import pearson_r
+
+        y_test = _rows(None, cv.Y_host, self.cols, _rows_slice(fold.test))
+        r = pearson_r(y_test.T, pred.T).astype(np.float32)
+        r[fold.y_const[self.cols] | fold.y_test_const[self.cols]] = np.nan
+        return r, best, m_k
+
+    def _sum_cross(self, atoms):
+        keep = set(atoms)
+        out_atoms = [a for a in range(self.cv.n_atoms) if a not in keep]
+        if len(atoms) <= len(out_atoms) + 1:
+            c = self.cross[atoms[0]]
+            for a in atoms[1:]:
+                c = c + self.cross[a]
+            return c
+        c = self.total
+        for a in out_atoms:
+            c = c - self.cross[a]
+        return c
+
+    def _evaluate(self, inner, c_k, eps, sub, wanted, mse):
+        """Mean inner-fold validation error (up to a constant) of targets ``sub``."""
+        cv, ops = self.cv, self.ops
+        sel = _cols(sub)
+        gsel = _shift(sel, self.cols.start)
+        ck = _take(ops, c_k, sel)
+        e = eps[sel]
+        e_col = ops.asarray(e[:, None])
+        acc = np.zeros((len(wanted), sub.size))
+        d = ck.shape[1]
+        c_s = ops.zeros((sub.size, d + 2), ops.f32)
+        for v_rows, removed, n_s, sx_s, sy_s, op in inner:
+            # [c_S | sy | eps]: the centring terms ride in the same product
+            c_s[:, :d] = ck
+            for r in removed:
+                c_s[:, :d] -= _take(ops, self.cross[r], sel)
+            c_s[:, d] = ops.asarray(sy_s[sel])
+            c_s[:, d + 1] = ops.asarray(e)
+            y = _rows(ops, cv.Y, gsel, _rows_slice(v_rows)) - e_col
+            y2 = y + y
+            for j, a in enumerate(wanted):
+                w = op.augmented(a, sx_s, n_s)
+                p = c_s @ w.T
+                cv.cost.add(p.shape[0], w.shape[1], p.shape[1])
+                # |y - p|^2 - |y|^2 = p.(p - 2y): the same argmin over alphas
+                # without the constant |y|^2, whose float32 rounding would swamp
+                # flat error curves
+                q = p - y2
+                q *= p
+                acc[j] += ops.numpy(q.mean(1)).astype(np.float64)
+        for j, a in enumerate(wanted):
+            mse[a, sub] = acc[j]
+
+    def _search(self, fold, g_k, sx_k, sy_k, c_k, mu, sd, eps, warm, minima):
+        cv, ops = self.cv, self.ops
+        n_alphas, n_cols = len(cv.alphas), self.n_cols
+        inner = []
+        for s_rows, v_rows, removed in fold.inner:
+            n_s = float(len(s_rows))
+            g_s = g_k - sum(self.gram[a] for a in removed)
+            sx_s = sx_k - sum(self.xsum[a] for a in removed)
+            # standardised with the OUTER statistics (mu, sd): same model as the
+            # exact path. sum_S (x - mu)(x - mu)' = G - mu sx' - sx mu' + n mu mu'
+            gc = g_s - np.outer(mu, sx_s) - np.outer(sx_s, mu) + n_s * np.outer(mu, mu)
+            dec = _Dec(ops, gc / np.outer(sd, sd), cv.alphas)
+            cv.cost.eighs += 1
+            xv = (self.Xg[v_rows] - mu) / sd
+            op = _Operator(ops, dec, xv, sd, mu, cv.cost)
+            sy_s = sy_k - sum(self.y_sum[a] for a in removed)
+            inner.append((v_rows, removed, n_s, sx_s, sy_s, op))
+        mse = np.full((n_alphas, n_cols), np.inf)
+        done = np.zeros((n_alphas, n_cols), dtype=bool)
+        need = np.zeros((n_alphas, n_cols), dtype=bool)
+        if warm is None or not cv.local:
+            # the whole grid (and, for the local search, the first fold's
+            # error curves, whose local minima are counted)
+            need[:] = True
+        else:
+            w = np.asarray(warm, dtype=np.int64)
+            ar = np.arange(n_cols)
+            for off in (-1, 0, 1):
+                j = np.clip(w + off, 0, n_alphas - 1)
+                need[j, ar] = True
+            if minima is not None:
+                # targets whose first-fold curve had several local minima: the
+                # whole grid in every fold
+                need[:, minima.sum(0) > 1] = True
+        while need.any():
+            todo = np.flatnonzero(need.any(0))
+            # targets that need the same alphas share one gather of their columns
+            keys, code = _patterns(need[:, todo])
+            for c, wanted in enumerate(keys):
+                group = todo[code == c]
+                for lo in range(0, group.size, cv.batch):
+                    sub = group[lo:lo + cv.batch]
+                    self._evaluate(inner, c_k, eps, sub, wanted, mse)
+                cv.cost.evals += group.size * len(wanted)
+            done |= need
+            need[:] = False
+            cur = _best(np.where(done, mse, np.inf))
+            ar = np.arange(n_cols)
+            lower = cur - 1
+            ok = lower >= 0
+            need[lower[ok], ar[ok]] = ~done[lower[ok], ar[ok]]
+            upper = cur + 1
+            ok = upper < n_alphas
+            need[upper[ok], ar[ok]] |= ~done[upper[ok], ar[ok]]
+        cv.cost.n_fold_targets += n_cols
+        full = np.where(done, mse, np.inf)
+        minima = None
+        if done.all():
+            pad = np.pad(full, ((1, 1), (0, 0)), constant_values=np.inf)
+            minima = (full <= pad[:-2]) & (full < pad[2:])
+        return _best(full), minima
+
+
+def _patterns(need: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    """Distinct columns of a boolean (n_alphas x n) matrix and each column's code."""
+    if need.shape[0] <= 62:
+        bits = (np.int64(1) << np.arange(need.shape[0], dtype=np.int64))
+        codes = bits @ need.astype(np.int64)
+        uniq, inv = np.unique(codes, return_inverse=True)
+        keys = [[a for a in range(need.shape[0]) if (int(u) >> a) & 1] for u in uniq]
+        return keys, inv.ravel()
+    uniq, inv = np.unique(need.T, axis=0, return_inverse=True)
+    return [np.flatnonzero(u).tolist() for u in uniq], inv.ravel()
+
+
+def _cols(idx: np.ndarray):
+    """A slice when the column indices are consecutive (no gather needed)."""
+    if idx.size and idx[-1] - idx[0] + 1 == idx.size:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _shift(sel, offset: int):
+    if isinstance(sel, slice):
+        return slice(sel.start + offset, sel.stop + offset)
+    return sel + offset
+
+
+def _take(ops, arr, sel):
+    """Rows ``sel`` (targets) of a target-major array: a view for a slice."""
+    if isinstance(sel, slice):
+        return arr[sel]
+    return arr[ops.index(sel)]
+
+
+def _put(ops, arr, sel, val):
+    if isinstance(sel, slice):
+        arr[sel] = val
+    else:
+        arr[ops.index(sel)] = val
+
+
+def _rows(ops, arr, tsel, ssel):
+    """Targets ``tsel`` x samples ``ssel`` of the target-major Y."""
+    if isinstance(tsel, slice) or isinstance(ssel, slice):
+        t = tsel if isinstance(tsel, slice) or ops is None else ops.index(tsel)
+        s = ssel if isinstance(ssel, slice) or ops is None else ops.index(ssel)
+        return arr[t, s]
+    t = tsel if ops is None else ops.index(tsel)
+    s = ssel if ops is None else ops.index(ssel)
+    return arr[t][:, s]
+
+
+class _Dec:
+    """Eigendecomposition (float64) of a standardised Gram matrix."""
+
+    def __init__(self, ops: _Ops, g, alphas):
+        lam, q = np.linalg.eigh(g)
+        self.lam = np.clip(lam, 0.0, None)
+        self.q = q
+        self.alphas = alphas
+
+
+class _Operator:
+    """``W(alpha) = X_eval_std (G_std + alpha I)^-1 D^-1`` (float32), lazily per alpha.
+
+    Applied to raw cross-products ``c`` (sums of globally standardised X times Y),
+    ``W c`` is the prediction up to the rank-one centring terms, which use
+    ``u = W mu`` (and ``W sx`` for inner folds).
+    """
+
+    def __init__(self, ops: _Ops, dec: _Dec, x_eval, sd, mu, cost: CostCounter):
+        self.ops, self.dec, self.cost = ops, dec, cost
+        dt = ops.np_dtype
+        q32 = dec.q.astype(dt)
+        self.a = ops.asarray(x_eval.astype(dt) @ q32)
+        self.qt = ops.asarray(q32.T / sd.astype(dt)[None, :])
+        self.mu = mu
+        cost.add(x_eval.shape[0], q32.shape[0], q32.shape[1])
+        self._w: dict[int, Any] = {}
+
+    def get(self, a: int):
+        if a not in self._w:
+            g = (1.0 / (self.dec.lam + self.dec.alphas[a])).astype(self.ops.np_dtype)
+            w = (self.a * self.ops.asarray(g)[None, :]) @ self.qt
+            self.cost.add(self.a.shape[0], self.a.shape[1], self.qt.shape[1])
+            u = self.ops.numpy(w @ self.ops.asarray(self.mu))
+            self._w[a] = (w, u.astype(np.float64))
+        return self._w[a]
+
+    def augmented(self, a: int, sx, n_s: float):
+        """``[W, -u, -(W sx - n_S u)]``: applied to ``[c_S, sy, eps]`` it gives
+        ``W D^-1 (c_S - mu sy' - sx eps' + n_S mu eps')``, the prediction from
+        raw sums centred on the outer mean ``mu``/``eps``."""
+        key = ("aug", a)
+        if key not in self._w:
+            w, u = self.get(a)
+            wx = self.ops.numpy(w @ self.ops.asarray(sx)).astype(np.float64)
+            extra = np.stack([-u, -(wx - n_s * u)], axis=1)
+            if self.ops.backend == "torch":
+                aug = self.ops.torch.cat([w, self.ops.asarray(extra)], dim=1)
+            else:
+                aug = np.concatenate([w, extra.astype(w.dtype)], axis=1)
+            self._w[key] = aug
+        return self._w[key]
+
+
+# ---------------------------------------------------------------------------
+# cost model (for the pre-fit estimate and the benchmark's floor)
+
+_RATES: dict[tuple, tuple[float, float]] = {}
+
+
+def measure_rates(ops: _Ops, d: int = 768) -> tuple[float, float]:
+    """Measured GEMM rate (MAC/s, ``ops``' dtype) and seconds per d x d eigh.
+
+    About 0.1-0.3 s the first time for each backend, device, dtype and d.
+    """
+    key = (ops.backend, ops.device, str(ops.np_dtype), int(d))
+    if key in _RATES:
+        return _RATES[key]
+    rng = np.random.default_rng(0)
+    m, k, n = 256, 768, 1024
+    a = ops.asarray(rng.standard_normal((m, k)))
+    b = ops.asarray(rng.standard_normal((k, n)))
+    ops.numpy(a @ b)  # warm up
+    reps, t0 = 0, time.perf_counter()
+    while True:
+        c = a @ b
+        reps += 1
+        if time.perf_counter() - t0 > 0.05 and reps >= 2:
+            break
+    ops.numpy(c[:1, :1])
+    rate = reps * m * k * n / max(time.perf_counter() - t0, 1e-9)
+    g = rng.standard_normal((max(d, 2), max(d, 2)))
+    g = g @ g.T
+    t0 = time.perf_counter()
+    np.linalg.eigh(g)
+    t_eigh = time.perf_counter() - t0
+    _RATES[key] = (rate, t_eigh)
+    return _RATES[key]
+
+
+def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
+                 solver, ops, target_batch_size=4096, evals_first=10.0,
+                 evals_warm=3.5) -> dict:
+    """Multiply-accumulates, time and peak memory of a ``score_layers`` job.
+
+    Parameters
+    ----------
+    n_samples, n_targets : int
+    n_features : list of int
+        One per layer.
+    splits, inner : the outer folds and each fold's inner folds (index arrays)
+    n_alphas : int
+    solver : {"fast", "fast-local", "exact"}
+    ops : _Ops
+    evals_first, evals_warm : float
+        Fast solver: alphas evaluated per target in a fold without / with a warm
+        start (typical values measured on the benchmark data).
+
+    Returns
+    -------
+    dict with ``gmac``, ``eighs``, ``seconds``, ``peak_gb`` and the measured
+    ``gemm_gmac_per_s`` and ``eigh_s``.
+    """
+    d_max = max(n_features)
+    rate, t_eigh = measure_rates(ops, d_max)
+    itemsize = np.dtype(ops.np_dtype).itemsize
+    macs, eighs = 0.0, 0
+    sets = [np.asarray(s) for tr, te in splits for s in (tr, te)]
+    n_atoms = len(_atoms(sets, n_samples)[1])
+    for d in n_features:
+        for f, (train, test) in enumerate(splits):
+            n_tr, n_te = len(train), len(test)
+            ins = inner[f] or []
+            val = sum(len(v) for _, v in ins)
+            if solver.startswith("fast"):
+                e = evals_warm if (solver == "fast-local" and f > 0) else evals_first
+                e = min(e, n_alphas) if ins else 0
+                macs += e * val * d * n_targets  # validation predictions
+                macs += (val + n_te) * d * d * (1 + min(n_alphas, 10))  # operators
+                macs += n_te * d * n_targets
+            else:
+                macs += n_tr * d * n_targets + d * d * n_targets + n_te * d * n_targets
+                for tr, v in ins:
+                    macs += len(v) * d * n_targets * (1 + n_alphas) + d * d * n_targets
+                    macs += len(v) * d * d
+            eighs += 1 + len(ins)
+        if solver.startswith("fast"):
+            macs += n_samples * d * n_targets  # per-atom cross-products
+    seconds = macs / rate + eighs * t_eigh
+    # resident work arrays (the caller's X and Y not included)
+    d = d_max
+    if solver.startswith("fast"):
+        n_val = max((sum(len(v) for _, v in (ins or [])) for ins in inner), default=0)
+        words = (n_samples * n_targets + (n_atoms + 2) * d * min(
+            n_targets, CROSS_BUDGET_BYTES // max(1, n_atoms * d * itemsize))
+            + n_val * d * min(n_alphas, 10) + 4 * d * target_batch_size)
+    else:
+        words = n_samples * n_targets + 2 * n_samples * d + 4 * n_samples * min(
+            n_targets, target_batch_size) + 2 * d * d * (1 + len(inner[0] or []))
+    peak = words * itemsize + len(n_features) * len(splits) * n_targets * 12
+    return {"gmac": macs / 1e9, "eighs": eighs, "seconds": float(seconds),
+            "peak_gb": peak / 1e9, "gemm_gmac_per_s": rate / 1e9, "eigh_s": t_eigh}

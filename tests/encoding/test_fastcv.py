@@ -1,0 +1,176 @@
+"""The fast solver of score_layers: equal to the exact path, cheaper, same contracts."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pytest
+
+import brainscore_speech.encoding._fastcv as fastcv
+import brainscore_speech.encoding.scoring as scoring
+from brainscore_speech.encoding import group_splits, run_splits, score_layers
+from brainscore_speech.encoding._fastcv import _atoms, estimate_job
+from brainscore_speech.encoding.ridge import _Ops
+from brainscore_speech.exceptions import BrainscoreWarning
+
+from .test_scoring import _planted_study
+
+ALPHAS = np.logspace(-1, 8, 10)
+
+
+def _score(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BrainscoreWarning)
+        return score_layers(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def study():
+    return _planted_study(n_scans=120, n_vertices=200)
+
+
+def _assert_same(a, b, rtol=1e-6, atol=1e-7):
+    np.testing.assert_array_equal(a.alphas, b.alphas)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("cv_kwargs", [{}, {"cv": 2}, {"inner_cv": 2}])
+def test_fast_equals_exact_in_float64(study, cv_kwargs):
+    # same model: identical alphas on every target, layer and fold
+    layers, Y, runs, _, _ = study
+    fast = _score(layers, Y, runs, dtype="float64", **cv_kwargs)
+    exact = _score(layers, Y, runs, dtype="float64", solver="exact", **cv_kwargs)
+    assert fast.cv["solver"] == "fast" and exact.cv["solver"] == "exact"
+    _assert_same(fast, exact)
+
+
+def test_fast_equals_exact_with_interleaved_runs_and_blocks(study, monkeypatch):
+    # rows of a run need not be contiguous; a tiny memory budget forces several
+    # blocks of targets (the decompositions are then redone per block)
+    layers, Y, runs, _, _ = study
+    perm = np.random.default_rng(0).permutation(len(runs))
+    sub = {k: v[perm] for k, v in list(layers.items())[:2]}
+    exact = _score(sub, Y[perm], runs[perm], dtype="float64", solver="exact")
+    monkeypatch.setattr(fastcv, "CROSS_BUDGET_BYTES", 16 * 4 * 8 * 50)
+    fast = _score(sub, Y[perm], runs[perm], dtype="float64")
+    _assert_same(fast, exact)
+
+
+def test_fast_single_run_blocks_and_constant_columns(study):
+    layers, Y, _, _, _ = study
+    X = layers["stage2"][:300].copy()
+    X[:, 3] = 2.5  # a constant feature
+    Y = Y[:300, :40].copy()
+    Y[:, 0] = 1.0  # a constant target
+    runs = np.zeros(300, dtype=int)
+    exact = _score({"s": X}, Y, runs, cv=3, dtype="float64", solver="exact")
+    fast = _score({"s": X}, Y, runs, cv=3, dtype="float64")
+    assert np.all(np.isnan(fast.scores[0, :, 0]))
+    assert np.all(np.isnan(fast.alphas[0, :, 0]))
+    np.testing.assert_array_equal(np.isnan(fast.alphas), np.isnan(exact.alphas))
+    _assert_same(fast, exact)
+
+
+def test_fast_float32_matches_the_float64_choice(study):
+    # the fast criterion drops the alpha-independent |y|^2 term, so float32
+    # rounding does not break near-ties on flat error curves: it picks the
+    # float64 alphas at least as often as the exact float32 path does
+    layers, Y, runs, _, _ = study
+    ref = _score(layers, Y, runs, dtype="float64", solver="exact")
+    fast = _score(layers, Y, runs)
+    exact32 = _score(layers, Y, runs, solver="exact")
+    agree_fast = np.mean(fast.alphas == ref.alphas)
+    assert agree_fast >= 0.999
+    assert agree_fast >= np.mean(exact32.alphas == ref.alphas)
+    same = fast.alphas == exact32.alphas
+    np.testing.assert_allclose(fast.scores[same], exact32.scores[same], atol=1e-5)
+
+
+def test_local_search_evaluates_few_alphas(study):
+    layers, Y, runs, _, _ = study
+    full = _score(layers, Y, runs)
+    assert full.cv["cost"]["alphas_evaluated_per_target_fold"] == 10
+    out = _score(layers, Y, runs, solver="fast-local")
+    assert out.cv["solver"] == "fast-local"
+    cost = out.cv["cost"]
+    assert 2 <= cost["alphas_evaluated_per_target_fold"] <= 6  # of 10
+    # here every error curve has one minimum: the same alphas as the full grid
+    _assert_same(out, full)
+    # one decomposition per outer fold and per inner fold of each layer
+    assert cost["eighs"] == len(layers) * 4 * (1 + 3)
+
+
+def test_local_search_finds_the_grid_minimum_from_any_start(rng):
+    # a curve with one minimum over the grid: any warm start walks to it
+    n, t = 240, 50
+    X = rng.standard_normal((n, 6))
+    Y = X @ rng.standard_normal((6, t)) * np.logspace(-2, 0.5, t) + \
+        rng.standard_normal((n, t))
+    runs = np.repeat(np.arange(4), 60)
+    splits = run_splits(runs)
+    inner = [group_splits(runs[tr]) for tr, _ in splits]
+    ops = _Ops(dtype="float64")
+    cv = fastcv.SharedCV(Y, splits, inner, ALPHAS, ops, local=True)
+    cold_scores, cold = cv.score_layer(X)
+    for start in (0, 5, 9):
+        scores, best = cv.score_layer(X, warm=np.full((4, t), start))
+        np.testing.assert_array_equal(best, cold)
+        np.testing.assert_allclose(scores, cold_scores, rtol=1e-12)
+    exact = _score({"x": X}, Y, runs, dtype="float64", solver="exact")
+    np.testing.assert_array_equal(ALPHAS[cold], exact.alphas[0])
+
+
+def test_atoms_of_leave_one_run_out_are_the_runs():
+    runs = np.repeat(np.arange(5), [3, 4, 2, 5, 3])
+    splits = run_splits(runs)
+    sets = []
+    for train, test in splits:
+        sets += [train, test]
+        sets += [train[v] for _, v in group_splits(runs[train])]
+    labels, rows = _atoms(sets, len(runs))
+    assert len(rows) == 5
+    for r in range(5):
+        assert len(set(labels[runs == r])) == 1
+    assert sorted(len(x) for x in rows) == [2, 3, 3, 4, 5]
+
+
+def test_on_layer_progress_and_estimate(study, monkeypatch, caplog):
+    layers, Y, runs, _, _ = study
+    seen, bars = [], []
+    real_progress = scoring.progress
+
+    def spy(iterable, **kwargs):
+        bars.append(kwargs)
+        return real_progress(iterable, **kwargs)
+
+    monkeypatch.setattr(scoring, "progress", spy)
+    sub = {k: layers[k] for k in ("stage1", "stage3")}
+    with caplog.at_level(logging.INFO, logger="brainscore_speech"):
+        out = _score(sub, Y[:, :30], runs, on_layer=lambda n, s: seen.append((n, s)),
+                     verbose="INFO")
+    assert [n for n, _ in seen] == ["stage1", "stage3"]
+    for i, (_, s) in enumerate(seen):
+        assert s.layer_names == (("stage1", "stage3")[i],)
+        np.testing.assert_array_equal(s.scores[0], out.scores[i])
+    assert len(bars) == 1 and bars[0]["total"] == 2 * 4  # one bar: layers x folds
+    text = caplog.text
+    assert "estimated" in text and "GMAC/s" in text
+    assert "Layer stage1 (1/2):" in text and "Layer stage3 (2/2):" in text
+
+
+def test_estimate_job_fast_is_cheaper_at_lpp_size():
+    runs = np.repeat(np.arange(9), 313)
+    splits = run_splits(runs)
+    inner = [group_splits(runs[tr]) for tr, _ in splits]
+    kw = dict(n_samples=len(runs), n_features=[768] * 20, n_targets=20484,
+              splits=splits, inner=inner, n_alphas=10, ops=_Ops())
+    fast, exact = estimate_job(solver="fast", **kw), estimate_job(solver="exact", **kw)
+    local = estimate_job(solver="fast-local", **kw)
+    assert fast["gemm_gmac_per_s"] > 0 and fast["eigh_s"] > 0
+    assert 0.6 < fast["gmac"] / exact["gmac"] < 0.8
+    assert 0.25 < local["gmac"] / exact["gmac"] < 0.4
+    assert fast["eighs"] == exact["eighs"] == 20 * 9 * 9
+    assert 0.5 < fast["peak_gb"] < 2.0
+    assert fast["seconds"] < exact["seconds"]

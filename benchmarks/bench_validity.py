@@ -1,4 +1,4 @@
-"""Validity of every map `group` writes: error rates under global nulls, power, ceiling bias.
+"""Validity of every map `group` writes: error rates under global nulls, power, ceiling.
 
 For each map ``run_group`` writes (vertex-wise brain score, hierarchy, regime
 contrasts, best-regime, cluster) this measures, with the analysis functions that

@@ -112,7 +112,8 @@ def compare_models(a: Sequence[LayerScores], b: Sequence[LayerScores], *,
         raise ValueError(f"{label}: the models' scores are in different spaces "
                          f"({a[0].space!r} vs {b[0].space!r}).")
     diff, common = _paired(sa, sb, label)
-    return group_test(diff, test=resolve_test(test, reduce), hemi_sizes=a[0].hemi_sizes, alpha=alpha,
+    return group_test(diff, test=resolve_test(test, reduce),
+                      hemi_sizes=a[0].hemi_sizes, alpha=alpha,
                       name=label, space=a[0].space,
                       extra={"subjects": common, "reduce": reduce}, **kwargs)
 

@@ -26,21 +26,21 @@ _RUNTIME_ERRORS = (BrainscoreError, ValueError, TypeError, OSError, KeyError,
 
 
 def _install_log_handler() -> None:
-    logger = logging.getLogger("brainscore_speech")
-    if any(getattr(h, "_bss_cli", False) for h in logger.handlers):
-        return
-    try:
-        from rich.console import Console
-        from rich.logging import RichHandler
+    """One handler on the library logger: rich on a terminal, else plain lines.
 
-        handler: logging.Handler = RichHandler(
-            console=Console(stderr=True), show_path=False, show_time=False,
-            markup=False, rich_tracebacks=False)
-    except ImportError:  # pragma: no cover - rich is a dependency
-        handler = logging.StreamHandler(sys.stderr)
-    handler._bss_cli = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.propagate = False
+    The handler (:func:`brainscore_speech._logging.make_cli_handler`) writes
+    unwrapped lines without escape codes when stderr is not a terminal (CI,
+    Snakemake, SLURM logs); the Hugging Face progress bars follow our switch.
+    """
+    from .._logging import make_cli_handler, sync_third_party_progress
+
+    logger = logging.getLogger("brainscore_speech")
+    if not any(getattr(h, "_bss_cli", False) for h in logger.handlers):
+        handler = make_cli_handler()
+        handler._bss_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    sync_third_party_progress()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ from .roi import (
 from .stats import group_test, hemi_slices, mesh_adjacency
 
 __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
-           "write_volume_map", "common_volume_mask", "fsaverage_adjacency"]
+           "write_volume_map", "common_volume_mask", "fsaverage_adjacency",
+           "check_shared_layers"]
 
 _SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
 
@@ -224,6 +226,83 @@ def _summary_rows(gm: GroupMap, kind: str, model: str | None) -> list[dict]:
     return rows
 
 
+def check_shared_layers(by_model: dict[str, list[LayerScores]],
+                        layers: Sequence[str] | None = None) -> None:
+    """Refuse subjects of one model scored on different layers; warn across models.
+
+    Parameters
+    ----------
+    by_model : dict of str to list of LayerScores
+        Model id -> one LayerScores per subject.
+    layers : sequence of str, optional
+        The layers asked for (then only their presence matters, checked when
+        stacking).
+
+    Raises
+    ------
+    DataError
+        Without ``layers``, when the subjects of a model do not all have the same
+        layers (e.g. one was re-scored with fewer ``--layers``): the group maps
+        would silently use the first subject's layers.
+
+    Notes
+    -----
+    Models of different architectures legitimately differ in layers; when models
+    entering the regime contrasts differ in their number of layers, a WARNING is
+    logged, since the best-of-layers comparison favours the model with more layers.
+    """
+    from ..exceptions import DataError
+    from .regimes import _TRAINED, regime_of
+
+    if layers is None:
+        for m, lst in by_model.items():
+            sets = {}
+            for ls in lst:
+                sets.setdefault(tuple(ls.layer_names), []).append(f"sub-{ls.subject}")
+            if len(sets) > 1:
+                shared = [n for n in lst[0].layer_names
+                          if all(n in ls.layer_names for ls in lst)]
+                desc = "; ".join(f"{', '.join(subs[:3])}{'...' if len(subs) > 3 else ''}"
+                                 f" have {len(names)} layers {list(names)[:6]}"
+                                 f"{'...' if len(names) > 6 else ''}"
+                                 for names, subs in sets.items())
+                raise DataError(
+                    f"Subjects of model {m!r} were scored on different layers ({desc}); "
+                    f"re-score them with the same --layers, or pass --layer for the "
+                    f"{len(shared)} shared ones.")
+    counts = {m: len(lst[0].layer_names) for m, lst in by_model.items()
+              if regime_of(lst[0]) in ("random", "native", "nonnative", *_TRAINED)}
+    if len(set(counts.values())) > 1:
+        logger.warning(
+            "Models compared across regimes have different numbers of layers (%s): "
+            "their best-layer brain scores are not comparable on equal terms (the "
+            "maximum over more layers is biased upwards).",
+            ", ".join(f"{m}: {n}" for m, n in sorted(counts.items())))
+
+
+def _responsive_targets(gm: GroupMap, at_best: np.ndarray) -> tuple[np.ndarray, str]:
+    """Targets a layer profile averages: the responsive ones, not the noise.
+
+    The targets with a significant brain score (``gm.mask``); when none is
+    significant, the 10% with the highest group-mean best-layer score (said so
+    in the label). Averaging all targets (mostly noise) flattens the profile.
+    """
+    what = "voxels" if gm.hemi_sizes is None else "vertices"
+    mask = np.asarray(gm.mask, bool)
+    if mask.any():
+        return mask, (f"{int(mask.sum())} responsive {what}: significant brain score "
+                      f"at FDR {gm.alpha:g}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(at_best, axis=0)
+    finite = np.isfinite(mean)
+    if not finite.any():
+        return finite | True, f"all {what}"
+    cols = finite & (mean >= np.nanpercentile(mean[finite], 90))
+    return cols, (f"top 10% of {what} by group-mean score ({int(cols.sum())}); none "
+                  f"significant at FDR {gm.alpha:g}")
+
+
 def _write_tsv(df, path: Path) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
@@ -274,6 +353,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     check_option("test", test, ("wilcoxon", "signflip", "ttest"))
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
+    check_shared_layers(by_model, layers)
     deriv = Path(deriv_dir)
     input_hashes = {str(p.relative_to(deriv)): file_hash(p)
                     for p in sorted(deriv.glob("sub-*/*_layerscores.npz"))
@@ -362,9 +442,11 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                             random_state=rng, extra={"model": m, **vol_extra})
             written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
+        cols, which = _responsive_targets(gm, at_best)
         prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
                               "layer_index": j,
-                              "mean_r": float(np.nanmean(stack.data[i, j]))}
+                              "mean_r": float(np.nanmean(stack.data[i, j, cols])),
+                              "vertices": which, "n_vertices": int(cols.sum())}
                              for i, s in enumerate(stack.subjects)
                              for j, layer in enumerate(stack.layer_names)])
         written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))

@@ -19,6 +19,7 @@ atomically.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from .._logging import logger, progress, verbose
 from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
-from ..exceptions import DataError
+from ..exceptions import BrainscoreWarning, DataError
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix"]
 
@@ -286,13 +287,16 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                               onsets_s=bold.onsets_s, hrf_model=hrf_model,
                               scaling=scaling)
         X = np.concatenate([regs[k] for k in run_keys]).astype(np.float32)
-        result = score_layers({name: X}, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
-                              alpha_selection=alpha_selection, device=device,
-                              model_id=model_id, subject=sub)
+        with warnings.catch_warnings():  # one warning per job, below
+            warnings.filterwarnings("ignore", _EDGE_WARNING, BrainscoreWarning)
+            result = score_layers({name: X}, Y, run_vec, alphas=np.asarray(alphas),
+                                  cv=cv, alpha_selection=alpha_selection,
+                                  device=device, model_id=model_id, subject=sub)
         result.save(cache)
         per_layer[name] = result
         n_fitted += 1
 
+    _warn_edge_alphas_once(per_layer, alphas, Y.shape[0], f"sub-{sub} model {model_id}")
     n_targets = valid.size
     n_folds = {np.shape(s.scores)[1] for s in per_layer.values()}
     if len(n_folds) != 1:
@@ -353,6 +357,25 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                 model_id, len(names), n_fitted, len(names) - n_fitted, sub_dir)
     return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=n_fitted,
                        skipped=False, files=[*outputs, prov_path])
+
+
+_EDGE_WARNING = r".*lie at an edge of the grid"
+
+
+def _warn_edge_alphas_once(per_layer: dict[str, LayerScores], alphas: Sequence[float],
+                           n_samples: int, what: str) -> None:
+    """One grid-edge warning for the whole job (all layers, cached ones too)."""
+    from ..encoding.scoring import edge_alpha_summary, warn_edge_alphas
+
+    grid = np.asarray(alphas, dtype=np.float64)
+    total: dict[str, Any] = {"n_low": 0, "n_high": 0, "n_chosen": 0, "n_predicted": 0,
+                             "r_threshold": np.nan}
+    for ls in per_layer.values():
+        s = edge_alpha_summary(ls.alphas, ls.scores, grid, n_samples=n_samples)
+        for k in ("n_low", "n_high", "n_chosen", "n_predicted"):
+            total[k] += s[k]
+        total["r_threshold"] = s["r_threshold"]
+    warn_edge_alphas(total, grid, what=what, stacklevel=4)
 
 
 def _remove_stale_temps(folders: Sequence[Path], prefix: str, model_ent: str) -> None:

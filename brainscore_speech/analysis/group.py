@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, write_json
+from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, \
+    remove_stale_temps, write_json
 from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
@@ -57,6 +58,28 @@ __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
            "check_shared_layers"]
 
 _SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
+
+
+def _check_job_manifest(path: Path, ls: LayerScores) -> None:
+    """A ``score`` job's LayerScores must match its manifest (written last).
+
+    ``score`` removes the manifest (``*_provenance.json``) before rewriting any
+    output and writes it last; a LayerScores without it, or with another run's,
+    comes from an interrupted job (e.g. a re-score with fewer ``--layers``).
+    """
+    from ..exceptions import DataError
+
+    key = (ls.provenance or {}).get("cache_key")
+    if (ls.provenance or {}).get("step") != "score" or key is None:
+        return  # not written by the score workflow
+    manifest = path.with_name(path.name.replace("_layerscores.npz", "_provenance.json"))
+    recorded = read_json(manifest).get("cache_key") if manifest.is_file() else None
+    if recorded != key:
+        raise DataError(
+            f"{path.name} comes from an unfinished score job: its manifest "
+            f"{manifest.name} is {'missing' if recorded is None else 'from another run'}."
+            f" Re-run 'brainscore-speech score' for sub-{ls.subject} and model "
+            f"{ls.model_id!r} (finished layers are cached).")
 
 
 def discover_layer_scores(deriv_dir: str | os.PathLike, *,
@@ -87,6 +110,7 @@ def discover_layer_scores(deriv_dir: str | os.PathLike, *,
     out: dict[str, list[LayerScores]] = {}
     for path in files:
         ls = LayerScores.load(path)
+        _check_job_manifest(path, ls)
         sub_dir = path.parent.name[len("sub-"):]
         if ls.subject is None:
             ls = LayerScores(**{**{f: getattr(ls, f) for f in ls.__dataclass_fields__},
@@ -262,14 +286,15 @@ def check_shared_layers(by_model: dict[str, list[LayerScores]],
             if len(sets) > 1:
                 shared = [n for n in lst[0].layer_names
                           if all(n in ls.layer_names for ls in lst)]
-                desc = "; ".join(f"{', '.join(subs[:3])}{'...' if len(subs) > 3 else ''}"
-                                 f" have {len(names)} layers {list(names)[:6]}"
-                                 f"{'...' if len(names) > 6 else ''}"
-                                 for names, subs in sets.items())
+                desc = "; ".join(
+                    f"{', '.join(subs[:3])}{'...' if len(subs) > 3 else ''} have "
+                    f"{len(names)} layers {list(names)[:6]}"
+                    f"{'...' if len(names) > 6 else ''}"
+                    for names, subs in sets.items())
                 raise DataError(
-                    f"Subjects of model {m!r} were scored on different layers ({desc}); "
-                    f"re-score them with the same --layers, or pass --layer for the "
-                    f"{len(shared)} shared ones.")
+                    f"Subjects of model {m!r} were scored on different layers "
+                    f"({desc}); re-score them with the same --layers, or pass --layer "
+                    f"for the {len(shared)} shared ones.")
     counts = {m: len(lst[0].layer_names) for m, lst in by_model.items()
               if regime_of(lst[0]) in ("random", "native", "nonnative", *_TRAINED)}
     if len(set(counts.values())) > 1:
@@ -377,6 +402,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
+    for p in remove_stale_temps(out):
+        logger.info("Removed %s, left by an interrupted group run.", p.name)
     written: list[Path] = []
     summary: list[dict] = []
     first = next(iter(by_model.values()))[0]

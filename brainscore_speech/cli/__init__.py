@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from ..exceptions import BrainscoreError
+from ..exceptions import BrainscoreError, BrainscoreWarning
 from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
 from ._app import app
 
@@ -41,6 +41,19 @@ def _install_log_handler() -> None:
         logger.addHandler(handler)
         logger.propagate = False
     sync_third_party_progress()
+    import warnings
+
+    if not getattr(warnings.showwarning, "_bss_cli", False):
+        def _show(message, category, filename, lineno, file=None, line=None):
+            # our warnings as one log line (no source line); others as Python does
+            if issubclass(category, BrainscoreWarning):
+                logger.warning("%s: %s", category.__name__, message)
+            else:
+                _default(message, category, filename, lineno, file, line)
+
+        _default = warnings.showwarning
+        _show._bss_cli = True  # type: ignore[attr-defined]
+        warnings.showwarning = _show
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,8 +44,9 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from ..analysis import load_group_outputs
+    from .._io import remove_stale_temps
     from .._logging import logger
+    from ..analysis import load_group_outputs
     from .profiles import plot_best_layer_distribution, plot_layer_profiles
     import numpy as np
 
@@ -60,6 +61,7 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     g = load_group_outputs(group_dir)
     gdir, out = Path(group_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # left by an interrupted run
     written: list[Path] = []
 
     def keep(fig, name):

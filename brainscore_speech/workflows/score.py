@@ -321,6 +321,9 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                      cv=dict(next(iter(per_layer.values())).cv), subject=sub,
                      model_id=model_id, space=space, model_meta=model_meta,
                      hemi_sizes=bold.hemi_sizes, provenance=provenance)
+    # the provenance JSON is the job's manifest, written last: removed before the
+    # first output changes, so an interrupted job never looks finished
+    prov_path.unlink(missing_ok=True)
     ls.save(ls_path)
 
     mean = ls.mean_scores  # (n_layers, n_targets)

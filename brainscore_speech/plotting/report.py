@@ -81,9 +81,10 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     # one colour scale per kind of map, shared by every model / contrast, so that
     # panels can be compared; signed maps are symmetric around 0
-    bs_scale = shared_scale(g["brainscore"].values())
+    bs_scale = shared_scale(g["brainscore"].values(), signed=False)
     for m, gm in g["brainscore"].items():
-        keep(plot_brain_score(gm, mask_img=vol_mask(gm), **bs_scale),
+        keep(plot_brain_score(gm, mask_img=vol_mask(gm), positive_only=True,
+                              **bs_scale),
              f"model-{m}_desc-brainscore.png")
         if html_views:
             p = out / f"model-{m}_desc-brainscore_view.html"
@@ -137,9 +138,10 @@ def shared_scale(maps, *, signed: bool | None = None) -> dict[str, Any]:
     """One colour scale for several group maps of one kind.
 
     The upper end is the 99th percentile of ``|statistic|`` over the significant
-    targets of every map (all targets when none is significant). Signed maps
-    (``signed=True``, or any significant value below 0) get a symmetric
-    diverging scale around 0 (``RdBu_r``), others ``hot`` from 0.
+    targets of every map (positive ones only when ``signed=False``; all targets
+    when none is significant). Signed maps (``signed=True``, or by default any
+    significant value below 0) get a symmetric diverging scale around 0
+    (``RdBu_r``), others ``hot`` from 0.
 
     Parameters
     ----------
@@ -157,6 +159,8 @@ def shared_scale(maps, *, signed: bool | None = None) -> dict[str, Any]:
 
     maps = list(maps)
     sig = [np.asarray(m.statistic, float)[np.asarray(m.mask, bool)] for m in maps]
+    if signed is False:
+        sig = [s[s > 0] for s in sig]
     vals = np.concatenate(sig) if sig else np.zeros(0)
     vals = vals[np.isfinite(vals)]
     if not vals.size:

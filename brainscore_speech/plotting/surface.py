@@ -330,7 +330,7 @@ def _volume_mask(container, mask_img):
 
 def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None = None,
                      output_file: str | os.PathLike | None = None, dpi: int = 300,
-                     **kwargs):
+                     positive_only: bool = False, **kwargs):
     """Group brain-score (or contrast) map, significant vertices only by default.
 
     Parameters
@@ -339,6 +339,9 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
     masked : bool, default=True
         Hide vertices that are not significant after correction.
     title : str, optional
+    positive_only : bool, default=False
+        Also hide values <= 0: for brain scores, a significantly negative r is
+        not a prediction (the hierarchy map ignores those vertices too).
     output_file : path, optional
     dpi : int, default=300
     **kwargs
@@ -350,8 +353,10 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
     matplotlib.figure.Figure
     """
     vals = np.asarray(gmap.statistic, float)
-    if masked:
-        vals = np.where(gmap.mask, vals, np.nan)
+    shown = np.asarray(gmap.mask, bool) if masked else np.isfinite(vals)
+    if positive_only:
+        shown = shown & (np.nan_to_num(vals) > 0)
+    vals = np.where(shown, vals, np.nan)
     symmetric = kwargs.pop("symmetric_cbar", bool(np.nanmin(
         np.where(np.isfinite(vals), vals, 0)) < 0))
     ttl = title or (f"{gmap.name} ({gmap.test}, "
@@ -359,6 +364,9 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
                     f"p<{gmap.alpha}, n={gmap.n_subjects})")
     mask_img = _volume_mask(gmap, kwargs.pop("mask_img", None))
     note = kwargs.pop("note", empty_map_note(gmap) if masked else None)
+    if note is None and masked and not shown.any():
+        note = (f"no significant {'voxel' if gmap.hemi_sizes is None else 'vertex'} "
+                f"with r > 0 at FDR {gmap.alpha:g}, n = {gmap.n_subjects}")
     return plot_surface_map(vals, gmap.hemi_sizes, title=ttl, mask_img=mask_img,
                             symmetric_cbar=symmetric, colorbar_label=kwargs.pop(
                                 "colorbar_label", "mean Pearson r"),

@@ -166,6 +166,13 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         Activation files of different models or layers, or any BOLD check.
     ValueError
         Unknown layer names.
+
+    Warns
+    -----
+    BrainscoreWarning
+        Once per call, when the predicted vertices of all layers together crowd
+        an end of the ``alphas`` grid (see
+        :func:`~brainscore_speech.encoding.scoring.warn_edge_alphas`).
     """
     from ..align import run_regressors
     from ..data.bold import describe_runs, load_bold, read_participant_language

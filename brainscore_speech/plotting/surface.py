@@ -295,7 +295,7 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
         cb.ax.tick_params(labelsize=8)
     cb.set_label(colorbar_label, fontsize=10)
     if note:
-        fig.text(0.45, 0.5, note, ha="center", va="center", fontsize=13,
+        fig.text(0.45, 0.06, note, ha="center", va="center", fontsize=13,
                  color="0.15", bbox={"boxstyle": "round", "fc": "white", "ec": "0.6",
                                      "alpha": 0.9})
     if title:

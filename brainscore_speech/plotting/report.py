@@ -247,12 +247,9 @@ THUMB_WIDTH = 1000
 
 
 def _png_bytes(path: Path, max_width: int = THUMB_WIDTH) -> bytes:
-    """The PNG's bytes for embedding: at most ``max_width`` pixels wide, 128 colours.
+    """The PNG's bytes for embedding, downscaled to ``max_width`` pixels when wider.
 
-    Figures (shaded surfaces, a colour bar, text) survive an adaptive 128-colour
-    palette without visible change and shrink about twofold (the demo's figures,
-    beyond the downscaling); the original is kept
-    when re-encoding would not make it smaller.
+    Full colour (a 256-colour palette bands the colour bars: seen on the demo).
     """
     data = path.read_bytes()
     try:
@@ -262,15 +259,13 @@ def _png_bytes(path: Path, max_width: int = THUMB_WIDTH) -> bytes:
     except ImportError:  # pragma: no cover - pillow comes with matplotlib
         return data
     with Image.open(io.BytesIO(data)) as img:
-        small = img.convert("RGB")
-        if small.width > max_width:
-            small = small.resize(
-                (max_width, round(small.height * max_width / small.width)),
-                Image.LANCZOS)
-        buf = io.BytesIO()
-        small.quantize(colors=128).save(buf, format="PNG", optimize=True)
-    out = buf.getvalue()
-    return out if len(out) < len(data) or img.width > max_width else data
+        if img.width <= max_width:
+            return data
+        small = img.convert("RGB").resize(
+            (max_width, round(img.height * max_width / img.width)), Image.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 def _img_tag(path: Path, caption: str | None = None, *, link: str | None = None,

@@ -10,7 +10,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "make_provenance",
     "safe_join",
     "to_jsonable",
+    "remove_stale_temps",
 ]
 
 TMP_MARK = ".tmp-"
@@ -202,3 +203,39 @@ def safe_join(root: str | os.PathLike, relative: str, *, what: str = "path") -> 
     if root_r != full and root_r not in full.parents:
         raise ValueError(f"{what} {relative!r} resolves outside the root {root_r}.")
     return root_r / rel
+
+
+def remove_stale_temps(folder: str | os.PathLike, *,
+                       names: Iterable[str] | None = None) -> list[Path]:
+    """Delete the temp files that killed writers (:func:`atomic_path`) left behind.
+
+    :func:`atomic_path` removes its temp file when the body raises, but a process
+    killed while writing (SIGKILL, Ctrl-C during a C call, power loss) leaves
+    ``<stem>.tmp-XXXX<suffix>``. Every resumable step calls this on its output
+    folder before writing, so a successful re-run leaves no such file.
+
+    Parameters
+    ----------
+    folder : path
+        Only this folder (not its subfolders).
+    names : iterable of str, optional
+        Final file names (or stems) whose temps to remove; default every temp
+        file in ``folder``.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stems = None if names is None else {str(n).split(".")[0] for n in names}
+    removed = []
+    for p in folder.glob(f"*{TMP_MARK}*"):
+        if not p.is_file() or (stems is not None
+                               and p.name.split(TMP_MARK)[0] not in stems):
+            continue
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed

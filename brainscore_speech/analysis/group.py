@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, write_json
+from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, \
+    remove_stale_temps, write_json
 from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
@@ -60,9 +61,31 @@ from .stats import hemi_slices, mesh_adjacency
 
 __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
            "write_volume_map", "common_volume_mask", "fsaverage_adjacency",
-           "load_mesh_adjacency"]
+           "load_mesh_adjacency", "check_shared_layers"]
 
 _SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
+
+
+def _check_job_manifest(path: Path, ls: LayerScores) -> None:
+    """A ``score`` job's LayerScores must match its manifest (written last).
+
+    ``score`` removes the manifest (``*_provenance.json``) before rewriting any
+    output and writes it last; a LayerScores without it, or with another run's,
+    comes from an interrupted job (e.g. a re-score with fewer ``--layers``).
+    """
+    from ..exceptions import DataError
+
+    key = (ls.provenance or {}).get("cache_key")
+    if (ls.provenance or {}).get("step") != "score" or key is None:
+        return  # not written by the score workflow
+    manifest = path.with_name(path.name.replace("_layerscores.npz", "_provenance.json"))
+    recorded = read_json(manifest).get("cache_key") if manifest.is_file() else None
+    if recorded != key:
+        raise DataError(
+            f"{path.name} comes from an unfinished score job: its manifest "
+            f"{manifest.name} is {'missing' if recorded is None else 'from another run'}."
+            f" Re-run 'brainscore-speech score' for sub-{ls.subject} and model "
+            f"{ls.model_id!r} (finished layers are cached).")
 
 
 def discover_layer_scores(deriv_dir: str | os.PathLike, *,
@@ -93,6 +116,7 @@ def discover_layer_scores(deriv_dir: str | os.PathLike, *,
     out: dict[str, list[LayerScores]] = {}
     for path in files:
         ls = LayerScores.load(path)
+        _check_job_manifest(path, ls)
         sub_dir = path.parent.name[len("sub-"):]
         if ls.subject is None:
             ls = LayerScores(**{**{f: getattr(ls, f) for f in ls.__dataclass_fields__},
@@ -278,6 +302,83 @@ def _summary_rows(gm: GroupMap, kind: str, model: str | None) -> list[dict]:
     return rows
 
 
+def check_shared_layers(by_model: dict[str, list[LayerScores]],
+                        layers: Sequence[str] | None = None) -> None:
+    """Refuse subjects of one model scored on different layers; warn across models.
+
+    Parameters
+    ----------
+    by_model : dict of str to list of LayerScores
+        Model id -> one LayerScores per subject.
+    layers : sequence of str, optional
+        The layers asked for (then only their presence matters, checked when
+        stacking).
+
+    Raises
+    ------
+    DataError
+        Without ``layers``, when the subjects of a model do not all have the same
+        layers (e.g. one was re-scored with fewer ``--layers``): the group maps
+        would silently use the first subject's layers.
+
+    Notes
+    -----
+    Models of different architectures legitimately differ in layers; when models
+    entering the regime contrasts differ in their number of layers, a WARNING is
+    logged, since the best-of-layers comparison favours the model with more layers.
+    """
+    from ..exceptions import DataError
+    from .regimes import _TRAINED, regime_of
+
+    if layers is None:
+        for m, lst in by_model.items():
+            sets = {}
+            for ls in lst:
+                sets.setdefault(tuple(ls.layer_names), []).append(f"sub-{ls.subject}")
+            if len(sets) > 1:
+                shared = [n for n in lst[0].layer_names
+                          if all(n in ls.layer_names for ls in lst)]
+                desc = "; ".join(
+                    f"{', '.join(subs[:3])}{'...' if len(subs) > 3 else ''} have "
+                    f"{len(names)} layers {list(names)[:6]}"
+                    f"{'...' if len(names) > 6 else ''}"
+                    for names, subs in sets.items())
+                raise DataError(
+                    f"Subjects of model {m!r} were scored on different layers "
+                    f"({desc}); re-score them with the same --layers, or pass --layer "
+                    f"for the {len(shared)} shared ones.")
+    counts = {m: len(lst[0].layer_names) for m, lst in by_model.items()
+              if regime_of(lst[0]) in ("random", "native", "nonnative", *_TRAINED)}
+    if len(set(counts.values())) > 1:
+        logger.warning(
+            "Models compared across regimes have different numbers of layers (%s): "
+            "their best-layer brain scores are not comparable on equal terms (the "
+            "maximum over more layers is biased upwards).",
+            ", ".join(f"{m}: {n}" for m, n in sorted(counts.items())))
+
+
+def _responsive_targets(gm: GroupMap) -> tuple[np.ndarray, str]:
+    """Targets a layer profile averages: the responsive ones, not the noise.
+
+    The targets with a significant brain score (``gm.mask``); when none is
+    significant, the 10% with the highest unthresholded group brain score
+    (``gm.statistic``, the cross-validated selected layer's mean score; said so in
+    the label). Averaging all targets (mostly noise) flattens the profile.
+    """
+    what = "voxels" if gm.hemi_sizes is None else "vertices"
+    mask = np.asarray(gm.mask, bool)
+    if mask.any():
+        return mask, (f"{int(mask.sum())} responsive {what}: significant brain score "
+                      f"at FDR {gm.alpha:g}")
+    mean = np.asarray(gm.statistic, dtype=float)
+    finite = np.isfinite(mean)
+    if not finite.any():
+        return finite | True, f"all {what}"
+    cols = finite & (mean >= np.nanpercentile(mean[finite], 90))
+    return cols, (f"top 10% of {what} by group-mean score ({int(cols.sum())}); none "
+                  f"significant at FDR {gm.alpha:g}")
+
+
 def _write_tsv(df, path: Path) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
@@ -353,6 +454,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     check_reduce(reduce)
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
+    check_shared_layers(by_model, layers)
     deriv = Path(deriv_dir)
     input_hashes = {str(p.relative_to(deriv)): file_hash(p)
                     for p in sorted(deriv.glob("sub-*/*_layerscores.npz"))
@@ -379,6 +481,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
+    for p in remove_stale_temps(out):
+        logger.info("Removed %s, left by an interrupted group run.", p.name)
     written: list[Path] = []
     summary: list[dict] = []
     first = next(iter(by_model.values()))[0]
@@ -447,9 +551,11 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                  extra=dict(vol_extra), warn=False)
             written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
+        cols, which = _responsive_targets(gm)
         prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
                               "layer_index": j,
-                              "mean_r": float(np.nanmean(stack.data[i, j]))}
+                              "mean_r": float(np.nanmean(stack.data[i, j, cols])),
+                              "vertices": which, "n_vertices": int(cols.sum())}
                              for i, s in enumerate(stack.subjects)
                              for j, layer in enumerate(stack.layer_names)])
         written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))

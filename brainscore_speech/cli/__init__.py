@@ -12,7 +12,7 @@ import traceback
 
 import typer
 
-from ..exceptions import BrainscoreError
+from ..exceptions import BrainscoreError, BrainscoreWarning
 from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
 from . import _models  # noqa: F401  (models, convert)
 from . import _abx  # noqa: F401
@@ -28,21 +28,34 @@ _RUNTIME_ERRORS = (BrainscoreError, ValueError, TypeError, OSError, KeyError,
 
 
 def _install_log_handler() -> None:
-    logger = logging.getLogger("brainscore_speech")
-    if any(getattr(h, "_bss_cli", False) for h in logger.handlers):
-        return
-    try:
-        from rich.console import Console
-        from rich.logging import RichHandler
+    """One handler on the library logger: rich on a terminal, else plain lines.
 
-        handler: logging.Handler = RichHandler(
-            console=Console(stderr=True), show_path=False, show_time=False,
-            markup=False, rich_tracebacks=False)
-    except ImportError:  # pragma: no cover - rich is a dependency
-        handler = logging.StreamHandler(sys.stderr)
-    handler._bss_cli = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.propagate = False
+    The handler (:func:`brainscore_speech._logging.make_cli_handler`) writes
+    unwrapped lines without escape codes when stderr is not a terminal (CI,
+    Snakemake, SLURM logs); the Hugging Face progress bars follow our switch.
+    """
+    from .._logging import make_cli_handler, sync_third_party_progress
+
+    logger = logging.getLogger("brainscore_speech")
+    if not any(getattr(h, "_bss_cli", False) for h in logger.handlers):
+        handler = make_cli_handler()
+        handler._bss_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    sync_third_party_progress()
+    import warnings
+
+    if not getattr(warnings.showwarning, "_bss_cli", False):
+        def _show(message, category, filename, lineno, file=None, line=None):
+            # our warnings as one log line (no source line); others as Python does
+            if issubclass(category, BrainscoreWarning):
+                logger.warning("%s: %s", category.__name__, message)
+            else:
+                _default(message, category, filename, lineno, file, line)
+
+        _default = warnings.showwarning
+        _show._bss_cli = True  # type: ignore[attr-defined]
+        warnings.showwarning = _show
 
 
 def main(argv: list[str] | None = None) -> None:

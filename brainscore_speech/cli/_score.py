@@ -9,6 +9,38 @@ import typer
 from ._app import app
 
 
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """``"1e-1:1e8:10"`` (log-spaced, ends included) or ``"0.1,1,10"``.
+
+    Raises
+    ------
+    typer.BadParameter
+        Anything else, or values that are not positive and increasing (exit 2).
+    """
+    import numpy as np
+
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            lo, hi, n = text.split(":")
+            lo_f, hi_f, n_i = float(lo), float(hi), int(n)
+            if not (0 < lo_f < hi_f and n_i >= 2):
+                raise ValueError
+            values = tuple(float(v) for v in np.logspace(np.log10(lo_f), np.log10(hi_f),
+                                                         n_i))
+        else:
+            values = tuple(float(v) for v in text.split(","))
+        if not values or any(not np.isfinite(v) or v <= 0 for v in values) or any(
+                b <= a for a, b in zip(values, values[1:])):
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected 'LOW:HIGH:N' with 0 < LOW < HIGH and N >= 2 (e.g. 1e-1:1e8:10) "
+            f"or increasing positive values separated by commas, got {text!r}.",
+            param_hint="'--alphas'") from None
+    return values
+
+
 @app.command("score")
 def score(
     bids_root: Path = typer.Argument(..., help="BIDS dataset root."),
@@ -47,6 +79,9 @@ def score(
     solver: str = typer.Option("fast", "--solver", help="Ridge solver: 'fast' "
                                "(default), 'fast-local' (local alpha search) or "
                                "'exact' (the direct solve)."),
+    alphas: str = typer.Option("1e-1:1e8:10", "--alphas",
+                               help="Ridge penalties: 'LOW:HIGH:N' (N log-spaced "
+                                    "values) or a comma-separated list."),
 ) -> None:
     """Score every layer of one model against one subject's BOLD."""
     from ..workflows.score import score_subject
@@ -63,6 +98,7 @@ def score(
                            study=study, derivatives=derivatives, layers=layers or None,
                            language=language, cv=cv_value, device=device, force=force,
                            mask_img=mask, repeated=repeated, gap_s=gap_s,
-                           slice_time_ref=st_ref, solver=solver)
+                           slice_time_ref=st_ref, solver=solver,
+                           alphas=parse_alphas(alphas))
     state = "up to date" if result.skipped else f"{result.n_fitted} layer(s) fitted"
     typer.echo(f"{result.layerscores.parent}: {state}; scores in {result.table.name}")

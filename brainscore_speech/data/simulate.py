@@ -492,6 +492,13 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     if min(scans) < min_scans:
         raise ValueError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
                          f"(20 s of audio + {padding_end_s} s padding), got {min(scans)}.")
+    if from_model is not None:  # checked before anything is written
+        fm = Path(from_model)
+        if not (fm / "config.json").is_file():
+            raise FileNotFoundError(
+                f"'from_model' must be a checkpoint folder (config.json + weights), "
+                f"got {fm}" + (": not found." if not fm.exists() else
+                               ": it has no config.json."))
     lang = "cmn" if language == "zh" else language
     out = Path(out)
     bids = out / "bids"

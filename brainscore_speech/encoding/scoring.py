@@ -18,13 +18,108 @@ from .cv import describe_splits, inner_splits, run_order, run_splits
 from ._fastcv import SharedCV, estimate_job
 from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops
 
-__all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION", "SOLVERS"]
+__all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION", "SOLVERS",
+           "edge_alpha_summary", "warn_edge_alphas"]
 
 SOLVERS = ("fast", "fast-local", "exact")
 
-# Warn when more than this fraction of scored targets picked an alpha at an end
-# of the grid (the optimum may lie outside it).
+# Warn when more than this fraction of the predicted targets picked an alpha at
+# an end of the grid (the optimum may lie outside it).
 EDGE_WARN_FRACTION = 0.05
+# A target counts as predicted by a layer when its fold-mean r exceeds
+# EDGE_R_Z / sqrt(n_samples): 3 null standard deviations of a Pearson r over the
+# n_samples held-out scans (each scan is tested once). Noise targets rightly pick
+# the largest penalty, so they are left out of the edge count; BOLD
+# autocorrelation widens the null, so a few noise targets still pass.
+EDGE_R_Z = 3.0
+# ... and only when at least this many layer-target pairs are predicted (a
+# handful of chance passes says nothing about the grid).
+EDGE_MIN_PREDICTED = 10
+
+
+def edge_alpha_summary(alphas: np.ndarray, scores: np.ndarray, grid: np.ndarray, *,
+                       n_samples: int) -> dict[str, Any]:
+    """Share of the chosen alphas at each end of the grid, among predicted targets.
+
+    Parameters
+    ----------
+    alphas : array of shape (n_layers, n_folds, n_targets)
+        Chosen penalties (NaN where not scored).
+    scores : array of shape (n_layers, n_folds, n_targets)
+        Held-out Pearson r.
+    grid : array of shape (n_alphas,)
+        The increasing alpha grid.
+    n_samples : int
+        Scans scored (sets the threshold ``EDGE_R_Z / sqrt(n_samples)``).
+
+    Returns
+    -------
+    dict
+        ``low`` and ``high`` (fractions of the chosen alphas of predicted
+        layer-target pairs, over folds), ``n_predicted`` (layer-target pairs),
+        ``n_low``, ``n_high``, ``n_chosen`` (counts over folds) and
+        ``r_threshold``.
+    """
+    alphas = np.asarray(alphas, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    grid = np.asarray(grid, dtype=np.float64)
+    thr = float(EDGE_R_Z / np.sqrt(max(int(n_samples), 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN targets
+        mean_r = np.nanmean(scores, axis=1, keepdims=True)
+    predicted = np.broadcast_to(np.nan_to_num(mean_r, nan=-np.inf) > thr, alphas.shape)
+    sel = predicted & np.isfinite(alphas)
+    n = int(sel.sum())
+    # relative comparison: the grid may have been stored as float32
+    lo = np.isclose(alphas, grid[0], rtol=1e-5, atol=0) & sel
+    hi = np.isclose(alphas, grid[-1], rtol=1e-5, atol=0) & sel
+    n_lo, n_hi = int(lo.sum()), int(hi.sum())
+    return {"low": n_lo / max(n, 1), "high": n_hi / max(n, 1), "n_low": n_lo,
+            "n_high": n_hi, "n_chosen": n,
+            "n_predicted": int(predicted[:, 0].sum()) if predicted.ndim == 3 else n,
+            "r_threshold": thr}
+
+
+def warn_edge_alphas(summary: dict[str, Any], grid: np.ndarray, *, what: str = "",
+                     stacklevel: int = 2) -> bool:
+    """Warn once when too many predicted targets chose an end of the alpha grid.
+
+    Parameters
+    ----------
+    summary : dict
+        Output of :func:`edge_alpha_summary` (counts may be summed over layers).
+    grid : array of shape (n_alphas,)
+    what : str
+        Who was scored (e.g. ``"sub-01 model native"``), for the message.
+    stacklevel : int, default=2
+
+    Returns
+    -------
+    bool
+        Whether a warning was issued.
+    """
+    grid = np.asarray(grid, dtype=np.float64)
+    n = summary["n_chosen"]
+    lo, hi = summary["n_low"] / max(n, 1), summary["n_high"] / max(n, 1)
+    if (len(grid) < 2 or summary["n_predicted"] < EDGE_MIN_PREDICTED
+            or lo + hi <= EDGE_WARN_FRACTION):
+        return False
+    # suggest a grid 3 decades wider on the crowded side, same spacing
+    log_lo, log_hi = np.log10(grid[0]), np.log10(grid[-1])
+    step = (log_hi - log_lo) / (len(grid) - 1)
+    edge = "lowest" if lo >= hi else "highest"
+    log_lo, log_hi = (log_lo - 3, log_hi) if lo >= hi else (log_lo, log_hi + 3)
+    n_new = int(round((log_hi - log_lo) / step)) + 1 if step > 0 else len(grid)
+    example = f"{10 ** log_lo:g}:{10 ** log_hi:g}:{n_new}"
+    warnings.warn(
+        f"{what + ': ' if what else ''}{100 * (lo + hi):.1f}% of the chosen alphas "
+        f"of the {summary['n_predicted']} predicted layer-target pairs (held-out r > "
+        f"{summary['r_threshold']:.3g}) lie at an edge of the grid [{grid[0]:g}, "
+        f"{grid[-1]:g}], mostly the {edge} ({100 * lo:.1f}% at the lowest, "
+        f"{100 * hi:.1f}% at the highest): the best penalty may lie outside it; "
+        f"widen 'alphas' towards the {edge} values (e.g. score --alphas '{example}').",
+        BrainscoreWarning, stacklevel=stacklevel + 1)
+    return True
 
 
 def pearson_r(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
@@ -202,8 +297,9 @@ def score_layers(
     Warns
     -----
     BrainscoreWarning
-        Once, when more than :data:`EDGE_WARN_FRACTION` of the chosen alphas lie
-        at either end of the grid.
+        Once, when more than :data:`EDGE_WARN_FRACTION` of the chosen alphas of
+        the predicted targets (:func:`edge_alpha_summary`) lie at either end of
+        the grid; the message names the edge and a wider grid.
     """
     t_start = time.perf_counter()
     Y = np.asarray(Y)
@@ -285,18 +381,18 @@ def score_layers(
               "target_batch_size": target_batch_size, "device": device,
               "backend": backend, "dtype": dtype, "solver": solver}
 
-    def edges(ch):
-        scored = np.isfinite(ch)
-        n_scored = max(int(scored.sum()), 1)
-        return (float((ch[scored] == alphas[0]).sum() / n_scored),
-                float((ch[scored] == alphas[-1]).sum() / n_scored))
+    def edges(idx):
+        return edge_alpha_summary(chosen[idx], scores[idx], alphas,
+                                  n_samples=Y.shape[0])
 
     def result(idx):
-        lo, hi = edges(chosen[idx])
+        e = edges(idx)
         return LayerScores(
             scores=scores[idx], alphas=chosen[idx],
             layer_names=tuple(names[i] for i in idx),
-            cv={**cv_desc, "edge_alpha_fraction": {"low": lo, "high": hi}},
+            cv={**cv_desc, "edge_alpha_fraction": {"low": e["low"], "high": e["high"]},
+                "edge_alpha_predicted": {"n": e["n_predicted"],
+                                         "r_threshold": e["r_threshold"]}},
             subject=subject, model_id=model_id,
             provenance=make_provenance("score_layers", params=params,
                                        inputs={"Y_shape": list(Y.shape)}))
@@ -335,14 +431,7 @@ def score_layers(
     for _ in ticker:  # closes the bar
         pass
 
-    frac_lo, frac_hi = edges(chosen)
-    if len(alphas) > 1 and frac_lo + frac_hi > EDGE_WARN_FRACTION:
-        warnings.warn(
-            f"{100 * (frac_lo + frac_hi):.1f}% of the chosen alphas (targets x folds x "
-            f"layers) lie at an edge of the grid [{alphas[0]:g}, {alphas[-1]:g}] "
-            f"({100 * frac_lo:.1f}% at the lowest, {100 * frac_hi:.1f}% at the "
-            "highest); the best penalty may lie outside it: widen 'alphas'.",
-            BrainscoreWarning, stacklevel=3)
+    warn_edge_alphas(edges(list(range(n_layers))), alphas, stacklevel=3)
     elapsed = time.perf_counter() - t_start
     logger.info("Scored %d layer(s) in %.1f s (estimate %s)", n_layers, elapsed,
                 _fmt_s(est["seconds"]))

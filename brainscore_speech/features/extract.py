@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .._io import array_hash, atomic_path, file_hash, make_provenance, to_jsonable
-from .._io import write_json
+from .._io import remove_stale_temps, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
@@ -588,7 +588,16 @@ def extract_stimuli(
             raise ValueError(f"Two stimuli share the name {f.stem!r} ({stems[f.stem]} "
                              f"and {f}); output files are named by stem.")
         stems[f.stem] = f
+    # every input checked before the model loads and anything is written
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Audio file not found: {missing[0]} ({len(missing)} of {len(files)} "
+            f"stimuli missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+            "nothing extracted).")
     out = Path(out_dir)
+    for p in remove_stale_temps(out, names=[f"{f.stem}.h5" for f in files]):
+        logger.info("Removed %s, left by an interrupted extraction.", p.name)
     dev, sm, params = _prepare(model_path, layers=layers, window_s=window_s,
                                stride_s=stride_s,
                                mode=mode, pool_hz=pool_hz, normalize=normalize,

@@ -11,7 +11,7 @@ from typing import Any  # noqa: F401
 
 from .._logging import verbose
 
-__all__ = ["make_figures", "make_report"]
+__all__ = ["make_figures", "make_report", "shared_scale"]
 
 
 @verbose
@@ -44,10 +44,14 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from ..analysis import load_group_outputs
+    from .._io import remove_stale_temps
     from .._logging import logger
+    from ..analysis import load_group_outputs
     from .profiles import plot_best_layer_distribution, plot_layer_profiles
+    import numpy as np
+
     from .surface import (
+        layer_groups,
         plot_brain_score,
         plot_hierarchy,
         plot_regime_map,
@@ -57,6 +61,7 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     g = load_group_outputs(group_dir)
     gdir, out = Path(group_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # left by an interrupted run
     written: list[Path] = []
 
     def keep(fig, name):
@@ -74,21 +79,40 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         local = gdir / Path(rec).name if rec else None
         return local if local is not None and local.is_file() else None
 
+    # one colour scale per kind of map, shared by every model / contrast, so that
+    # panels can be compared; signed maps are symmetric around 0
+    bs_scale = shared_scale(g["brainscore"].values(), signed=False)
     for m, gm in g["brainscore"].items():
-        keep(plot_brain_score(gm, mask_img=vol_mask(gm)), f"model-{m}_desc-brainscore.png")
+        keep(plot_brain_score(gm, mask_img=vol_mask(gm), positive_only=True,
+                              **bs_scale),
+             f"model-{m}_desc-brainscore.png")
         if html_views:
             p = out / f"model-{m}_desc-brainscore_view.html"
             view_surface_html(gm.statistic, gm.hemi_sizes, title=f"brain score {m}",
-                              output_file=p, mask_img=vol_mask(gm))
+                              output_file=p, mask_img=vol_mask(gm),
+                              cmap=bs_scale["cmap"], vmax=bs_scale["vmax"],
+                              symmetric=bs_scale["symmetric_cbar"])
             written.append(p)
     for m, hm in g["hierarchy"].items():
         keep(plot_hierarchy(hm, mask_img=vol_mask(hm)), f"model-{m}_desc-bestlayer.png")
+        if html_views and len(layer_groups(hm.layer_names)[1]) < len(hm.layer_names):
+            # the PNG groups the layers; every layer in the interactive view
+            p = out / f"model-{m}_desc-bestlayer_view.html"
+            best = np.asarray(hm.best_layer, dtype=float)
+            view_surface_html(np.where(best >= 0, best + 1, 0), hm.hemi_sizes,
+                              title=f"best layer {m} (1 = {hm.layer_names[0]}, "
+                              f"{len(hm.layer_names)} = {hm.layer_names[-1]})",
+                              cmap="viridis", threshold=0.5, output_file=p,
+                              mask_img=vol_mask(hm))
+            written.append(p)
         keep(plot_hierarchy(hm, kind="preference", mask_img=vol_mask(hm)),
              f"model-{m}_desc-preference.png")
         prof = gdir / f"model-{m}_layerprofile.tsv"
         if prof.is_file():
-            keep(plot_layer_profiles(pd.read_csv(prof, sep="\t"), hue="model",
-                                     title=f"Layer profile, model {m} (all vertices)"),
+            table = pd.read_csv(prof, sep="\t")
+            keep(plot_layer_profiles(table, hue="model",
+                                     title=f"Layer profile, model {m} "
+                                     f"({_profile_vertices(table)})"),
                  f"model-{m}_desc-layerprofile.png")
         roi = gdir / f"model-{m}_roiprofile.tsv"
         if roi.is_file():
@@ -99,14 +123,64 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             keep(plot_best_layer_distribution(pd.read_csv(dist, sep="\t"),
                                               title=f"Best layer per ROI, model {m}"),
                  f"model-{m}_desc-roibestlayer.png")
+    c_scale = shared_scale(g["contrasts"].values(), signed=True)
     for name, cm in g["contrasts"].items():
         keep(plot_brain_score(cm, colorbar_label="mean paired difference in r",
-                              mask_img=vol_mask(cm)), f"contrast-{name}.png")
+                              mask_img=vol_mask(cm), **c_scale), f"contrast-{name}.png")
     if g["bestregime"] is not None:
         keep(plot_regime_map(g["bestregime"], mask_img=vol_mask(g["bestregime"])),
              "desc-bestregime.png")
     logger.info("Wrote %d figure files to %s.", len(written), out)
     return written
+
+
+def shared_scale(maps, *, signed: bool | None = None) -> dict[str, Any]:
+    """One colour scale for several group maps of one kind.
+
+    The upper end is the 99th percentile of ``|statistic|`` over the significant
+    targets of every map (positive ones only when ``signed=False``; all targets
+    when none is significant). Signed maps (``signed=True``, or by default any
+    significant value below 0) get a symmetric diverging scale around 0
+    (``RdBu_r``), others ``hot`` from 0.
+
+    Parameters
+    ----------
+    maps : iterable of GroupMap
+    signed : bool, optional
+        Force (True) or forbid (False) the diverging scale; default: from the data.
+
+    Returns
+    -------
+    dict
+        ``cmap``, ``vmin``, ``vmax``, ``symmetric_cbar`` (keyword arguments of
+        :func:`~brainscore_speech.plotting.plot_brain_score`).
+    """
+    import numpy as np
+
+    maps = list(maps)
+    sig = [np.asarray(m.statistic, float)[np.asarray(m.mask, bool)] for m in maps]
+    if signed is False:
+        sig = [s[s > 0] for s in sig]
+    vals = np.concatenate(sig) if sig else np.zeros(0)
+    vals = vals[np.isfinite(vals)]
+    if not vals.size:
+        allv = [np.asarray(m.statistic, float) for m in maps]
+        vals = np.concatenate(allv) if allv else np.zeros(0)
+        vals = vals[np.isfinite(vals)]
+    vmax = float(np.percentile(np.abs(vals), 99)) if vals.size else 1.0
+    vmax = vmax if vmax > 0 else 1.0
+    if signed is None:
+        signed = bool(any((s[np.isfinite(s)] < 0).any() for s in sig))
+    if signed:
+        return {"cmap": "RdBu_r", "vmin": -vmax, "vmax": vmax, "symmetric_cbar": True}
+    return {"cmap": "hot", "vmin": 0.0, "vmax": vmax, "symmetric_cbar": False}
+
+
+def _profile_vertices(table) -> str:
+    """Which vertices a layer-profile table averages (its ``vertices`` column)."""
+    if "vertices" in table.columns and table["vertices"].notna().any():
+        return str(table["vertices"].dropna().iloc[0])
+    return "all vertices"
 
 
 def _plot_roi_summary(summary, model: str):
@@ -134,7 +208,7 @@ _SECTIONS = (
     ("brainscore", "Brain scores",
      "Group-mean cross-validated Pearson r between held-out BOLD and each model's "
      "ridge prediction, at each vertex's best layer (significant vertices only), "
-     "and the layer profile across vertices."),
+     "and the layer profile over the responsive vertices (significant brain score)."),
     ("hierarchy", "Hierarchy: which layer predicts each vertex best",
      "Best layer of the subject-averaged scores where significant, the continuous "
      "layer-preference index (0 = first layer, 1 = last) and, with an atlas, the "
@@ -167,12 +241,135 @@ def _section_of(stem: str) -> tuple[str, str]:
     return captions.get(desc, ("other", stem))
 
 
-def _img_tag(path: Path, caption: str | None = None) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    caption = caption or path.stem
+# embedded figures are re-encoded at most this wide (pixels); the full-resolution
+# PNG stays beside the report and is linked
+THUMB_WIDTH = 1000
+
+
+def _png_bytes(path: Path, max_width: int = THUMB_WIDTH) -> bytes:
+    """The PNG's bytes for embedding, downscaled to ``max_width`` pixels when wider.
+
+    Full colour (a 256-colour palette bands the colour bars: seen on the demo).
+    """
+    data = path.read_bytes()
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow comes with matplotlib
+        return data
+    with Image.open(io.BytesIO(data)) as img:
+        if img.width <= max_width:
+            return data
+        small = img.convert("RGB").resize(
+            (max_width, round(img.height * max_width / img.width)), Image.LANCZOS)
+    buf = io.BytesIO()
+    small.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _img_tag(path: Path, caption: str | None = None, *, link: str | None = None,
+             view: str | None = None) -> str:
+    data = base64.b64encode(_png_bytes(path)).decode()
+    caption = html.escape(caption or path.stem)
+    links = []
+    if link:
+        links.append(f'<a href="{html.escape(link)}">full resolution</a>')
+    if view:
+        links.append(f'<a href="{html.escape(view)}">interactive view</a>')
+    if links:
+        caption += " (" + ", ".join(links) + ")"
     return (f'<figure><img src="data:image/png;base64,{data}" '
             f'alt="{html.escape(path.name)}" style="max-width:100%"/>'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _rel(path: Path, start: Path) -> str | None:
+    """``path`` relative to the report's folder (a link), None when not below it."""
+    try:
+        return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+    except ValueError:  # another drive
+        return None
+
+
+_PLURAL = {"vertex": "vertices", "voxel": "voxels"}
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what if n == 1 else _PLURAL.get(what, what + 's')}"
+
+
+def _section_summaries(summary, g: dict[str, Any]) -> dict[str, str]:
+    """One paragraph per section: what is significant and what is not."""
+    import numpy as np
+
+    out: dict[str, str] = {}
+    if summary is None or summary.empty:
+        return out
+    tot = (summary.groupby(["kind", "map", "model"], dropna=False, sort=False)
+           .agg(n_sig=("n_significant", "sum"), n=("n_targets", "sum"),
+                test=("test", "first"), alpha=("alpha", "first"),
+                n_subjects=("n_subjects", "first"))
+           .reset_index())
+    unit = "vertex" if g["provenance"].get("hemi_sizes") else "voxel"
+
+    def split(rows):
+        sig = [r for r in rows if r.n_sig > 0]
+        none = [r for r in rows if r.n_sig == 0]
+        return sig, none
+
+    bs = [r for r in tot.itertuples() if r.kind == "brainscore"]
+    if bs:
+        sig, none = split(bs)
+        r0 = bs[0]
+        text = (f"Vertex-wise {r0.test} across {r0.n_subjects} subjects, FDR "
+                f"{r0.alpha:g} within each hemisphere. ")
+        if sig:
+            text += "Significant brain scores: " + "; ".join(
+                f"{r.model} {_count(int(r.n_sig), unit)} of {int(r.n):,} "
+                f"({100 * r.n_sig / r.n:.1f}%)" for r in sig) + ". "
+        text += ("No significant " + unit + " for " + ", ".join(r.model for r in none)
+                 + "." if none else "")
+        out["brainscore"] = text.strip()
+    hier = []
+    for m, hm in g.get("hierarchy", {}).items():
+        best = np.asarray(hm.best_layer)
+        best = best[best >= 0]
+        if best.size:
+            counts = np.bincount(best, minlength=len(hm.layer_names))
+            top = int(np.argmax(counts))
+            hier.append(f"{m}: most significant {_PLURAL[unit]} prefer "
+                        f"{hm.layer_names[top]} ({100 * counts[top] / best.size:.0f}%"
+                        f" of {best.size:,})")
+        else:
+            hier.append(f"{m}: no significant {unit}, so no best layer")
+    if hier:
+        out["hierarchy"] = ("Best layers are shown only where the brain score is "
+                            "significant. " + "; ".join(hier) + ".")
+    cons = [r for r in tot.itertuples() if r.kind == "contrast"]
+    if cons:
+        sig, none = split(cons)
+        text = ""
+        if sig:
+            text += "Significant contrasts: " + "; ".join(
+                f"{r.map} in {_count(int(r.n_sig), unit)}" for r in sig) + ". "
+        if none:
+            text += ("Not significant anywhere (FDR "
+                     f"{none[0].alpha:g}): " + ", ".join(r.map for r in none) + ".")
+        br = [r for r in tot.itertuples() if r.kind == "bestregime"]
+        if br:
+            text += (f" The best-regime map covers {_count(int(br[0].n_sig), unit)} "
+                     "where a trained model beats the random one.")
+        out["regimes"] = text.strip()
+    return out
+
+
+def _subject_table(n_subjects) -> str:
+    if not isinstance(n_subjects, dict):
+        return f"<p>Subjects: {html.escape(str(n_subjects))}</p>"
+    rows = "".join(f"<tr><td>{html.escape(str(m))}</td><td>{int(n)}</td></tr>"
+                   for m, n in n_subjects.items())
+    return ("<table><tr><th>model</th><th>subjects</th></tr>" + rows + "</table>")
 
 
 def _behaviour_section(folder: Path) -> list[str]:
@@ -203,7 +400,11 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
                 dpi: int = 120, figures_dir: str | os.PathLike | None = None,
                 figures: list[str | os.PathLike] | None = None,
                 behaviour: str | os.PathLike | None = None) -> Path:
-    """One self-contained HTML page: figures (embedded), tables and provenance.
+    """One offline HTML page: figures, tables, a summary per section, provenance.
+
+    Figures are embedded (re-encoded at most :data:`THUMB_WIDTH` pixels wide so
+    the page stays small); full-resolution PNGs and interactive views that lie
+    beside the report are linked, not embedded.
 
     Parameters
     ----------
@@ -216,8 +417,9 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
     figures_dir : path, optional
         Where to keep the PNGs (default a temporary folder).
     figures : list of path, optional
-        PNGs already made by :func:`make_figures` to embed as they are (nothing
-        is re-rendered; ``dpi`` and ``figures_dir`` are then unused).
+        Files already made by :func:`make_figures`: PNGs to embed as they are
+        (nothing is re-rendered; ``dpi`` and ``figures_dir`` are then unused)
+        and HTML views to link.
     behaviour : path, optional
         A folder with ``abx_scores.tsv`` (and optionally ``abx_profile.png``),
         e.g. the demo's ``behaviour/``: adds a behaviour (ABX) section.
@@ -225,6 +427,13 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
     Returns
     -------
     Path
+
+    Raises
+    ------
+    ValueError
+        ``output_file`` is an existing folder (checked before any rendering).
+    FileNotFoundError
+        ``group_dir`` is not a group folder, or a listed figure is missing.
     """
     import tempfile
 
@@ -232,6 +441,10 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
 
     from .._io import atomic_path, read_json
 
+    out = Path(output_file)
+    if out.is_dir():
+        raise ValueError(f"'output_file' must be the report's .html file, got the "
+                         f"folder {out}; e.g. {out / 'report.html'}.")
     gdir = Path(group_dir)
     prov = read_json(gdir / "group_provenance.json") if (
         gdir / "group_provenance.json").is_file() else None
@@ -239,40 +452,61 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
         raise FileNotFoundError(f"{gdir} is not a group folder (no "
                                 "group_provenance.json); run 'brainscore-speech "
                                 "group' first.")
+    if figures is not None:
+        missing = [str(p) for p in figures if not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"Figure(s) to embed not found: {missing}")
+    from ..analysis import load_group_outputs
+
+    g = load_group_outputs(gdir)
     with tempfile.TemporaryDirectory() as tmp:
         fdir = Path(figures_dir) if figures_dir is not None else Path(tmp)
+        keep_links = figures is not None or figures_dir is not None
         if figures is not None:
-            figs = [Path(p) for p in figures if Path(p).suffix == ".png"]
-            missing = [str(p) for p in figs if not p.is_file()]
-            if missing:
-                raise FileNotFoundError(f"Figure(s) to embed not found: {missing}")
+            listed = [Path(p) for p in figures]
         else:
-            figs = [p for p in make_figures(gdir, fdir, dpi=dpi, html_views=False)
-                    if p.suffix == ".png"]
+            # rendered for the report only: no log line naming a temporary folder
+            listed = make_figures(gdir, fdir, dpi=dpi, html_views=False,
+                                  verbose="WARNING")
+        figs = [p for p in listed if p.suffix == ".png"]
+        views = {p.name: p for p in listed if p.suffix == ".html"}
+        summary_path = gdir / "group_summary.tsv"
+        summary = pd.read_csv(summary_path, sep="\t") if summary_path.is_file() \
+            else None
         parts: list[str] = [
             "<!DOCTYPE html><html><head><meta charset='utf-8'>",
             "<title>brainscore_speech group report</title><style>",
             "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}",
-            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
-            "padding:2px 6px}figure{margin:1em 0}pre{background:#f4f4f4;padding:1em;"
-            "overflow:auto;font-size:11px}</style></head><body>",
+            "table{border-collapse:collapse;font-size:12px;margin:.5em 0}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}figure{margin:1em 0}"
+            "pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:11px}"
+            "p.summary{background:#eef4fb;padding:.6em 1em;border-left:4px solid "
+            "#4a7fb5}</style></head><body>",
             "<h1>brainscore_speech group report</h1>",
             f"<p>Group folder: <code>{html.escape(str(gdir))}</code>; space "
-            f"<code>{html.escape(str(prov.get('space')))}</code>; subjects per model: "
-            f"<code>{html.escape(json.dumps(prov.get('n_subjects')))}</code>.</p>",
+            f"<code>{html.escape(str(prov.get('space')))}</code>.</p>",
+            _subject_table(prov.get("n_subjects")),
         ]
-        summary = gdir / "group_summary.tsv"
-        if summary.is_file():
+        texts = _section_summaries(summary, g)
+        if summary is not None:
             parts.append("<h2>Statistics (one row per map and hemisphere)</h2>")
-            parts.append(pd.read_csv(summary, sep="\t").to_html(index=False,
-                                                                float_format="%.4g"))
+            table = summary.copy()
+            for col in table.columns:
+                if table[col].dtype == object:
+                    table[col] = table[col].fillna("")
+            parts.append(table.to_html(index=False, float_format="%.4g", na_rep="–"))
         by_section: dict[str, list[str]] = {key: [] for key, _, _ in _SECTIONS}
         for p in figs:
             key, caption = _section_of(p.stem)
-            by_section[key].append(_img_tag(p, caption))
+            view = views.get(p.stem + "_view.html")
+            by_section[key].append(_img_tag(
+                p, caption, link=_rel(p, out.parent) if keep_links else None,
+                view=_rel(view, out.parent) if view is not None else None))
         for key, title, intro in _SECTIONS:
             if by_section[key]:
                 parts.append(f"<h2>{html.escape(title)}</h2>")
+                if key in texts:
+                    parts.append(f"<p class='summary'>{html.escape(texts[key])}</p>")
                 if intro:
                     parts.append(f"<p>{html.escape(intro)}</p>")
                 parts += by_section[key]
@@ -281,9 +515,10 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
                          f"{html.escape(p.read_text())}</pre>")
         if behaviour is not None:
             parts += _behaviour_section(Path(behaviour))
-        parts.append("<h2>Provenance</h2><pre>"
-                     f"{html.escape(json.dumps(prov, indent=2))}</pre></body></html>")
-    out = Path(output_file)
+        parts.append("<h2>Provenance</h2><details><summary>Parameters, inputs, "
+                     "versions (click to expand)</summary><pre>"
+                     f"{html.escape(json.dumps(prov, indent=2))}</pre></details>"
+                     "</body></html>")
     with atomic_path(out) as tmp_file:
         tmp_file.write_text("\n".join(parts))
     return out

@@ -19,7 +19,8 @@ from .._io import atomic_path
 from ..containers import GroupMap, HierarchyMap
 
 __all__ = ["to_fsaverage5", "project_volume", "plot_surface_map", "plot_brain_score",
-           "plot_hierarchy", "plot_regime_map", "view_surface_html"]
+           "plot_hierarchy", "plot_regime_map", "view_surface_html", "layer_groups",
+           "empty_map_note"]
 
 N_FSAVERAGE5 = 10242
 _ICO_SIZES = {10242: "fsaverage5", 40962: "fsaverage6", 163842: "fsaverage7"}
@@ -136,13 +137,65 @@ def project_volume(values: np.ndarray, mask_img, *, categorical: bool = False
     return out
 
 
+# Best-layer maps with more layers than this show layer groups (conv blocks, then
+# thirds of the transformer); the full map goes to the interactive HTML view.
+MAX_LAYER_COLOURS = 12
+
+
 def _layer_cmap(n: int):
+    """n colours of a perceptually ordered scale (viridis), evenly spaced.
+
+    With at most :data:`MAX_LAYER_COLOURS` categories, neighbouring layers are at
+    least 1/12 of the scale apart, enough to tell them apart on the cortex.
+    """
     from matplotlib.colors import ListedColormap
 
     import matplotlib
 
-    base = matplotlib.colormaps["viridis" if n > 10 else "turbo"]
-    return ListedColormap(base(np.linspace(0.05, 0.95, n)))
+    base = matplotlib.colormaps["viridis"]
+    return ListedColormap(base(np.linspace(0.0, 1.0, max(n, 2))[:n] if n > 1
+                               else [0.5]))
+
+
+def layer_groups(names: Sequence[str], *, max_groups: int = MAX_LAYER_COLOURS
+                 ) -> tuple[np.ndarray, list[str]]:
+    """Group many layers for display: conv blocks, then transformer thirds.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Layer names in hierarchy order (``conv0 .. conv6, encoder_input,
+        transf0 ..`` for wav2vec 2.0).
+    max_groups : int, default=MAX_LAYER_COLOURS
+        At most this many layers: one group per layer.
+
+    Returns
+    -------
+    group : array of shape (n_layers,) of int
+        Group index of each layer (ordered like the layers).
+    labels : list of str
+        One label per group, e.g. ``"conv0-conv6"``, ``"encoder_input-transf3"``.
+    """
+    names = [str(n) for n in names]
+    n = len(names)
+    if n <= max_groups:
+        return np.arange(n), names
+    conv = [i for i, name in enumerate(names) if name.startswith("conv")]
+    rest = [i for i in range(n) if i not in set(conv)]
+    chunks: list[list[int]] = []
+    if conv:
+        chunks.append(conv)
+    n_rest = min(3, len(rest)) if rest else 0
+    for part in (np.array_split(np.asarray(rest), n_rest) if n_rest else []):
+        if part.size:
+            chunks.append(part.tolist())
+    group = np.empty(n, dtype=int)
+    labels = []
+    for g, idx in enumerate(chunks):
+        group[idx] = g
+        a, b = names[idx[0]], names[idx[-1]]
+        labels.append(a if a == b else f"{a}-{b}")
+    return group, labels
 
 
 def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
@@ -151,7 +204,7 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
                      symmetric_cbar: bool = False, colorbar_label: str = "",
                      categories: Sequence[str] | None = None,
                      output_file: str | os.PathLike | None = None, dpi: int = 300,
-                     mask_img=None):
+                     mask_img=None, note: str | None = None):
     """Lateral and medial views of both hemispheres on inflated fsaverage5.
 
     Parameters
@@ -177,6 +230,8 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     dpi : int, default=300
     mask_img : path or Nifti1Image, optional
         Volume data only: the brain mask of ``values``.
+    note : str, optional
+        Text written across the middle of the figure (e.g. why a map is empty).
 
     Returns
     -------
@@ -239,6 +294,10 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
         cb = fig.colorbar(sm, cax=cax)
         cb.ax.tick_params(labelsize=8)
     cb.set_label(colorbar_label, fontsize=10)
+    if note:
+        fig.text(0.45, 0.06, note, ha="center", va="center", fontsize=13,
+                 color="0.15", bbox={"boxstyle": "round", "fc": "white", "ec": "0.6",
+                                     "alpha": 0.9})
     if title:
         fig.suptitle(title, fontsize=13, y=1.02)
     if output_file is not None:
@@ -271,7 +330,7 @@ def _volume_mask(container, mask_img):
 
 def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None = None,
                      output_file: str | os.PathLike | None = None, dpi: int = 300,
-                     **kwargs):
+                     positive_only: bool = False, **kwargs):
     """Group brain-score (or contrast) map, significant vertices only by default.
 
     Parameters
@@ -280,6 +339,9 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
     masked : bool, default=True
         Hide vertices that are not significant after correction.
     title : str, optional
+    positive_only : bool, default=False
+        Also hide values <= 0: for brain scores, a significantly negative r is
+        not a prediction (the hierarchy map ignores those vertices too).
     output_file : path, optional
     dpi : int, default=300
     **kwargs
@@ -291,18 +353,42 @@ def plot_brain_score(gmap: GroupMap, *, masked: bool = True, title: str | None =
     matplotlib.figure.Figure
     """
     vals = np.asarray(gmap.statistic, float)
-    if masked:
-        vals = np.where(gmap.mask, vals, np.nan)
+    shown = np.asarray(gmap.mask, bool) if masked else np.isfinite(vals)
+    if positive_only:
+        shown = shown & (np.nan_to_num(vals) > 0)
+    vals = np.where(shown, vals, np.nan)
     symmetric = kwargs.pop("symmetric_cbar", bool(np.nanmin(
         np.where(np.isfinite(vals), vals, 0)) < 0))
     ttl = title or (f"{gmap.name} ({gmap.test}, "
                     f"{'FDR' if gmap.test != 'cluster' else 'cluster'} "
                     f"p<{gmap.alpha}, n={gmap.n_subjects})")
     mask_img = _volume_mask(gmap, kwargs.pop("mask_img", None))
+    note = kwargs.pop("note", empty_map_note(gmap) if masked else None)
+    if note is None and masked and not shown.any():
+        note = (f"no significant {'voxel' if gmap.hemi_sizes is None else 'vertex'} "
+                f"with r > 0 at FDR {gmap.alpha:g}, n = {gmap.n_subjects}")
     return plot_surface_map(vals, gmap.hemi_sizes, title=ttl, mask_img=mask_img,
                             symmetric_cbar=symmetric, colorbar_label=kwargs.pop(
                                 "colorbar_label", "mean Pearson r"),
-                            output_file=output_file, dpi=dpi, **kwargs)
+                            output_file=output_file, dpi=dpi, note=note, **kwargs)
+
+
+def empty_map_note(gmap: GroupMap) -> str | None:
+    """``"no significant vertex at FDR 0.05, n = 6"`` when nothing survives, else None.
+
+    Parameters
+    ----------
+    gmap : GroupMap
+
+    Returns
+    -------
+    str or None
+    """
+    if np.asarray(gmap.mask, bool).any():
+        return None
+    where = "voxel" if gmap.hemi_sizes is None else "vertex"
+    corr = "cluster-level" if gmap.test == "cluster" else "FDR"
+    return f"no significant {where} at {corr} {gmap.alpha:g}, n = {gmap.n_subjects}"
 
 
 def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
@@ -331,21 +417,29 @@ def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
     mask_img = _volume_mask(hmap, mask_img)
     sig = hmap.best_layer >= 0
     who = f"model {hmap.model_id}, n={hmap.n_subjects}"
+    note = None if sig.any() else (
+        f"no significant {'voxel' if hmap.hemi_sizes is None else 'vertex'} at FDR "
+        f"{hmap.extra.get('alpha', 0.05):g}, n = {hmap.n_subjects}")
     if kind == "best_layer":
-        return plot_surface_map(hmap.best_layer, hmap.hemi_sizes,
-                                categories=hmap.layer_names,
-                                title=title or f"Best layer ({who}; significant only)",
-                                colorbar_label=hmap.extra.get("layer_axis_label",
-                                                              "layer"),
-                                output_file=output_file,
-                                dpi=dpi, mask_img=mask_img)
+        group, labels = layer_groups(hmap.layer_names)
+        best = np.asarray(hmap.best_layer)
+        shown = np.where(best >= 0, group[np.maximum(best, 0)], -1)
+        grouped = len(labels) < len(hmap.layer_names)
+        return plot_surface_map(shown, hmap.hemi_sizes, categories=labels,
+                                title=title or f"Best layer ({who}; significant only"
+                                f"{'; layers grouped' if grouped else ''})",
+                                colorbar_label="layer group" if grouped else
+                                hmap.extra.get("layer_axis_label", "layer"),
+                                output_file=output_file, dpi=dpi, mask_img=mask_img,
+                                note=note)
     vals = hmap.preference_index if kind == "preference" else hmap.stability
     return plot_surface_map(np.where(sig, vals, np.nan), hmap.hemi_sizes,
                             cmap="viridis", vmin=0, vmax=1,
                             title=title or f"{'Layer preference index' if kind == 'preference' else 'Best-layer bootstrap stability'} ({who})",
                             colorbar_label="0 = first layer, 1 = last" if
                             kind == "preference" else "fraction of resamples",
-                            output_file=output_file, dpi=dpi, mask_img=mask_img)
+                            output_file=output_file, dpi=dpi, mask_img=mask_img,
+                            note=note)
 
 
 def plot_regime_map(gmap: GroupMap, *, title: str | None = None,
@@ -376,12 +470,14 @@ def plot_regime_map(gmap: GroupMap, *, title: str | None = None,
                             title=title or f"Best regime where trained > random "
                             f"(n={gmap.n_subjects})", colorbar_label="regime",
                             output_file=output_file, dpi=dpi,
-                            mask_img=_volume_mask(gmap, mask_img))
+                            mask_img=_volume_mask(gmap, mask_img),
+                            note=empty_map_note(gmap))
 
 
 def view_surface_html(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
                       hemi: str = "L", title: str = "", cmap: str = "hot",
-                      threshold: float | None = None,
+                      threshold: float | None = None, vmax: float | None = None,
+                      symmetric: bool = False,
                       output_file: str | os.PathLike | None = None, mask_img=None):
     """Interactive offline HTML view (nilearn ``view_surf``, JS embedded).
 
@@ -394,6 +490,11 @@ def view_surface_html(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     title : str
     cmap : str, default="hot"
     threshold : float, optional
+    vmax : float, optional
+        Upper end of the colour scale (default: the data's maximum); share it
+        between views of one kind of map.
+    symmetric : bool, default=False
+        Colour scale symmetric around 0 (signed maps).
     output_file : path, optional
         Write the standalone HTML page.
     mask_img : path or Nifti1Image, optional
@@ -416,7 +517,9 @@ def view_surface_html(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     view = plotting.view_surf(mesh.parts[part], np.nan_to_num(hemis[hemi]),
                               bg_map=sulc.data.parts[part], cmap=cmap,
                               threshold=threshold, title=title or None,
-                              symmetric_cmap=False, engine="niivue")
+                              symmetric_cmap=symmetric, vmax=vmax,
+                              vmin=None if symmetric or vmax is None else 0.0,
+                              engine="niivue")
     if output_file is not None:
         path = Path(output_file)
         with atomic_path(path) as tmp:

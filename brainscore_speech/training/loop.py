@@ -173,6 +173,15 @@ def _setup_distributed(cfg: TrainConfig):
     return rank, world, device
 
 
+def _only_step0(out: Path) -> bool:
+    """``out`` holds only the step-0 checkpoint of a run meant to train (max_steps > 0)."""
+    try:
+        prev = Checkpoint.load(out)
+    except Exception:  # noqa: BLE001 - unreadable: let the normal checks report it
+        return False
+    return prev.step == 0 and prev.config.max_steps > 0
+
+
 @verbose
 def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint:
     """Pretrain wav2vec 2.0 from scratch and return the final checkpoint.
@@ -193,7 +202,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
     Raises
     ------
     FileExistsError
-        ``cfg.out`` already holds a checkpoint and ``resume`` is False.
+        ``cfg.out`` already holds a checkpoint past step 0 and ``resume`` is False
+        (a step-0 checkpoint left by a run that failed is replaced).
     ValueError
         Resuming with a different configuration (the differing keys are named).
     CollapseError
@@ -213,6 +223,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
     if is_main:
         recover_checkpoint_dir(out)
     has_ckpt = (out / "train_state" / "state.pt").is_file()
+    if has_ckpt and not resume and _only_step0(out):
+        # a run that failed before its first update left only the untrained
+        # step-0 model: nothing to lose, so a plain re-run starts afresh
+        if is_main:
+            logger.info("Replacing the step-0 checkpoint that an unfinished run left "
+                        "in %s.", out)
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+        has_ckpt = False
     if has_ckpt and not resume:
         raise FileExistsError(f"{out} already holds a checkpoint; pass --resume to "
                               "continue it or choose another --out.")

@@ -21,6 +21,7 @@ skipped, and the stages below it skip finished work themselves):
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -63,6 +64,28 @@ class DemoConfig:
     seed: int = 0
     language: str = "en"
     nonnative_language: str = "fr"
+
+    def __post_init__(self):
+        # validated here, before the demo writes corpora, a study or a model
+        for name in ("n_subjects", "n_runs", "scans_per_run", "train_steps"):
+            value = getattr(self, name)
+            low = {"n_subjects": 2, "n_runs": 2, "scans_per_run": 1,
+                   "train_steps": 0}[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"DemoConfig {name!r} must be an integer >= {low}, got "
+                                 f"{value!r}.")
+        for name in ("tr_s", "corpus_minutes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"DemoConfig {name!r} must be positive, got "
+                                 f"{getattr(self, name)!r}.")
+        # simulate_study needs 20 s of audio + 8 s of padding per run
+        min_scans = math.ceil(28.0 / self.tr_s)
+        if self.scans_per_run < min_scans:
+            raise ValueError(f"DemoConfig 'scans_per_run' must be at least {min_scans} "
+                             f"at TR {self.tr_s} s, got {self.scans_per_run}.")
+        if self.language == self.nonnative_language:
+            raise ValueError(f"DemoConfig 'nonnative_language' must differ from "
+                             f"'language' ({self.language!r}).")
 
 
 MODELS = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
-from ..exceptions import DataError
+from ..exceptions import BrainscoreWarning, DataError
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix", "REPEATED_STIMULI"]
 
@@ -193,6 +194,13 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         Activation files of different models or layers, or any BOLD check.
     ValueError
         Unknown layer names, bad ``repeated``, ``gap_s`` or ``slice_time_ref``.
+
+    Warns
+    -----
+    BrainscoreWarning
+        Once per call, when the predicted vertices of all layers together crowd
+        an end of the ``alphas`` grid (see
+        :func:`~brainscore_speech.encoding.scoring.warn_edge_alphas`).
     """
     from ..align import run_regressors
     from ..data.bold import describe_runs, load_bold, read_participant_language
@@ -362,12 +370,16 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         per_layer[name] = result
 
     if todo:  # one call: Y is prepared once for all layers, one progress bar
-        score_layers(todo, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
-                     groups=stim_vec, gap=gap,
-                     alpha_selection=alpha_selection, device=device, solver=solver,
-                     on_layer=_cache_layer, model_id=model_id, subject=sub)
+        with warnings.catch_warnings():  # one warning per job, below
+            warnings.filterwarnings("ignore", _EDGE_WARNING, BrainscoreWarning)
+            score_layers(todo, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
+                         groups=stim_vec, gap=gap,
+                         alpha_selection=alpha_selection, device=device,
+                         solver=solver, on_layer=_cache_layer, model_id=model_id,
+                         subject=sub)
     n_fitted = len(todo)
 
+    _warn_edge_alphas_once(per_layer, alphas, Y.shape[0], f"sub-{sub} model {model_id}")
     n_targets = valid.size
     n_folds = {np.shape(s.scores)[1] for s in per_layer.values()}
     if len(n_folds) != 1:
@@ -394,6 +406,9 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                      hemi_sizes=bold.hemi_sizes, provenance=provenance,
                      layer_info={n: first["layer_info"][n] for n in names
                                  if n in first.get("layer_info", {})})
+    # the provenance JSON is the job's manifest, written last: removed before the
+    # first output changes, so an interrupted job never looks finished
+    prov_path.unlink(missing_ok=True)
     ls.save(ls_path)
 
     mean = ls.mean_scores  # (n_layers, n_targets)
@@ -430,6 +445,25 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                 model_id, len(names), n_fitted, len(names) - n_fitted, sub_dir)
     return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=n_fitted,
                        skipped=False, files=[*outputs, prov_path])
+
+
+_EDGE_WARNING = r".*lie at an edge of the grid"
+
+
+def _warn_edge_alphas_once(per_layer: dict[str, LayerScores], alphas: Sequence[float],
+                           n_samples: int, what: str) -> None:
+    """One grid-edge warning for the whole job (all layers, cached ones too)."""
+    from ..encoding.scoring import edge_alpha_summary, warn_edge_alphas
+
+    grid = np.asarray(alphas, dtype=np.float64)
+    total: dict[str, Any] = {"n_low": 0, "n_high": 0, "n_chosen": 0, "n_predicted": 0,
+                             "r_threshold": np.nan}
+    for ls in per_layer.values():
+        s = edge_alpha_summary(ls.alphas, ls.scores, grid, n_samples=n_samples)
+        for k in ("n_low", "n_high", "n_chosen", "n_predicted"):
+            total[k] += s[k]
+        total["r_threshold"] = s["r_threshold"]
+    warn_edge_alphas(total, grid, what=what, stacklevel=4)
 
 
 def _remove_stale_temps(folders: Sequence[Path], prefix: str, model_ent: str) -> None:

@@ -170,8 +170,7 @@ def test_score_layers_no_leakage_across_runs(solver):
     Y = rng.standard_normal((n_runs * n_scans, n_vert))
     Y[:n_scans] += 3 * X[:n_scans] @ rng.standard_normal((12, n_vert))
     runs = np.repeat(np.arange(n_runs), n_scans)
-    with pytest.warns(BrainscoreWarning, match="edge of the grid"):
-        out = score_layers({"x": X}, Y, runs, solver=solver)
+    out = _score({"x": X}, Y, runs, solver=solver)
     # null SE of one r is 1/sqrt(120) ~ 0.09; of the mean of 300: ~0.005
     assert abs(np.mean(out.scores[0, 0])) < 0.03
     assert abs(np.mean(out.scores[0, 1:])) < 0.03
@@ -234,12 +233,50 @@ def test_score_layers_cuda_matches_cpu(study):
 
 
 def test_score_layers_warns_once_on_grid_edge():
+    # a planted signal whose best penalty lies below the grid: every predicted
+    # target (~2 x 40 layer-target pairs) takes the lowest alpha; the warning names
+    # that edge and a wider grid
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 5))
+    Y = X @ rng.standard_normal((5, 40)) + 0.5 * rng.standard_normal((200, 40))
+    with pytest.warns(BrainscoreWarning, match=r"100.0% of the chosen alphas of the "
+                      r"7[0-9] predicted layer-target pairs \(held-out r > 0.212\) lie at "
+                      r"an edge of the grid \[1000, 1e\+08\], mostly the lowest.*"
+                      r"--alphas '1:1e\+08:9'") as rec:
+        out = score_layers({"a": X, "b": X[:, :3]}, Y, np.repeat([0, 1], 100),
+                           alphas=np.logspace(3, 8, 6))
+    assert len([w for w in rec if issubclass(w.category, BrainscoreWarning)]) == 1
+    assert out.cv["edge_alpha_fraction"] == {"low": 1.0, "high": 0.0}
+
+
+def test_score_layers_noise_targets_do_not_count_as_edge_alphas():
+    # pure noise: most targets take the largest penalty, as they should; they
+    # are not predicted (held-out r below 3 null SDs), so no warning
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((200, 5)), rng.standard_normal((200, 40))
-    with pytest.warns(BrainscoreWarning, match=r"% of the chosen alphas .* lie at an "
-                      r"edge of the grid \[0.1, 1e\+08\].*widen 'alphas'") as rec:
-        score_layers({"a": X, "b": X[:, :2]}, Y, np.repeat([0, 1], 100))
-    assert len([w for w in rec if issubclass(w.category, BrainscoreWarning)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BrainscoreWarning)
+        out = score_layers({"a": X, "b": X[:, :2]}, Y, np.repeat([0, 1], 100))
+    assert out.cv["edge_alpha_predicted"]["n"] < 10
+
+
+def test_edge_alpha_summary_counts_predicted_targets_only():
+    from brainscore_speech.encoding.scoring import edge_alpha_summary, warn_edge_alphas
+
+    grid = np.logspace(-1, 8, 10)
+    scores = np.zeros((1, 2, 4))
+    scores[0, :, :2] = 0.5  # targets 0, 1 predicted (threshold 3 / sqrt(100))
+    alphas = np.array([[[1e8, 1.0, 1e8, 1e8], [1e8, 10.0, 1e8, 0.1]]])
+    s = edge_alpha_summary(alphas, scores, grid, n_samples=100)
+    assert s["r_threshold"] == pytest.approx(0.3)
+    assert (s["n_predicted"], s["n_chosen"], s["n_high"], s["n_low"]) == (2, 4, 2, 0)
+    assert s["high"] == 0.5 and s["low"] == 0.0
+    assert not warn_edge_alphas(s, grid)  # fewer than 10 predicted pairs
+    s = {**s, "n_predicted": 20}
+    with pytest.warns(BrainscoreWarning, match=r"sub-01: 50.0% .* mostly the highest "
+                      r"\(0.0% at the lowest, 50.0% at the highest\).*"
+                      r"--alphas '0.1:1e\+11:13'"):
+        assert warn_edge_alphas(s, grid, what="sub-01")
 
 
 def test_pearson_r_matches_numpy_and_nan_for_constant(rng):

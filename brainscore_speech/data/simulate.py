@@ -48,6 +48,7 @@ from .._io import atomic_path, make_provenance, write_json
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
+from ..exceptions import UsageError
 
 __all__ = [
     "STAGES",
@@ -416,20 +417,20 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     check_option("language", language, ["en", "fr", "cmn", "zh"])
     for name, value in (("n_subjects", n_subjects), ("n_runs", n_runs)):
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name!r} must be a positive integer, got {value!r}.")
+            raise UsageError(f"{name!r} must be a positive integer, got {value!r}.")
     if n_runs < 2:
-        raise ValueError(f"'n_runs' must be at least 2 (leave-one-run-out CV), got "
+        raise UsageError(f"'n_runs' must be at least 2 (leave-one-run-out CV), got "
                          f"{n_runs}.")
     if not tr_s > 0:
-        raise ValueError(f"'tr_s' must be positive, got {tr_s}.")
+        raise UsageError(f"'tr_s' must be positive, got {tr_s}.")
     scans = [int(scans_per_run)] * n_runs if np.ndim(scans_per_run) == 0 else \
         [int(s) for s in scans_per_run]
     if len(scans) != n_runs:
-        raise ValueError(f"'scans_per_run' must have {n_runs} entries (one per run), "
+        raise UsageError(f"'scans_per_run' must have {n_runs} entries (one per run), "
                          f"got {len(scans)}.")
     min_scans = int(math.ceil((padding_end_s + 20.0) / tr_s))
     if min(scans) < min_scans:
-        raise ValueError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
+        raise UsageError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
                          f"(20 s of audio + {padding_end_s} s padding), got {min(scans)}.")
     lang = "cmn" if language == "zh" else language
     out = Path(out)

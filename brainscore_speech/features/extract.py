@@ -31,6 +31,7 @@ from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
 from ..data.audio import find_audio, load_audio
 from ..exceptions import DataError
+from ..exceptions import UsageError
 from ._fastconv import fast_feature_encoder, supports_fast_encoder
 from .frames import SFREQ, LayerGeometry, Window, plan_windows
 from .models import SpeechModel, load_speech_model, wrap_model
@@ -141,7 +142,7 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
     check_option("mode", mode, MODES)
     check_option("dtype", dtype, list(DTYPES))
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(
+        raise UsageError(
             f"'batch_size' must be a positive integer, got {batch_size!r}.")
     names = resolve_layers(sm, layers)
     geo_all = sm.geometry(pool_hz)
@@ -156,26 +157,26 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
     if mode != "full":
         for key, val in (("window_s", window_s), ("stride_s", stride_s)):
             if not (isinstance(val, (int, float)) and val > 0):
-                raise ValueError(f"{key!r} must be a positive number of seconds, got "
+                raise UsageError(f"{key!r} must be a positive number of seconds, got "
                                  f"{val!r}.")
         window = int(round(window_s * SFREQ))
         stride = int(round(stride_s * SFREQ))
         if stride % align:
             good = max(1, round(stride / align)) * align / SFREQ
-            raise ValueError(
+            raise UsageError(
                 f"'stride_s' must be a multiple of the model's frame hop ({align} "
                 f"samples = {align / SFREQ} s at 16 kHz) so that windows share the "
                 f"frame grid; got {stride_s} s. Use e.g. {good:g} s."
             )
         span = max(g.group_span for g in geo_all.values())
         if window < stride + span:
-            raise ValueError(
+            raise UsageError(
                 f"'window_s' ({window_s} s) must exceed 'stride_s' ({stride_s} s) by "
                 f"at least the largest receptive field ({span / SFREQ} s) so that "
                 "every frame lies inside some window."
             )
         if mode == "causal" and stride < rf_total:
-            raise ValueError(
+            raise UsageError(
                 f"'stride_s' must be at least the model's receptive field "
                 f"({rf_total / SFREQ} s) in causal mode, got {stride_s} s."
             )

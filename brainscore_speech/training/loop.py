@@ -38,6 +38,7 @@ from .checkpoint import (
 from .config import TrainConfig, load_regime
 from .criterion import sample_masks, sample_negatives, wav2vec2_loss
 from .dataset import MicroBatch, load_corpus, sample_update
+from ._preflight import check_train_out
 from .health import HealthMonitor
 from .model import FeatureTap, build_model, make_feature_extractor
 
@@ -210,6 +211,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
             dist.barrier()
 
     out = Path(cfg.out)
+    check_train_out(cfg, resume=resume)  # before anything is moved or written
     if is_main:
         recover_checkpoint_dir(out)
     has_ckpt = (out / "train_state" / "state.pt").is_file()

@@ -238,7 +238,7 @@ def test_cli_score_bad_inputs_exit_1(study, tmp_path, breakage, message):
 def test_cli_score_unknown_layer_and_folder(study, tmp_path):
     code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
                             study.activations, "--out", tmp_path, "--layers", "stage9"])
-    assert code == 1
+    assert code == 2
     assert "'layers' must be one of ['stage1', 'stage2', 'stage3', 'stage4'], got " \
            "'stage9'. Did you mean" in err
     code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",

@@ -50,7 +50,7 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 
 def check_number(name: str, value: Any, *, low: float | None = None,
                  high: float | None = None, low_open: bool = False,
-                 integer: bool = False, allow_none: bool = False,
+                 high_open: bool = False, integer: bool = False, allow_none: bool = False,
                  unit: str = "") -> Any:
     """Check that a numeric parameter lies in its range and return it.
 
@@ -60,7 +60,7 @@ def check_number(name: str, value: Any, *, low: float | None = None,
         Parameter name as the user knows it (``'tr_s'`` or ``'--tr'``).
     value : int or float
     low, high : float, optional
-        Bounds; ``low`` is exclusive when ``low_open`` (``> 0``), ``high`` inclusive.
+        Bounds, inclusive unless ``low_open`` / ``high_open`` (``> 0``, ``< 1``).
     integer : bool
         Also require an integer.
     allow_none : bool
@@ -84,13 +84,13 @@ def check_number(name: str, value: Any, *, low: float | None = None,
         raise UsageError(f"{name!r} must be {kind}, got {value!r}.")
     v = float(value)
     bad_low = low is not None and (v <= low if low_open else v < low)
-    bad_high = high is not None and v > high
+    bad_high = high is not None and (v >= high if high_open else v > high)
     if bad_low or bad_high:
         parts = []
         if low is not None:
             parts.append(f"{'>' if low_open else '>='} {low:g}{unit}")
         if high is not None:
-            parts.append(f"<= {high:g}{unit}")
+            parts.append(f"{'<' if high_open else '<='} {high:g}{unit}")
         raise UsageError(f"{name!r} must be {' and '.join(parts)}, got {value!r}.")
     return value
 

@@ -38,6 +38,7 @@ from .._io import atomic_path, file_hash, make_provenance, params_hash, read_jso
 from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
+from ._group_checks import check_group_params
 from .collect import stack_layer_scores
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
 from .regimes import best_regime_map, regime_contrasts
@@ -272,6 +273,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         the previous run was reused), ``provenance``.
     """
     check_option("test", test, ("wilcoxon", "signflip", "ttest"))
+    check_group_params(out_dir, alpha=alpha, n_permutations=n_permutations,
+                       n_bootstrap=n_bootstrap)
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
     deriv = Path(deriv_dir)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, make_provenance, write_json
+from .._io import atomic_path, check_output_dir, make_provenance, write_json
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
@@ -433,7 +433,7 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         raise UsageError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
                          f"(20 s of audio + {padding_end_s} s padding), got {min(scans)}.")
     lang = "cmn" if language == "zh" else language
-    out = Path(out)
+    out = check_output_dir(out, what="output folder")
     bids = out / "bids"
     deriv = bids / "derivatives" / "fmriprep"
     model_id = "stages"

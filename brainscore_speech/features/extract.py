@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .._io import array_hash, atomic_path, file_hash, make_provenance, to_jsonable
-from .._io import write_json
+from .._io import check_output_dir, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
@@ -574,6 +574,7 @@ def extract_stimuli(
     """
     import h5py
 
+    check_output_dir(out_dir, what="--out")  # before the model is loaded
     files = find_audio(stimuli)
     if not files:
         raise FileNotFoundError(f"No stimuli given in {stimuli!r}.")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_path, safe_join
+from .._io import atomic_path, check_output_file, safe_join
 from ..data.audio import TARGET_SFREQ, audio_info, find_audio, load_audio
 from ..exceptions import DataError, ManifestError
 from ._preflight import min_manifest_samples, report_skipped
@@ -151,6 +151,7 @@ def build_manifest(directory: str | os.PathLike, out: str | os.PathLike, *,
         A file cannot be read (named).
     """
     directory = Path(directory)
+    check_output_file(out, what="--out")
     if not directory.is_dir():
         raise FileNotFoundError(f"Corpus directory not found: {directory}")
     min_n, rows, files = min_manifest_samples(min_seconds), [], find_audio(directory)

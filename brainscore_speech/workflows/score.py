@@ -33,6 +33,7 @@ from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
 from ..exceptions import DataError
+from ._score_checks import check_bold_coverage, check_score_inputs
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix"]
 
@@ -190,6 +191,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             )
         act_files[spec.stimulus] = path
         metas[spec.stimulus] = read_activation_meta(path)
+    check_score_inputs(bids_root, out, act_files, metas)  # out usable, same audio
     first = next(iter(metas.values()))
     model_id, layer_order = first["model_id"], list(first["layer_order"])
     for stim, meta in metas.items():
@@ -215,6 +217,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     bold = load_bold(bids_root, sub, task=task, space=space, derivatives=derivatives,
                      study=preset, confounds_strategy=confounds_strategy, mask_img=mask_img,
                      stimulus_durations_s={s: m["duration_s"] for s, m in metas.items()})
+    check_bold_coverage(bold, sub)  # NaN policy: see workflows/_score_checks.py
     run_keys = list(bold.runs)
     valid = np.asarray(bold.valid, dtype=bool)
     Y = np.concatenate([bold.runs[k][:, valid] for k in run_keys]).astype(np.float32)

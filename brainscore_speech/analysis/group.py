@@ -38,6 +38,7 @@ from .._io import atomic_path, file_hash, make_provenance, params_hash, read_jso
 from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
+from ..integrity import record_outputs
 from ._group_checks import check_group_params
 from .collect import stack_layer_scores
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
@@ -406,6 +407,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  "n_subjects": {m: len(v) for m, v in by_model.items()},
                  "deriv_dir": str(deriv)})
     write_json(prov_path, prov)
+    record_outputs(out / "group_checksums.json", step="group", outputs=[*written, prov_path],
+                   inputs=[deriv / p for p in input_hashes])  # for `verify`
     logger.info("Group analysis of %d model(s) written to %s.", len(by_model), out)
     return {"outputs": written, "models": sorted(by_model), "skipped": False,
             "provenance": prov}

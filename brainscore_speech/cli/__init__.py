@@ -14,6 +14,7 @@ import typer
 
 from ..exceptions import BrainscoreError, UsageError
 from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
+from . import _verify  # noqa: F401
 from ._app import app
 
 __all__ = ["app", "main"]

@@ -30,8 +30,8 @@ from .._logging import logger, progress, verbose
 from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
 from ..data.audio import find_audio, load_audio
-from ..exceptions import DataError
-from ..exceptions import UsageError
+from ..exceptions import DataError, UsageError
+from ..integrity import record_outputs
 from ._fastconv import fast_feature_encoder, supports_fast_encoder
 from .frames import SFREQ, LayerGeometry, Window, plan_windows
 from .models import SpeechModel, load_speech_model, wrap_model
@@ -627,6 +627,10 @@ def extract_stimuli(
                {"model_id": sm.model_id, "model_meta": sm.model_meta,
                 "model_sha256": sm.weights_hash, "layer_order": list(geo),
                 "stimuli": index})
+    record_outputs(out / "activations_checksums.json", step="extract", merge=True,
+                   outputs=[*paths, out / "activations.json"],
+                   inputs=[*files, *sorted(Path(sm.path).glob("*.safetensors"))]
+                   if sm.path else files)  # for `verify`
     logger.info("Extracted %d layers x %d stimuli (%d up to date) in %.1f s",
                 len(geo), done, len(files) - done, time.perf_counter() - t0)
     return paths

@@ -134,3 +134,23 @@ def check_bold_coverage(bold, subject: str) -> None:
                 f"sub-{subject}: no usable vertex left in {label} ({size} NaN/inf or "
                 f"constant in run(s) {bad_runs}); refusing to score part of the "
                 "brain. Fix or leave out that run.")
+
+
+def record_score(prov_path: Path, outputs, act_files: Mapping[str, Path], bold,
+                 specs) -> Path:
+    """Write ``<prefix>_checksums.json`` beside ``prov_path`` (see ``integrity``).
+
+    Inputs: the activation files, each run's BOLD (and mask/confounds) files, BOLD
+    sidecars and events files; outputs: the maps, scores, table and provenance.
+    """
+    from ..integrity import record_outputs
+
+    inputs = [*act_files.values()]
+    for run in ((bold.provenance or {}).get("runs") or {}).values():
+        inputs += [Path(p) for p in run.get("files", [])]
+    for spec in specs:
+        inputs += [p for p in (spec.sidecar, spec.events) if p is not None]
+    record = prov_path.with_name(prov_path.name.replace("_provenance.json",
+                                                       "_checksums.json"))
+    return record_outputs(record, step="score", outputs=[*outputs, prov_path],
+                          inputs=dict.fromkeys(inputs))

@@ -33,7 +33,7 @@ from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
 from ..exceptions import DataError
-from ._score_checks import check_bold_coverage, check_score_inputs
+from ._score_checks import check_bold_coverage, check_score_inputs, record_score
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix"]
 
@@ -352,6 +352,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                 "GeneratedBy": [{"Name": "brainscore_speech score"}]})
     write_json(prov_path, {**provenance, "outputs": [str(p.relative_to(out))
                                                      for p in outputs]})
+    record_score(prov_path, outputs, act_files, bold, specs)  # for `verify`
     logger.info("sub-%s model %s: %d layers scored (%d fitted, %d cached) -> %s", sub,
                 model_id, len(names), n_fitted, len(names) - n_fitted, sub_dir)
     return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=n_fitted,

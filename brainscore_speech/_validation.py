@@ -13,6 +13,7 @@ from .exceptions import UsageError
 __all__ = [
     "check_option",
     "check_number",
+    "check_device",
     "check_type",
     "check_shapes",
     "check_finite",
@@ -92,6 +93,24 @@ def check_number(name: str, value: Any, *, low: float | None = None,
         if high is not None:
             parts.append(f"{'<' if high_open else '<='} {high:g}{unit}")
         raise UsageError(f"{name!r} must be {' and '.join(parts)}, got {value!r}.")
+    return value
+
+
+def check_device(name: str, value: Any, *, allow_auto: bool = False) -> Any:
+    """Check a torch device string (``cpu``, ``cuda``, ``cuda:1``; ``auto``).
+
+    Raises
+    ------
+    UsageError
+        ``'device' must be 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'.``
+    """
+    import re
+
+    pattern = r"cpu|cuda(:\d+)?|mps" + ("|auto" if allow_auto else "")
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        auto = ", 'auto'" if allow_auto else ""
+        raise UsageError(f"{name!r} must be 'cpu', 'cuda' or 'cuda:<index>'{auto}, "
+                         f"got {value!r}.")
     return value
 
 

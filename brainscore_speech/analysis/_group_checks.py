@@ -7,7 +7,7 @@ import os
 from .._io import check_output_dir
 from .._validation import check_number
 
-__all__ = ["check_group_params"]
+__all__ = ["check_group_params", "check_group_layers"]
 
 
 def check_group_params(out_dir: str | os.PathLike, *, alpha: float,
@@ -34,3 +34,25 @@ def check_group_params(out_dir: str | os.PathLike, *, alpha: float,
     check_number("n_permutations", n_permutations, low=1, integer=True)
     check_number("n_bootstrap", n_bootstrap, low=0, integer=True)
     check_output_dir(out_dir, what="--out")
+
+
+def check_group_layers(by_model, layers) -> None:
+    """Every requested layer exists for every subject of every model (before writing).
+
+    Raises
+    ------
+    UsageError
+        ``'layer' 'stage9' is missing for model 'stages' sub-01; it has ['stage1',
+        'stage2']. Did you mean ...``
+    """
+    from .._validation import suggest
+    from ..exceptions import UsageError
+
+    for model, scores in by_model.items():
+        for ls in scores:
+            have = list(ls.layer_names)
+            for name in layers or ():
+                if name not in have:
+                    raise UsageError(
+                        f"'layer' {name!r} is missing for model {model!r} "
+                        f"sub-{ls.subject}; it has {have}." + suggest(name, have))

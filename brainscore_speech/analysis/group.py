@@ -39,7 +39,7 @@ from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
 from ..integrity import record_outputs
-from ._group_checks import check_group_params
+from ._group_checks import check_group_layers, check_group_params
 from .collect import stack_layer_scores
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
 from .regimes import best_regime_map, regime_contrasts
@@ -278,6 +278,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                        n_bootstrap=n_bootstrap)
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
+    check_group_layers(by_model, layers)
     deriv = Path(deriv_dir)
     input_hashes = {str(p.relative_to(deriv)): file_hash(p)
                     for p in sorted(deriv.glob("sub-*/*_layerscores.npz"))

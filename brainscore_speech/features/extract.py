@@ -105,7 +105,7 @@ def _check_device(device: str) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"'device' must be a torch device such as 'cpu' or 'cuda:0', "
+        raise UsageError(f"'device' must be a torch device such as 'cpu' or 'cuda:0', "
                          f"got {device!r}.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(

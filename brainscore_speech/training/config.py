@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import load_yaml
-from .._validation import check_option, check_unknown_keys
+from .._validation import check_device, check_option, check_unknown_keys
 from ..exceptions import UsageError
 
 __all__ = [
@@ -167,6 +167,7 @@ class TrainConfig:
         check_option("preset", self.preset, PRESETS)
         check_option("regime_kind", self.regime_kind, REGIME_KINDS)
         check_option("lr_schedule", self.lr_schedule, ("linear", "constant"))
+        check_device("device", self.device, allow_auto=True)
         for name in ("max_steps", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:

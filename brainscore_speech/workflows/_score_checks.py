@@ -25,6 +25,7 @@ import numpy as np
 
 from .._io import check_output_dir, file_hash
 from .._logging import logger
+from .._validation import check_device
 from ..data.audio import AUDIO_EXTENSIONS
 from ..exceptions import DataError
 
@@ -43,7 +44,8 @@ def study_stimuli(bids_root: str | os.PathLike) -> dict[str, Path]:
 
 def check_score_inputs(bids_root: str | os.PathLike, out: str | os.PathLike,
                        act_files: Mapping[str, Path],
-                       metas: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+                       metas: Mapping[str, Mapping[str, Any]], *,
+                       device: str = "cpu") -> dict[str, str]:
     """Check the output folder and that activations match the study's audio.
 
     Parameters
@@ -55,6 +57,8 @@ def check_score_inputs(bids_root: str | os.PathLike, out: str | os.PathLike,
         Stimulus -> activation file.
     metas : mapping of str to dict
         Stimulus -> :func:`~brainscore_speech.containers.read_activation_meta`.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:<index>``.
 
     Returns
     -------
@@ -64,13 +68,14 @@ def check_score_inputs(bids_root: str | os.PathLike, out: str | os.PathLike,
     Raises
     ------
     UsageError
-        ``out`` is a file (or under one).
+        ``out`` is a file (or under one), or ``device`` is not a device.
     PermissionError
         ``out`` is not writable.
     DataError
         An activation file was extracted from audio whose sha256 differs from the
         study's stimulus of the same name.
     """
+    check_device("device", device)
     check_output_dir(out, what="--out")
     stimuli = study_stimuli(bids_root)
     status: dict[str, str] = {}

@@ -191,7 +191,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             )
         act_files[spec.stimulus] = path
         metas[spec.stimulus] = read_activation_meta(path)
-    check_score_inputs(bids_root, out, act_files, metas)  # out usable, same audio
+    check_score_inputs(bids_root, out, act_files, metas, device=device)  # same audio
     first = next(iter(metas.values()))
     model_id, layer_order = first["model_id"], list(first["layer_order"])
     for stim, meta in metas.items():

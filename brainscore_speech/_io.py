@@ -304,9 +304,10 @@ def read_npz(path: str | os.PathLike, *, what: str = ".npz file"
     path = Path(path)
     _require_file(path, what)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise ValueError("not an .npz archive (a single .npy array)")
+        z = np.load(path, allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise ValueError("not an .npz archive (a single .npy array)")
+        with z:
             return {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError,
             KeyError, UnicodeDecodeError) as err:

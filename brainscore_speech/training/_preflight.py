@@ -65,8 +65,8 @@ def check_train_out(cfg, *, resume: bool) -> None:
     if not resume:
         return
     if not (out / _META).is_file():
-        logger.warning("--resume: %s holds no checkpoint yet; starting a new run "
-                       "from step 0.", out)
+        logger.info("--resume: %s holds no checkpoint yet; starting a new run "
+                    "from step 0.", out)
         return
     missing = [n for n in ("model.safetensors", "train_state/state.pt")
                if not (out / n).is_file()]

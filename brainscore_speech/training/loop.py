@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_path
+from .._io import atomic_path, check_safetensors
 from .._logging import logger, progress, verbose
 from ..data.audio import TARGET_SFREQ
 from ..exceptions import BrainscoreError
@@ -253,6 +253,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
     if state is not None:
         from safetensors.torch import load_file
 
+        check_safetensors(out / "model.safetensors", what="weights file")
         raw_model.load_state_dict(load_file(out / "model.safetensors"), strict=True)
     raw_model.to(device)
     tap = FeatureTap(raw_model, feature_grad_mult=cfg.feature_grad_mult)

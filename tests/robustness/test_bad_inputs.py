@@ -463,6 +463,18 @@ CASES: list[Case] = [
          lambda w, t: _train(w, t, out=shutil.copytree(w.trained, t / "ck2"))),
     Case("train-resume-weightless", 1, r"Cannot resume .*model.safetensors.*missing",
          lambda w, t: _train(w, t, "--resume", out=_weightless(w, t))),
+    Case("train-resume-truncated-state", 1, r"Cannot read training state .*state.pt",
+         lambda w, t: _train(w, t, "--resume", out=_broken_trained(
+             w, t, lambda ck: _truncate_file(ck / "train_state" / "state.pt")))),
+    Case("train-resume-truncated-weights", 1, r"Cannot read weights file .*model."
+         r"safetensors: truncated", lambda w, t: _train(w, t, "--resume", out=_broken_trained(
+             w, t, lambda ck: _truncate_file(ck / "model.safetensors")))),
+    Case("train-resume-bad-meta", 1, r"Malformed JSON in .*brainscore_speech.json",
+         lambda w, t: _train(w, t, "--resume", out=_broken_trained(
+             w, t, lambda ck: (ck / "brainscore_speech.json").write_text("{")))),
+    Case("score-participants-garbage", 1, r"Cannot read participants file",
+         _broken_score(lambda r, w, t: (r / "bids/participants.tsv").write_bytes(
+             b'a\tb\n"x\t1\n' + b"\xff" * 10))),
     Case("corpus-dir-missing", 1, r"Corpus directory not found",
          lambda w, t: _corpus(w, t, directory=t / "nope")),
     Case("corpus-dir-no-audio", 1, r"No audio files \(.wav, .*\) found in",
@@ -526,6 +538,16 @@ def _weightless(w, t) -> Path:
     ck = shutil.copytree(w.trained, t / "ck3")
     (ck / "model.safetensors").unlink()
     return ck
+
+
+def _broken_trained(w, t, breaker) -> Path:
+    ck = shutil.copytree(w.trained, t / "ck4")
+    breaker(ck)
+    return ck
+
+
+def _truncate_file(p: Path) -> None:
+    truncate(p, 0.5)
 
 
 def _one_sample(t) -> Path:

@@ -578,6 +578,8 @@ def extract_stimuli(
     files = find_audio(stimuli)
     if not files:
         raise FileNotFoundError(f"No stimuli given in {stimuli!r}.")
+    for stale in (p for f in files for p in Path(out_dir).glob(f"{f.stem}.tmp-*.h5")):
+        stale.unlink(missing_ok=True)  # left by a killed run of these stimuli
     stems: dict[str, Path] = {}
     for f in files:
         if f.stem in stems:

@@ -137,9 +137,9 @@ def main() -> None:
                        "median_slowdown": float(np.median(ratio)),
                        "load_before": [r["load_before"] for r in alone + beside]}
                 rows.append(row)
-                print(f"  {name} threads={row['threads']}: alone {np.median(ta):.1f} s, "
-                      f"beside {np.median(tb):.1f} s, x{np.median(ratio):.2f}",
-                      flush=True)
+                print(f"  {name} threads={row['threads']}: alone "
+                      f"{np.median(ta):.1f} s, beside {np.median(tb):.1f} s, "
+                      f"x{np.median(ratio):.2f}", flush=True)
     print(f"\nContention: job alone vs beside a 2-thread BLAS process; "
           f"{available_cpus()} CPU(s) available, {os.cpu_count()} on the machine; "
           f"{args.repeats} repeats\n")
@@ -154,8 +154,9 @@ def main() -> None:
               f"{np.median(q):>10.2f} ({q.min():.2f}-{q.max():.2f}) "
               f"{lo:>4.1f}-{hi:.1f}")
     goal = all(r["median_slowdown"] <= 3.0 for r in rows)
-    print(f"\ngoal: median slowdown <= 3x for every job -> {'met' if goal else 'NOT met'}"
-          " (load = 1-min load average before each run: other work on the machine)")
+    print(f"\ngoal: median slowdown <= 3x for every job -> "
+          f"{'met' if goal else 'NOT met'} (load = 1-min load average before each "
+          "run: other work on the machine)")
     result = {"benchmark": "bench_contention", "repeats": args.repeats,
               "available_cpus": available_cpus(), "cpu_count": os.cpu_count(),
               "platform": platform.platform(), "goal_max_slowdown": 3.0,

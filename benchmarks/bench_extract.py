@@ -219,8 +219,11 @@ def worker_isa(wav: Path, out: Path) -> dict:
     """float32 and bfloat16 extraction of the BASE model; per-layer per-unit r."""
     import torch
 
-    from brainscore_speech.features import extract_stimuli, make_random_model, wrap_model
+    from brainscore_speech._threads import set_threads
+    from brainscore_speech.features import (extract_stimuli, make_random_model,
+                                            wrap_model)
 
+    set_threads()
     sm = wrap_model(make_random_model(seed=0), model_id="random-base")
     seconds = {}
     for dtype in ("float32", "bfloat16"):

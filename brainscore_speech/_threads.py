@@ -104,7 +104,8 @@ def resolve_threads(threads: int | None = None) -> int:
         if value is None or value < 1:
             from .exceptions import UsageError
 
-            raise UsageError(f"OMP_NUM_THREADS must be a positive integer, got {env!r}.")
+            raise UsageError(
+                f"OMP_NUM_THREADS must be a positive integer, got {env!r}.")
         return value
     return available_cpus()
 

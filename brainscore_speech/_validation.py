@@ -51,8 +51,8 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 
 def check_number(name: str, value: Any, *, low: float | None = None,
                  high: float | None = None, low_open: bool = False,
-                 high_open: bool = False, integer: bool = False, allow_none: bool = False,
-                 unit: str = "") -> Any:
+                 high_open: bool = False, integer: bool = False,
+                 allow_none: bool = False, unit: str = "") -> Any:
     """Check that a numeric parameter lies in its range and return it.
 
     Parameters

@@ -68,7 +68,8 @@ def record_outputs(record: str | os.PathLike, *, step: str,
     """
     record = Path(record)
     if not record.name.endswith(RECORD_SUFFIX):
-        raise ValueError(f"'record' must end with {RECORD_SUFFIX!r}, got {record.name!r}.")
+        raise ValueError(f"'record' must end with {RECORD_SUFFIX!r}, got "
+                         f"{record.name!r}.")
     base = record.parent.resolve()
     outs: dict[str, Any] = {}
     ins: dict[str, Any] = {}

@@ -408,8 +408,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  "n_subjects": {m: len(v) for m, v in by_model.items()},
                  "deriv_dir": str(deriv)})
     write_json(prov_path, prov)
-    record_outputs(out / "group_checksums.json", step="group", outputs=[*written, prov_path],
-                   inputs=[deriv / p for p in input_hashes])  # for `verify`
+    record_outputs(out / "group_checksums.json", step="group",  # for `verify`
+                   outputs=[*written, prov_path],
+                   inputs=[deriv / p for p in input_hashes])
     logger.info("Group analysis of %d model(s) written to %s.", len(by_model), out)
     return {"outputs": written, "models": sorted(by_model), "skipped": False,
             "provenance": prov}

@@ -20,7 +20,8 @@ def verify(
     from ..integrity import verify_outputs
 
     table = verify_outputs(folder)
-    shown = (table if show_ok else table[table["status"] != "ok"]).drop(columns="record")
+    shown = table if show_ok else table[table["status"] != "ok"]
+    shown = shown.drop(columns="record")
     if len(shown):
         typer.echo(shown.to_string(index=False))
     outs = table[table["role"] != "input"]["status"].value_counts()

@@ -28,6 +28,7 @@ from .._io import atomic_path, check_safetensors
 from .._logging import logger, progress, verbose
 from ..data.audio import TARGET_SFREQ
 from ..exceptions import BrainscoreError
+from ._preflight import check_train_out
 from .checkpoint import (
     Checkpoint,
     load_train_state,
@@ -38,7 +39,6 @@ from .checkpoint import (
 from .config import TrainConfig, load_regime
 from .criterion import sample_masks, sample_negatives, wav2vec2_loss
 from .dataset import MicroBatch, load_corpus, sample_update
-from ._preflight import check_train_out
 from .health import HealthMonitor
 from .model import FeatureTap, build_model, make_feature_extractor
 

@@ -40,7 +40,8 @@ def _child(argv: Sequence[str], log: str, env: dict) -> None:  # pragma: no cove
 
 
 def run_job(argv: Sequence[str], log: Path, *, kill_after_s: float | None = None,
-            env: dict | None = None, timeout_s: float = 600.0) -> tuple[int | None, float]:
+            env: dict | None = None, timeout_s: float = 600.0
+            ) -> tuple[int | None, float]:
     """Run the CLI in a forked child; SIGKILL it after ``kill_after_s`` seconds.
 
     Returns
@@ -84,8 +85,9 @@ def temp_leftovers(root: Path) -> list[Path]:
         ".old-tmp")]
 
 
-def kill_and_resume(job: str, argv_for: Callable[[Path], list], fresh: Callable[[], Path],
-                    *, n_points: int, seed: int, full_s: float,
+def kill_and_resume(job: str, argv_for: Callable[[Path], list],
+                    fresh: Callable[[], Path], *, n_points: int, seed: int,
+                    full_s: float,
                     finished: Callable[[Path], dict],
                     check: Callable[[Path, dict, str], None],
                     resume_argv_for: Callable[[Path], list] | None = None,

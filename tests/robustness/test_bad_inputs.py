@@ -187,14 +187,16 @@ def _record(w, t):
 # ------------------------------------------------------------------- cases
 CASES: list[Case] = [
     # ---- typer / usage (exit 2)
-    Case("no-such-command", 2, r"No such command 'nope'", lambda w, t: (["nope"], None)),
+    Case("no-such-command", 2, r"No such command 'nope'",
+         lambda w, t: (["nope"], None)),
     Case("score-no-args", 2, r"Missing argument 'bids_root'",
          lambda w, t: (["score"], None)),
     Case("score-no-subject", 2, r"Missing option '--subject'",
          lambda w, t: (["score", w.bids, "--activations", w.stages, "--out", t / "o"],
                        t / "o")),
     Case("score-no-activations", 2, r"Missing option '--activations'",
-         lambda w, t: (["score", w.bids, "--subject", "01", "--out", t / "o"], t / "o")),
+         lambda w, t: (["score", w.bids, "--subject", "01", "--out", t / "o"],
+                       t / "o")),
     Case("score-no-out", 2, r"Missing option '--out'",
          lambda w, t: (["score", w.bids, "--subject", "01", "--activations", w.stages],
                        None)),
@@ -375,8 +377,8 @@ CASES: list[Case] = [
          _broken_score(lambda r, w, t: (r / "bids/sub-01/func" /
                                         f"{RUN2}_events.tsv").unlink())),
     Case("score-events-columns", 1, r"must have columns onset, duration and stim_file",
-         _broken_score(lambda r, w, t: (r / "bids/sub-01/func" /
-                                        f"{RUN2}_events.tsv").write_text("a\tb\n1\t2\n"))),
+         _broken_score(lambda r, w, t: (r / "bids/sub-01/func" / f"{RUN2}_events.tsv"
+                                        ).write_text("a\tb\n1\t2\n"))),
     Case("score-activation-missing", 1, r"No activations for stimulus 'story02'",
          _broken_score(lambda r, w, t: (r / "activations/stages/story02.h5").unlink())),
     Case("score-activation-truncated", 1, r"Cannot read activation file .*story02.h5",
@@ -405,8 +407,8 @@ CASES: list[Case] = [
          _broken_ckpt(lambda ck: (ck / "config.json").write_text("{oops"))),
     Case("extract-no-weights", 1, r"has no weights",
          _broken_ckpt(lambda ck: (ck / "model.safetensors").unlink())),
-    Case("extract-truncated-weights", 1, r"Cannot read weights file .*model.safetensors:"
-         r" truncated safetensors file",
+    Case("extract-truncated-weights", 1, r"Cannot read weights file "
+         r".*model.safetensors: truncated safetensors file",
          _broken_ckpt(lambda ck: truncate(ck / "model.safetensors"))),
     Case("extract-garbage-weights", 1, r"Cannot read weights file .*malformed",
          _broken_ckpt(lambda ck: _garbage(ck / "model.safetensors"))),
@@ -449,11 +451,14 @@ CASES: list[Case] = [
     Case("train-manifest-line", 1, r"line 2: expected 'relative/path<TAB>n_samples'",
          lambda w, t: _train(w, t, corpus=_manifest(t, f"{w.corpus}\nchirp00.wav\n"))),
     Case("train-manifest-count", 1, r"n_samples must be a positive integer",
-         lambda w, t: _train(w, t, corpus=_manifest(t, f"{w.corpus}\nchirp00.wav\t-4\n"))),
+         lambda w, t: _train(w, t, corpus=_manifest(
+             t, f"{w.corpus}\nchirp00.wav\t-4\n"))),
     Case("train-manifest-escape", 1, r"'\.\.' is not allowed",
-         lambda w, t: _train(w, t, corpus=_manifest(t, f"{w.corpus}\n../x.wav\t16000\n"))),
+         lambda w, t: _train(w, t, corpus=_manifest(
+             t, f"{w.corpus}\n../x.wav\t16000\n"))),
     Case("train-manifest-absent-file", 1, r"audio file 'gone.wav' not found",
-         lambda w, t: _train(w, t, corpus=_manifest(t, f"{w.corpus}\ngone.wav\t16000\n"))),
+         lambda w, t: _train(w, t, corpus=_manifest(
+             t, f"{w.corpus}\ngone.wav\t16000\n"))),
     Case("train-manifest-root", 1, r"root directory .* does not exist",
          lambda w, t: _train(w, t, corpus=_manifest(t, f"{t}/none\nx.wav\t16000\n"))),
     Case("train-out-foreign-dir", 1, r"is a non-empty folder that is not a "
@@ -467,8 +472,9 @@ CASES: list[Case] = [
          lambda w, t: _train(w, t, "--resume", out=_broken_trained(
              w, t, lambda ck: _truncate_file(ck / "train_state" / "state.pt")))),
     Case("train-resume-truncated-weights", 1, r"Cannot read weights file .*model."
-         r"safetensors: truncated", lambda w, t: _train(w, t, "--resume", out=_broken_trained(
-             w, t, lambda ck: _truncate_file(ck / "model.safetensors")))),
+         r"safetensors: truncated", lambda w, t: _train(
+             w, t, "--resume", out=_broken_trained(
+                 w, t, lambda ck: _truncate_file(ck / "model.safetensors")))),
     Case("train-resume-bad-meta", 1, r"Malformed JSON in .*brainscore_speech.json",
          lambda w, t: _train(w, t, "--resume", out=_broken_trained(
              w, t, lambda ck: (ck / "brainscore_speech.json").write_text("{")))),
@@ -502,12 +508,14 @@ CASES: list[Case] = [
          lambda w, t: (["figures", t / "nope", "--out", t / "f"], t / "f")),
     Case("figures-not-group", 1, r"is not a group folder",
          lambda w, t: (["figures", w.deriv, "--out", t / "f"], t / "f")),
-    Case("figures-truncated-npz", 1, r"Cannot read GroupMap file .*truncated or corrupt",
+    Case("figures-truncated-npz", 1,
+         r"Cannot read GroupMap file .*truncated or corrupt",
          _broken_figures(truncate)),
     Case("figures-garbage-npz", 1, r"Cannot read GroupMap file",
          _broken_figures(_garbage)),
     Case("figures-bad-provenance", 1, r"Malformed JSON in .*group_provenance.json",
-         _broken_figures(lambda p: (p.parent / "group_provenance.json").write_text("{"))),
+         _broken_figures(lambda p: (p.parent / "group_provenance.json"
+                                    ).write_text("{"))),
     Case("report-not-group", 1, r"is not a group folder",
          lambda w, t: (["report", w.deriv, "--out", t / "r.html"], t / "r.html")),
     Case("report-truncated-npz", 1, r"Cannot read GroupMap file .*truncated",
@@ -520,7 +528,8 @@ CASES: list[Case] = [
     Case("data-manifest-missing", 1, r"Dataset manifest not found",
          lambda w, t: (["data", "list", "--manifest", t / "none.yaml"], None)),
     Case("data-manifest-syntax", 1, r"Malformed YAML in manifest",
-         lambda w, t: (["data", "list", "--manifest", _regime_file(t, "a: [b\n")], None)),
+         lambda w, t: (["data", "list", "--manifest", _regime_file(t, "a: [b\n")],
+                       None)),
     Case("data-manifest-python-tag", 1, r"Malformed YAML in manifest",
          lambda w, t: (["data", "list", "--manifest", _regime_file(
              t, "datasets: !!python/object/apply:os.system ['echo hi']\n")], None)),

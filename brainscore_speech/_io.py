@@ -269,7 +269,7 @@ def load_yaml(path: str | os.PathLike, *, what: str = "YAML file") -> Any:
     FileNotFoundError
         When ``path`` does not exist.
     DataError
-        ``Cannot read regime file x.yaml: not valid YAML (line 3, column 5: ...)``,
+        ``Malformed YAML in regime file x.yaml: line 3, column 5: ...``,
         also for tags such as ``!!python/object`` that ``safe_load`` refuses.
     """
     import yaml
@@ -284,7 +284,9 @@ def load_yaml(path: str | os.PathLike, *, what: str = "YAML file") -> Any:
         problem = getattr(err, "problem", None) or _one_line(err)
         if "constructor for the tag" in str(problem):
             problem = f"{problem} (only plain YAML is accepted; no python tags)"
-        raise _data_error(path, what, f"not valid YAML ({where}{problem})") from None
+        from .exceptions import DataError
+
+        raise DataError(f"Malformed YAML in {what} {path}: {where}{problem}") from None
     except UnicodeDecodeError as err:
         raise _data_error(path, what, f"not UTF-8 text ({err.reason})") from None
 

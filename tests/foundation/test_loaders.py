@@ -34,8 +34,8 @@ def test_load_yaml_ok_and_missing(tmp_path):
 def test_load_yaml_syntax_error_one_line(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("a: 1\nb: [x, y\n")
-    with pytest.raises(DataError, match=r"Cannot read YAML file .*bad.yaml: not valid "
-                                        r"YAML \(line 3, column 1: ") as err:
+    with pytest.raises(DataError, match=r"Malformed YAML in YAML file .*bad.yaml: "
+                                        r"line 3, column 1: ") as err:
         load_yaml(p)
     _one_line(err)
 

@@ -387,10 +387,10 @@ CASES: list[Case] = [
          _broken_score(lambda r, w, t: _garbage(r / "activations/stages/story01.h5"))),
     Case("score-other-audio", 1, r"was extracted from other audio than the study's "
          r"stimulus .*story01.wav", _broken_score(_other_audio, acts="model")),
-    Case("score-study-python-tag", 1, r"Cannot read study preset .*: not valid YAML .*"
-         r"python", lambda w, t: _score(w, t, "--study", _regime_file(
+    Case("score-study-python-tag", 1, r"Malformed YAML in study preset .*: .*python",
+         lambda w, t: _score(w, t, "--study", _regime_file(
              t, "name: x\ntr_s: !!python/object/apply:os.system ['echo hi']\n"))),
-    Case("score-study-syntax", 1, r"Cannot read study preset .*not valid YAML \(line",
+    Case("score-study-syntax", 1, r"Malformed YAML in study preset .*: line 2",
          lambda w, t: _score(w, t, "--study", _regime_file(t, "name: [x\n"))),
     Case("score-study-unknown-key", 1, r"Unknown key 'tr' in study preset",
          lambda w, t: _score(w, t, "--study", _regime_file(t, "name: x\ntr: 2\n"))),
@@ -432,10 +432,10 @@ CASES: list[Case] = [
     Case("extract-layer", 1, r"Unknown layer 'transf7'",
          lambda w, t: _extract(w, t, "--layers", "transf7")),
     # ---- train / corpus: runtime (exit 1)
-    Case("train-regime-python-tag", 1, r"Cannot read regime file .*not valid YAML .*"
-         r"python", lambda w, t: _train(w, t, regime=str(_regime_file(
+    Case("train-regime-python-tag", 1, r"Malformed YAML in regime file .*: .*python",
+         lambda w, t: _train(w, t, regime=str(_regime_file(
              t, "name: x\nkind: !!python/object/apply:os.system ['echo hi']\n")))),
-    Case("train-regime-syntax", 1, r"Cannot read regime file .*not valid YAML \(line",
+    Case("train-regime-syntax", 1, r"Malformed YAML in regime file .*: line 2",
          lambda w, t: _train(w, t, regime=str(_regime_file(t, "kind: [speech\n")))),
     Case("train-regime-unknown-key", 1, r"Unknown key 'langauge'.*Did you mean",
          lambda w, t: _train(w, t, regime=str(_regime_file(

@@ -42,8 +42,8 @@ def check_group_layers(by_model, layers) -> None:
     Raises
     ------
     UsageError
-        ``'layer' 'stage9' is missing for model 'stages' sub-01; it has ['stage1',
-        'stage2']. Did you mean ...``
+        ``Layer 'stage9' is missing from sub-01 (model 'stages'); it has
+        ['stage1', 'stage2']. Did you mean ...``
     """
     from .._validation import suggest
     from ..exceptions import UsageError
@@ -54,5 +54,5 @@ def check_group_layers(by_model, layers) -> None:
             for name in layers or ():
                 if name not in have:
                     raise UsageError(
-                        f"'layer' {name!r} is missing for model {model!r} "
-                        f"sub-{ls.subject}; it has {have}." + suggest(name, have))
+                        f"Layer {name!r} is missing from sub-{ls.subject} (model "
+                        f"{model!r}); it has {have}." + suggest(name, have))

@@ -502,7 +502,7 @@ CASES: list[Case] = [
          _broken_group_input(lambda p: np.savez(p, x=np.zeros(3)))),
     Case("group-model", 1, r"nope",
          lambda w, t: _group(w, t, "--model", "nope")),
-    Case("group-layer", 2, r"'layer' 'stage9' is missing for model 'stages' sub-01",
+    Case("group-layer", 2, r"Layer 'stage9' is missing from sub-01 \(model 'stages'\)",
          lambda w, t: _group(w, t, "--layer", "stage9")),
     Case("figures-group-missing", 1, r"is not a group folder|not found",
          lambda w, t: (["figures", t / "nope", "--out", t / "f"], t / "f")),

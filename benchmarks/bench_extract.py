@@ -17,9 +17,18 @@ roofline (a float32 speed-up above ``peak / naive rate`` is impossible without
 doing less arithmetic), and compares the bfloat16 activations with the float32
 ones layer by layer (median over units of Pearson r, relative RMS error).
 
+ISA comparison (``--isa-only`` runs just this part): the BASE-size model built
+from its config extracts the same audio in float32 and in bfloat16, in one
+subprocess per oneDNN ISA: the default (AMX where the CPU has it) and
+``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``; per-unit Pearson r of every layer against
+float32 must stay >= 0.999 under both. The CPU's bf16-relevant flags (avx2,
+avx512_bf16, amx_bf16) are recorded beside the numbers: on a CPU without them
+both settings run the same (emulated) bf16 path, and the comparison says so.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_extract.py --minutes 10
+    .venv/bin/python benchmarks/bench_extract.py --isa-only --isa-seconds 60
 
 Prints a table and writes ``benchmarks/results/bench_extract.json``.
 """
@@ -189,10 +198,96 @@ def fidelity(ref_h5: Path, test_h5: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_worker(kind: str, wav: Path, batch_size: int, out: Path | None = None) -> dict:
+ISAS = (None, "AVX512_CORE_BF16")
+BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags() -> dict:
+    """Model name and the bf16-relevant flags of this CPU (Linux /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"model": platform.processor(), "flags": {}}
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                  if ln.startswith("model name")), "")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                      if ln.startswith("flags")), []))
+    return {"model": model, "flags": {f: f in flags for f in BF16_FLAGS}}
+
+
+def worker_isa(wav: Path, out: Path) -> dict:
+    """float32 and bfloat16 extraction of the BASE model; per-layer per-unit r."""
+    import torch
+
+    from brainscore_speech._threads import set_threads
+    from brainscore_speech.features import (extract_stimuli, make_random_model,
+                                            wrap_model)
+
+    set_threads()
+    sm = wrap_model(make_random_model(seed=0), model_id="random-base")
+    seconds = {}
+    for dtype in ("float32", "bfloat16"):
+        t0 = time.perf_counter()
+        extract_stimuli(sm, [wav], out / dtype, window_s=WINDOW_S, stride_s=STRIDE_S,
+                        dtype=dtype, skip_existing=False, verbose="WARNING")
+        seconds[dtype] = time.perf_counter() - t0
+    fid = fidelity(out / "float32" / wav.name.replace(".wav", ".h5"),
+                   out / "bfloat16" / wav.name.replace(".wav", ".h5"))
+    return {"isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or "default",
+            "threads": torch.get_num_threads(), "seconds": seconds,
+            "min_r": min(f["min_r"] for f in fid.values()),
+            "median_r": float(np.median([f["median_r"] for f in fid.values()])),
+            "worst_layer": min(fid, key=lambda k: fid[k]["min_r"]), "layers": fid}
+
+
+def isa_comparison(seconds: float, tmp: Path) -> dict:
+    """Run :func:`worker_isa` under each ISA setting (one subprocess each)."""
+    wav = tmp / "isa.wav"
+    make_audio(wav, seconds / 60)
+    rows = {}
+    for isa in ISAS:
+        env = {"ONEDNN_MAX_CPU_ISA": isa} if isa else {"ONEDNN_MAX_CPU_ISA": None}
+        rows[isa or "default"] = run_worker("isa", wav, 1, tmp / f"isa-{isa}", env=env)
+        r = rows[isa or "default"]
+        print(f"  isa {r['isa']}: min r {r['min_r']:.5f} (worst {r['worst_layer']}), "
+              f"median r {r['median_r']:.6f}", flush=True)
+    cpu = cpu_flags()
+    has = [f for f, v in cpu["flags"].items() if v]
+    note = ("no AVX512-BF16 / AMX on this CPU: both settings run the same bf16 path "
+            "(AVX2 emulation), so they cannot differ here; an AMX machine is needed "
+            "to see the AMX kernels" if not (cpu["flags"].get("avx512_bf16")
+                                             or cpu["flags"].get("amx_bf16")) else
+            "AVX512-BF16/AMX present: the default ISA exercises them")
+    return {"audio_s": seconds, "cpu": cpu, "cpu_has": has, "note": note,
+            "rows": rows, "all_min_r": min(r["min_r"] for r in rows.values()),
+            "goal_min_r": 0.999}
+
+
+def print_isa(isa: dict) -> None:
+    print(f"\nbfloat16 vs float32 per ISA (BASE model, {isa['audio_s']:g} s of audio; "
+          f"CPU {isa['cpu']['model']!r}, flags {isa['cpu_has']}):")
+    print(f"{'ONEDNN_MAX_CPU_ISA':<20} {'min unit r':>11} {'worst layer':>14} "
+          f"{'median r':>10} {'fp32 s':>7} {'bf16 s':>7}")
+    for name, r in isa["rows"].items():
+        print(f"{name:<20} {r['min_r']:>11.5f} {r['worst_layer']:>14} "
+              f"{r['median_r']:>10.6f} {r['seconds']['float32']:>7.1f} "
+              f"{r['seconds']['bfloat16']:>7.1f}")
+    print(f"goal: per-unit r >= {isa['goal_min_r']} under every ISA -> "
+          f"{'met' if isa['all_min_r'] >= isa['goal_min_r'] else 'NOT met'}; "
+          f"{isa['note']}.")
+
+
+def run_worker(kind: str, wav: Path, batch_size: int, out: Path | None = None,
+               env: dict | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--wav", str(wav),
            "--batch-size", str(batch_size)] + (["--keep", str(out)] if out else [])
-    env = dict(os.environ, BRAINSCORE_SPEECH_PROGRESS="off", HF_HUB_OFFLINE="1")
+    base = dict(os.environ, BRAINSCORE_SPEECH_PROGRESS="off", HF_HUB_OFFLINE="1")
+    for key, value in (env or {}).items():
+        if value is None:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    env = base
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"worker {kind} failed:\n{out.stderr[-3000:]}")
@@ -204,7 +299,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--skip-long", action="store_true")
-    parser.add_argument("--worker", choices=["naive", "ours", "ours-bf16", "peak"])
+    parser.add_argument("--worker", choices=["naive", "ours", "ours-bf16", "peak",
+                                             "isa"])
+    parser.add_argument("--isa-only", action="store_true",
+                        help="Only the bfloat16-per-ISA comparison.")
+    parser.add_argument("--isa-seconds", type=float, default=60.0,
+                        help="Audio (s) of the ISA comparison.")
     parser.add_argument("--wav", type=Path)
     parser.add_argument("--keep", type=Path, help="(worker) output folder")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_extract.json")
@@ -214,6 +314,8 @@ def main() -> None:
             res = worker_naive(args.wav, args.batch_size)
         elif args.worker == "peak":
             res = worker_peak()
+        elif args.worker == "isa":
+            res = worker_isa(args.wav, args.keep)
         else:
             res = worker_ours(args.wav, args.batch_size,
                               "bfloat16" if args.worker == "ours-bf16" else "float32",
@@ -221,8 +323,20 @@ def main() -> None:
         print(json.dumps(res))
         return
 
+    if args.isa_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            isa = isa_comparison(args.isa_seconds, Path(tmp))
+        print_isa(isa)
+        out = args.out.with_name("bench_extract_isa.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"benchmark": "bench_extract --isa-only",
+                                   "platform": platform.platform(), **isa},
+                                  indent=2) + "\n")
+        print(f"\nwrote {out}")
+        return
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
+        isa = isa_comparison(args.isa_seconds, Path(tmp))
         wav = Path(tmp) / "audio.wav"
         make_audio(wav, args.minutes)
         peak = run_worker("peak", wav, 1)
@@ -264,13 +378,14 @@ def main() -> None:
     for name, f in fid.items():
         print(f"  {name:<14} r {f['median_r']:.5f} / {f['min_r']:.4f}   "
               f"rel. RMS {f['rel_rms']:.4f}")
+    print_isa(isa)
     result = {"benchmark": "bench_extract", "minutes": args.minutes,
               "window_s": WINDOW_S, "stride_s": STRIDE_S, "batch_size": args.batch_size,
               "cpu_count": os.cpu_count(), "platform": platform.platform(),
               "fp32_peak": peak, "window_macs": macs,
               "fp32_ceiling_audio_s_per_s": ceiling,
               "fp32_ceiling_x_naive": ceiling / naive_rate,
-              "bf16_fidelity": fid, "rows": rows}
+              "bf16_fidelity": fid, "bf16_isa": isa, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")

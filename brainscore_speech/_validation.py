@@ -8,8 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from .exceptions import UsageError
+
 __all__ = [
     "check_option",
+    "check_number",
+    "check_device",
     "check_type",
     "check_shapes",
     "check_finite",
@@ -32,15 +36,81 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 
     Raises
     ------
-    ValueError
+    UsageError
+        A ValueError (exit code 2 on the command line):
         ``'hrf_model' must be one of ['glover', 'spm'], got 'spn'. Did you mean 'spm'?``
     """
     allowed = list(allowed)
     if value not in allowed:
-        raise ValueError(
+        raise UsageError(
             f"{name!r} must be one of {allowed}, got {value!r}."
             + suggest(value, allowed)
         )
+    return value
+
+
+def check_number(name: str, value: Any, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False,
+                 high_open: bool = False, integer: bool = False,
+                 allow_none: bool = False, unit: str = "") -> Any:
+    """Check that a numeric parameter lies in its range and return it.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name as the user knows it (``'tr_s'`` or ``'--tr'``).
+    value : int or float
+    low, high : float, optional
+        Bounds, inclusive unless ``low_open`` / ``high_open`` (``> 0``, ``< 1``).
+    integer : bool
+        Also require an integer.
+    allow_none : bool
+        Accept ``None`` (returned as is).
+    unit : str
+        Appended to the bound in the message (``" s"``).
+
+    Raises
+    ------
+    UsageError
+        A ValueError (exit code 2 on the command line), e.g.
+        ``'tr_s' must be > 0 s, got 0.``
+    """
+    if value is None and allow_none:
+        return value
+    is_num = isinstance(value, (int, float, np.integer, np.floating)) and not \
+        isinstance(value, bool)
+    if not is_num or (integer and not float(value).is_integer()) or \
+            not np.isfinite(float(value)):
+        kind = "an integer" if integer else "a finite number"
+        raise UsageError(f"{name!r} must be {kind}, got {value!r}.")
+    v = float(value)
+    bad_low = low is not None and (v <= low if low_open else v < low)
+    bad_high = high is not None and (v >= high if high_open else v > high)
+    if bad_low or bad_high:
+        parts = []
+        if low is not None:
+            parts.append(f"{'>' if low_open else '>='} {low:g}{unit}")
+        if high is not None:
+            parts.append(f"{'<' if high_open else '<='} {high:g}{unit}")
+        raise UsageError(f"{name!r} must be {' and '.join(parts)}, got {value!r}.")
+    return value
+
+
+def check_device(name: str, value: Any, *, allow_auto: bool = False) -> Any:
+    """Check a torch device string (``cpu``, ``cuda``, ``cuda:1``; ``auto``).
+
+    Raises
+    ------
+    UsageError
+        ``'device' must be 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'.``
+    """
+    import re
+
+    pattern = r"cpu|cuda(:\d+)?|mps" + ("|auto" if allow_auto else "")
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        auto = ", 'auto'" if allow_auto else ""
+        raise UsageError(f"{name!r} must be 'cpu', 'cuda' or 'cuda:<index>'{auto}, "
+                         f"got {value!r}.")
     return value
 
 

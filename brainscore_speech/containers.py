@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._io import atomic_path, to_jsonable, write_json
+from ._io import atomic_path, open_h5, read_npz, to_jsonable, write_json
 from .exceptions import DataError
 
 __all__ = [
@@ -90,11 +90,7 @@ class _NpzContainer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{cls.__name__} file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as err:
-            raise DataError(f"Cannot read {cls.__name__} from {path}: {err}") from None
+        data = read_npz(path, what=f"{cls.__name__} file")
         if "__meta__" not in data:
             raise DataError(f"{path} is not a {cls.__name__} file (no metadata).")
         meta = json.loads(data.pop("__meta__").tobytes().decode())
@@ -238,15 +234,10 @@ class StimulusActivations:
 
 
 def _open_h5(path: str | os.PathLike):
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Activation file not found: {path}")
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise DataError(f"Cannot read activation file {path}: {err}") from None
+    return open_h5(path, "r", what="activation file")
 
 
 def read_activation_meta(path: str | os.PathLike) -> dict[str, Any]:

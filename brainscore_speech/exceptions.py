@@ -9,6 +9,7 @@ __all__ = [
     "DataError",
     "ManifestError",
     "NotFittedError",
+    "UsageError",
 ]
 
 
@@ -22,6 +23,14 @@ class BrainscoreError(Exception):
 
 class DataError(BrainscoreError, ValueError):
     """An input file exists but its content is not what the stage expects."""
+
+
+class UsageError(BrainscoreError, ValueError):
+    """A parameter value (a command-line option) is out of its range or not allowed.
+
+    A ValueError for library callers; the CLI maps it to exit code 2, like typer's
+    own usage errors.
+    """
 
 
 class ManifestError(BrainscoreError, ValueError):

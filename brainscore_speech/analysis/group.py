@@ -44,6 +44,8 @@ from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
 from ..exceptions import BrainscoreWarning
+from ..integrity import record_outputs
+from ._group_checks import check_group_layers, check_group_params
 from .collect import stack_layer_scores
 from .depth import LAYER_AXES, compute_depth_hierarchy
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
@@ -452,8 +454,11 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     check_option("test", test, ("auto", "wilcoxon", "signflip", "ttest"))
     check_option("layer_axis", layer_axis, LAYER_AXES)
     check_reduce(reduce)
+    check_group_params(out_dir, alpha=alpha, n_permutations=n_permutations,
+                       n_bootstrap=n_bootstrap)
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
+    check_group_layers(by_model, layers)
     check_shared_layers(by_model, layers)
     deriv = Path(deriv_dir)
     input_hashes = {str(p.relative_to(deriv)): file_hash(p)
@@ -610,6 +615,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  "n_subjects": {m: len(v) for m, v in by_model.items()},
                  "deriv_dir": str(deriv)})
     write_json(prov_path, prov)
+    record_outputs(out / "group_checksums.json", step="group",  # for `verify`
+                   outputs=[*written, prov_path],
+                   inputs=[deriv / p for p in input_hashes])
     logger.info("Group analysis of %d model(s) written to %s.", len(by_model), out)
     return {"outputs": written, "models": sorted(by_model), "skipped": False,
             "provenance": prov}

@@ -12,10 +12,11 @@ import traceback
 
 import typer
 
-from ..exceptions import BrainscoreError, BrainscoreWarning
+from ..exceptions import BrainscoreError, BrainscoreWarning, UsageError
 from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
 from . import _models  # noqa: F401  (models, convert)
 from . import _abx  # noqa: F401
+from . import _verify  # noqa: F401
 from ._app import app
 
 __all__ = ["app", "main"]
@@ -58,6 +59,11 @@ def _install_log_handler() -> None:
         warnings.showwarning = _show
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else repr(err)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``brainscore-speech`` console script."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -73,6 +79,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except typer.Exit as err:
         sys.exit(err.exit_code)
+    except UsageError as err:  # a bad option value found by the library: exit 2
+        if show_traceback:
+            traceback.print_exc()
+        typer.echo(f"Error: {_first_line(err)}", err=True)
+        sys.exit(2)
     except _RUNTIME_ERRORS as err:
         if show_traceback:
             traceback.print_exc()

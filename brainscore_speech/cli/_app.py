@@ -34,9 +34,16 @@ def _root(
                                  help="Debug logging and full tracebacks on errors."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
                                help="Only warnings and errors; no progress bars."),
+    threads: int = typer.Option(None, "--threads", help="Threads of every pool "
+                                "(torch, BLAS, OpenMP); default OMP_NUM_THREADS, else "
+                                "the CPUs this process may use (affinity, cgroup "
+                                "quota)."),
 ) -> None:
     """brainscore-speech: speech models vs. the brain."""
     from .._logging import set_log_level
+    from .._threads import set_threads
+
+    set_threads(threads)
 
     if verbose:
         set_log_level("DEBUG")

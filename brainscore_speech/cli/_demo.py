@@ -35,11 +35,13 @@ def corpus_synth(
     seed: int = typer.Option(0, help="Seed of the sentence/voice/sound choices."),
 ) -> None:
     """Synthesise a small offline training corpus (the demo's built-in audio)."""
+    from .._io import check_output_dir
     from .._validation import check_option
     from ..data.synth import make_nonspeech_corpus, make_speech_corpus
     from ..training.dataset import build_manifest
 
     check_option("kind", kind, ["speech", "nonspeech"])
+    check_output_dir(out, what="OUT")
     audio = out / "audio"
     if kind == "speech":
         make_speech_corpus(audio, language, minutes * 60, random_state=seed)

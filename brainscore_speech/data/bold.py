@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import read_json
+from .._io import read_json, read_tsv
 from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import BoldRuns
@@ -166,7 +166,7 @@ def read_participant_language(bids_root: str | os.PathLike, subject: str) -> str
     path = Path(bids_root) / "participants.tsv"
     if not path.is_file():
         return None
-    df = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"])
+    df = read_tsv(path, what="participants file", dtype=str, na_values=["n/a"])
     df.columns = [c.strip().lstrip("\ufeff") for c in df.columns]
     if "language" not in df.columns or "participant_id" not in df.columns:
         return None

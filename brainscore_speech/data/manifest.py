@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .._io import TMP_MARK, file_hash, safe_join
+from .._io import TMP_MARK, check_output_dir, file_hash, safe_join
 from .._logging import logger, progress, use_log_level
 from .._validation import check_unknown_keys, suggest
 from ..exceptions import ManifestError
@@ -561,7 +561,7 @@ def fetch_dataset(name: str, root: str | os.PathLike, *, base_url: str | None = 
     if not files:
         raise ValueError(f"Dataset {name!r} lists no files to fetch; get it from "
                          f"{spec.source[0]}.")
-    root = Path(root)
+    root = check_output_dir(root, what="--root")
     root.mkdir(parents=True, exist_ok=True)
     out, n_new = [], 0
     with use_log_level(verbose):

@@ -44,11 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, make_provenance, write_json
+from .._io import atomic_path, check_output_dir, make_provenance, write_json
 from .._layers import relative_depths
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
+from ..exceptions import UsageError
 from ._generative import _describe_generator, _describe_truth_maps, _hrf_jitter, \
     _mesh_adjacencies, _realistic_signal, _roll_units, _slice_timing, smooth_mesh_noise
 
@@ -473,16 +474,16 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     check_option("language", language, ["en", "fr", "cmn", "zh"])
     for name, value in (("n_subjects", n_subjects), ("n_runs", n_runs)):
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name!r} must be a positive integer, got {value!r}.")
+            raise UsageError(f"{name!r} must be a positive integer, got {value!r}.")
     if n_runs < 2:
-        raise ValueError(f"'n_runs' must be at least 2 (leave-one-run-out CV), got "
+        raise UsageError(f"'n_runs' must be at least 2 (leave-one-run-out CV), got "
                          f"{n_runs}.")
     if not tr_s > 0:
-        raise ValueError(f"'tr_s' must be positive, got {tr_s}.")
+        raise UsageError(f"'tr_s' must be positive, got {tr_s}.")
     scans = [int(scans_per_run)] * n_runs if np.ndim(scans_per_run) == 0 else \
         [int(s) for s in scans_per_run]
     if len(scans) != n_runs:
-        raise ValueError(f"'scans_per_run' must have {n_runs} entries (one per run), "
+        raise UsageError(f"'scans_per_run' must have {n_runs} entries (one per run), "
                          f"got {len(scans)}.")
     if repeat_story and scans[-1] != scans[0]:
         raise ValueError(f"'repeat_story' replays run 1's story in run {n_runs}: both "
@@ -490,17 +491,23 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                          f"{scans[-1]}.")
     min_scans = int(math.ceil((padding_end_s + 20.0) / tr_s))
     if min(scans) < min_scans:
-        raise ValueError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
+        raise UsageError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
                          f"(20 s of audio + {padding_end_s} s padding), got {min(scans)}.")
     if from_model is not None:  # checked before anything is written
-        fm = Path(from_model)
-        if not (fm / "config.json").is_file():
+        from ..features.hub import parse_model_spec
+
+        try:
+            spec = parse_model_spec(from_model)
+        except FileNotFoundError:
+            spec = {"kind": "local", "path": Path(from_model)}
+        fm = spec.get("path")
+        if spec["kind"] == "local" and not (fm / "config.json").is_file():
             raise FileNotFoundError(
                 f"'from_model' must be a checkpoint folder (config.json + weights), "
-                f"got {fm}" + (": not found." if not fm.exists() else
-                               ": it has no config.json."))
+                f"a hub id (org/name[@revision]) or a registry name, got {fm}"
+                + (": not found." if not fm.exists() else ": it has no config.json."))
     lang = "cmn" if language == "zh" else language
-    out = Path(out)
+    out = check_output_dir(out, what="output folder")
     bids = out / "bids"
     deriv = bids / "derivatives" / "fmriprep"
     model_id = "stages"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .._io import load_yaml
 from .._validation import check_unknown_keys, suggest
 
 __all__ = ["StudyPreset", "list_studies", "load_study"]
@@ -162,8 +163,6 @@ def load_study(study: str | os.PathLike | StudyPreset) -> StudyPreset:
     FileNotFoundError
         A path that does not exist.
     """
-    import yaml
-
     if isinstance(study, StudyPreset):
         return study
     text = str(study)
@@ -179,10 +178,7 @@ def load_study(study: str | os.PathLike | StudyPreset) -> StudyPreset:
                 f"{text!r}." + suggest(text, names)
             )
         path = _PRESET_DIR / f"{text}.yaml"
-    try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ValueError(f"Malformed YAML in study preset {path}: {err}") from None
+    raw: Any = load_yaml(path, what="study preset")
     if not isinstance(raw, dict) or "name" not in raw:
         raise ValueError(
             f"Study preset {path} must be a mapping with at least a 'name' key, got "

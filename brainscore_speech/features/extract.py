@@ -25,12 +25,13 @@ import numpy as np
 import torch
 
 from .._io import array_hash, atomic_path, file_hash, make_provenance, to_jsonable
-from .._io import remove_stale_temps, write_json
+from .._io import check_output_dir, remove_stale_temps, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
 from ..data.audio import find_audio, load_audio
-from ..exceptions import DataError
+from ..exceptions import DataError, UsageError
+from ..integrity import record_outputs
 from ._fastconv import fast_feature_encoder, supports_fast_encoder
 from .frames import SFREQ, LayerGeometry, Window, plan_windows
 from .models import SpeechModel, load_speech_model, wrap_model
@@ -104,7 +105,7 @@ def _check_device(device: str) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"'device' must be a torch device such as 'cpu' or 'cuda:0', "
+        raise UsageError(f"'device' must be a torch device such as 'cpu' or 'cuda:0', "
                          f"got {device!r}.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
@@ -141,7 +142,7 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
     check_option("mode", mode, MODES)
     check_option("dtype", dtype, list(DTYPES))
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(
+        raise UsageError(
             f"'batch_size' must be a positive integer, got {batch_size!r}.")
     names = resolve_layers(sm, layers)
     geo_all = sm.geometry(pool_hz)
@@ -156,26 +157,26 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
     if mode != "full":
         for key, val in (("window_s", window_s), ("stride_s", stride_s)):
             if not (isinstance(val, (int, float)) and val > 0):
-                raise ValueError(f"{key!r} must be a positive number of seconds, got "
+                raise UsageError(f"{key!r} must be a positive number of seconds, got "
                                  f"{val!r}.")
         window = int(round(window_s * SFREQ))
         stride = int(round(stride_s * SFREQ))
         if stride % align:
             good = max(1, round(stride / align)) * align / SFREQ
-            raise ValueError(
+            raise UsageError(
                 f"'stride_s' must be a multiple of the model's frame hop ({align} "
                 f"samples = {align / SFREQ} s at 16 kHz) so that windows share the "
                 f"frame grid; got {stride_s} s. Use e.g. {good:g} s."
             )
         span = max(g.group_span for g in geo_all.values())
         if window < stride + span:
-            raise ValueError(
+            raise UsageError(
                 f"'window_s' ({window_s} s) must exceed 'stride_s' ({stride_s} s) by "
                 f"at least the largest receptive field ({span / SFREQ} s) so that "
                 "every frame lies inside some window."
             )
         if mode == "causal" and stride < rf_total:
-            raise ValueError(
+            raise UsageError(
                 f"'stride_s' must be at least the model's receptive field "
                 f"({rf_total / SFREQ} s) in causal mode, got {stride_s} s."
             )
@@ -579,9 +580,12 @@ def extract_stimuli(
     """
     import h5py
 
+    check_output_dir(out_dir, what="--out")  # before the model is loaded
     files = find_audio(stimuli)
     if not files:
         raise FileNotFoundError(f"No stimuli given in {stimuli!r}.")
+    for stale in (p for f in files for p in Path(out_dir).glob(f"{f.stem}.tmp-*.h5")):
+        stale.unlink(missing_ok=True)  # left by a killed run of these stimuli
     stems: dict[str, Path] = {}
     for f in files:
         if f.stem in stems:
@@ -642,6 +646,10 @@ def extract_stimuli(
                 "model_sha256": sm.weights_hash, "layer_order": list(geo),
                 "stimuli": index, "model_source": sm.source,
                 "layer_info": params["_layer_info"]})
+    record_outputs(out / "activations_checksums.json", step="extract", merge=True,
+                   outputs=[*paths, out / "activations.json"],
+                   inputs=[*files, *sorted(Path(sm.path).glob("*.safetensors"))]
+                   if sm.path else files)  # for `verify`
     logger.info("Extracted %d layers x %d stimuli (%d up to date) in %.1f s",
                 len(geo), done, len(files) - done, time.perf_counter() - t0)
     return paths

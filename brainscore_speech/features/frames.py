@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..exceptions import UsageError
+
 __all__ = [
     "SFREQ",
     "LayerGeometry",
@@ -187,7 +189,7 @@ def pool_factor(hop: int, pool_hz: float | None, sfreq: int = SFREQ) -> int:
     if pool_hz is None:
         return 1
     if not pool_hz > 0:
-        raise ValueError(f"'pool_hz' must be positive or None, got {pool_hz!r}.")
+        raise UsageError(f"'pool_hz' must be positive or None, got {pool_hz!r}.")
     rate = sfreq / hop
     return max(1, math.ceil(rate / pool_hz - 1e-9))
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from .._io import file_hash, make_provenance, read_json, write_json
+from .._io import check_safetensors, file_hash, make_provenance, read_json, write_json
 from .._layers import relative_depths
 from .._logging import logger
 from ..exceptions import DataError
@@ -354,6 +354,8 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
             f"Checkpoint directory {path} has no weights; expected one of "
             f"{list(WEIGHT_FILES)}."
         )
+    for weights in sorted(path.glob("*.safetensors")):  # truncated: one-line error
+        check_safetensors(weights, what="weights file")
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as err:

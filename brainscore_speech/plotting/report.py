@@ -44,9 +44,11 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from .._io import remove_stale_temps
+    from .._io import check_output_dir, remove_stale_temps
     from .._logging import logger
     from ..analysis import load_group_outputs
+
+    check_output_dir(out_dir, what="--out")
     from .profiles import plot_best_layer_distribution, plot_layer_profiles
     import numpy as np
 
@@ -439,12 +441,13 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
 
     import pandas as pd
 
-    from .._io import atomic_path, read_json
+    from .._io import atomic_path, check_output_file, read_json
 
     out = Path(output_file)
     if out.is_dir():
         raise ValueError(f"'output_file' must be the report's .html file, got the "
                          f"folder {out}; e.g. {out / 'report.html'}.")
+    check_output_file(output_file, what="--out")
     gdir = Path(group_dir)
     prov = read_json(gdir / "group_provenance.json") if (
         gdir / "group_provenance.json").is_file() else None

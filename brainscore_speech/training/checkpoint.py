@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from .._io import make_provenance, read_json, write_json
+from ..exceptions import DataError
 from .config import TrainConfig
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_train_state", "recover_checkpoint_dir",
@@ -110,7 +111,10 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     p = Path(path) / "metrics.jsonl" if Path(path).is_dir() else Path(path)
     if not p.is_file():
         return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    try:
+        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"Cannot read metrics file {p}: {err}") from None
 
 
 def _write_model(dest: Path, model, feature_extractor) -> None:
@@ -196,4 +200,8 @@ def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
     if not p.is_file():
         raise FileNotFoundError(f"Cannot resume: {p} is missing (not a training "
                                 "checkpoint, or written by --regime random).")
-    return torch.load(p, weights_only=True, map_location="cpu")
+    try:
+        return torch.load(p, weights_only=True, map_location="cpu")
+    except (RuntimeError, EOFError, ValueError) as err:  # truncated zip, bad pickle
+        raise DataError(f"Cannot read training state {p}: {' '.join(str(err).split())}"
+                        ) from None

@@ -28,7 +28,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_option, check_unknown_keys
+from .._io import load_yaml
+from .._validation import check_device, check_option, check_unknown_keys
+from ..exceptions import UsageError
 
 __all__ = [
     "PRESETS",
@@ -165,26 +167,27 @@ class TrainConfig:
         check_option("preset", self.preset, PRESETS)
         check_option("regime_kind", self.regime_kind, REGIME_KINDS)
         check_option("lr_schedule", self.lr_schedule, ("linear", "constant"))
+        check_device("device", self.device, allow_auto=True)
         for name in ("max_steps", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name!r} must be a non-negative int, got {value!r}.")
+                raise UsageError(f"{name!r} must be a non-negative int, got {value!r}.")
         for name in ("checkpoint_every", "log_every", "collapse_patience"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name!r} must be a positive int, got {value!r}.")
+                raise UsageError(f"{name!r} must be a positive int, got {value!r}.")
         for name in ("lr", "batch_seconds", "micro_batch_seconds", "crop_min_s",
                      "crop_max_s", "gumbel_max", "gumbel_min", "eval_seconds"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value)
                     and value > 0):
-                raise ValueError(f"{name!r} must be a positive number, got {value!r}.")
+                raise UsageError(f"{name!r} must be a positive number, got {value!r}.")
         if self.crop_min_s > self.crop_max_s:
-            raise ValueError(
+            raise UsageError(
                 f"'crop_min_s' ({self.crop_min_s}) must not exceed 'crop_max_s' "
                 f"({self.crop_max_s}).")
         if self.micro_batch_seconds < self.crop_min_s:
-            raise ValueError(
+            raise UsageError(
                 f"'micro_batch_seconds' ({self.micro_batch_seconds}) must hold at "
                 f"least one crop of 'crop_min_s' ({self.crop_min_s}) seconds.")
         if not 0.0 <= self.warmup_frac < 1.0:
@@ -302,14 +305,15 @@ def load_regime(regime: str | os.PathLike) -> Regime:
         path = Path(text_path)
         if not path.is_file():
             raise FileNotFoundError(f"Regime file not found: {path}")
-        text = path.read_text()
+        text = None
     else:
         names = list_regimes()
         if text_path not in names:
             check_option("regime", text_path, names)
         res = _regime_dir().joinpath(text_path + ".yaml")
         text, path = res.read_text(), Path(str(res))
-    data = yaml.safe_load(text) or {}
+    data = (load_yaml(path, what="regime file") if text is None
+            else yaml.safe_load(text)) or {}
     if not isinstance(data, dict):
         raise ValueError(f"Regime file {path} must hold a mapping, got {type(data).__name__}.")
     valid = ("name", "kind", "language", "description", "target_hours", "corpora")

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_path, safe_join
+from .._io import atomic_path, check_output_file, safe_join
 from ..data.audio import TARGET_SFREQ, audio_info, find_audio, load_audio
 from ..exceptions import DataError, ManifestError
+from ._preflight import min_manifest_samples, report_skipped
 
 __all__ = ["ManifestEntry", "Corpus", "MicroBatch", "read_manifest", "write_manifest",
            "build_manifest", "load_corpus", "sample_update"]
@@ -150,14 +151,16 @@ def build_manifest(directory: str | os.PathLike, out: str | os.PathLike, *,
         A file cannot be read (named).
     """
     directory = Path(directory)
+    check_output_file(out, what="--out")
     if not directory.is_dir():
         raise FileNotFoundError(f"Corpus directory not found: {directory}")
-    rows = []
-    for f in find_audio(directory):
+    min_n, rows, files = min_manifest_samples(min_seconds), [], find_audio(directory)
+    for f in files:
         frames, sr, _ = audio_info(f)
         n = int(round(frames * TARGET_SFREQ / sr))
-        if n > 0 and n >= min_seconds * TARGET_SFREQ:
+        if n >= min_n:
             rows.append((f.relative_to(directory).as_posix(), n))
+    report_skipped(len(files) - len(rows), min_n, directory)
     if not rows:
         raise FileNotFoundError(f"No audio of at least {min_seconds} s in {directory}.")
     return write_manifest(directory, rows, out)

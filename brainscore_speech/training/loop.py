@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_path
+from .._io import atomic_path, check_safetensors
 from .._logging import logger, progress, verbose
 from ..data.audio import TARGET_SFREQ
 from ..exceptions import BrainscoreError
+from ._preflight import check_train_out
 from .checkpoint import (
     Checkpoint,
     load_train_state,
@@ -220,6 +221,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
             dist.barrier()
 
     out = Path(cfg.out)
+    check_train_out(cfg, resume=resume)  # before anything is moved or written
     if is_main:
         recover_checkpoint_dir(out)
     has_ckpt = (out / "train_state" / "state.pt").is_file()
@@ -269,6 +271,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
     if state is not None:
         from safetensors.torch import load_file
 
+        check_safetensors(out / "model.safetensors", what="weights file")
         raw_model.load_state_dict(load_file(out / "model.safetensors"), strict=True)
     raw_model.to(device)
     tap = FeatureTap(raw_model, feature_grad_mult=cfg.feature_grad_mult)

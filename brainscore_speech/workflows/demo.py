@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import params_hash, read_json, write_json
+from .._io import check_output_dir, params_hash, read_json, write_json
 from .._logging import logger, verbose as _verbose
 
 __all__ = ["DemoConfig", "run_demo"]
@@ -204,7 +204,7 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
     from .score import score_subject
 
     cfg = config or DemoConfig()
-    out = Path(out).resolve()
+    out = check_output_dir(Path(out).resolve(), what="output folder")
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}

@@ -35,6 +35,7 @@ from .._validation import check_option
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
 from ..exceptions import BrainscoreWarning, DataError
+from ._score_checks import check_bold_coverage, check_score_inputs, record_score
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix", "REPEATED_STIMULI"]
 
@@ -234,6 +235,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             )
         act_files[spec.stimulus] = path
         metas[spec.stimulus] = read_activation_meta(path)
+    check_score_inputs(bids_root, out, act_files, metas, device=device)  # same audio
     first = next(iter(metas.values()))
     model_id, layer_order = first["model_id"], list(first["layer_order"])
     for stim, meta in metas.items():
@@ -259,6 +261,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     bold = load_bold(bids_root, sub, task=task, space=space, derivatives=derivatives,
                      study=preset, confounds_strategy=confounds_strategy, mask_img=mask_img,
                      stimulus_durations_s={s: m["duration_s"] for s, m in metas.items()})
+    check_bold_coverage(bold, sub)  # NaN policy: see workflows/_score_checks.py
     run_keys = list(bold.runs)
     dropped: list[str] = []
     if repeated == "first":
@@ -441,6 +444,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                 "GeneratedBy": [{"Name": "brainscore_speech score"}]})
     write_json(prov_path, {**provenance, "outputs": [str(p.relative_to(out))
                                                      for p in outputs]})
+    record_score(prov_path, outputs, act_files, bold, specs)  # for `verify`
     logger.info("sub-%s model %s: %d layers scored (%d fitted, %d cached) -> %s", sub,
                 model_id, len(names), n_fitted, len(names) - n_fitted, sub_dir)
     return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=n_fitted,

@@ -179,7 +179,7 @@ def test_run_group_errors(tmp_path, shared_data):
         run_group(tmp_path / "d", tmp_path / "g")
     code, _, err = run_cli(["group", tmp_path / "d", "--out", tmp_path / "g",
                             "--test", "tukey"])
-    assert code == 1 and "'test' must be one of" in err
+    assert code == 2 and "'test' must be one of" in err
     code, _, err = run_cli(["group", tmp_path / "d", "--out", tmp_path / "g",
                             "--atlas", d / "lh_aparc_fsa5.annot"])
     assert code == 2

@@ -138,12 +138,12 @@ def test_cli_simulate(tmp_path):
     assert (tmp_path / "s" / "truth" / "sub-01_truth.npz").is_file()
 
 
-def test_cli_simulate_bad_input_exit_1(tmp_path):
+def test_cli_simulate_bad_input_exit_2(tmp_path):
     code, _, err = run_cli(["simulate", tmp_path / "s", "--space", "fsaverage6"])
-    assert code == 1
+    assert code == 2
     assert "Error: 'space' must be one of ['fsaverage5'], got 'fsaverage6'" in err
     code, _, err = run_cli(["simulate", tmp_path / "s", "--scans-per-run", 3])
-    assert code == 1 and "'scans_per_run' must be at least" in err
+    assert code == 2 and "'scans_per_run' must be at least" in err
 
 
 # --------------------------------------------------------------------------- #

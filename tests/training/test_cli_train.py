@@ -60,7 +60,7 @@ def test_train_cli_random(tmp_path):
 ])
 def test_train_cli_unknown_names(tmp_path, args, match):
     code, _, err = run_cli(["train", "--out", tmp_path / "o", *args])
-    assert code == 1 and match in err, err
+    assert code == 2 and match in err, err
 
 
 def test_train_cli_manifest_errors(chirp_manifest, tmp_path):

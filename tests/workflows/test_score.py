@@ -38,7 +38,8 @@ def scored(study, tmp_path_factory):
 def _outputs(out):
     return sorted(p for p in out.rglob("*") if p.is_file() and ".cache" not in p.parts
                   and not p.name.endswith("provenance.json")
-                  and not p.name.endswith("layerscores.json"))
+                  and not p.name.endswith("layerscores.json")
+                  and not p.name.endswith("_checksums.json"))  # hashes of the above
 
 
 def test_score_outputs_layout_and_gifti(scored):
@@ -261,7 +262,7 @@ def test_cli_score_bad_inputs_exit_1(study, tmp_path, breakage, message):
 def test_cli_score_unknown_layer_and_folder(study, tmp_path):
     code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
                             study.activations, "--out", tmp_path, "--layers", "stage9"])
-    assert code == 1
+    assert code == 2
     assert "'layers' must be one of ['stage1', 'stage2', 'stage3', 'stage4'], got " \
            "'stage9'. Did you mean" in err
     code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",

@@ -362,9 +362,12 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                             random_state=rng, extra={"model": m, **vol_extra})
             written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
+        meta = lst[0].model_meta or {}
         prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
                               "layer_index": j,
-                              "mean_r": float(np.nanmean(stack.data[i, j]))}
+                              "mean_r": float(np.nanmean(stack.data[i, j])),
+                              "regime": meta.get("regime"),
+                              "objective": meta.get("objective")}
                              for i, s in enumerate(stack.subjects)
                              for j, layer in enumerate(stack.layer_names)])
         written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))

@@ -305,14 +305,17 @@ def check_masked_health(metrics: dict, *, collapse_unit_share: float,
 
     Collapse signs: the most frequent predicted unit takes more than
     ``collapse_unit_share`` of the masked predictions while the targets are
-    diverse (target perplexity > 2): all predictions one unit; non-finite loss or
+    diverse (target perplexity > 2) and the accuracy is no better than always
+    predicting the batch's most common target (``chance``): all predictions one
+    unit, nothing learned; non-finite loss or
     gradient; gradient norm below the band. Warnings: targets of the batch use
     fewer than 2 effective units (degenerate codebook), gradient above the band.
     """
     collapse, other = [], []
     share, loss, gnorm = metrics["pred_max_share"], metrics["loss"], metrics["grad_norm"]
     tgt_ppl = metrics["target_perplexity"]
-    if share > collapse_unit_share and tgt_ppl > 2.0:
+    if (share > collapse_unit_share and tgt_ppl > 2.0
+            and metrics["accuracy"] <= metrics["chance"]):
         collapse.append(f"{100 * share:.0f}% of masked predictions are one unit "
                         f"(target perplexity {tgt_ppl:.1f})")
     if tgt_ppl <= 2.0:
@@ -334,11 +337,17 @@ class MaskedHealthMonitor:
     collapse_unit_share: float
     grad_norm_band: tuple[float, float]
     patience: int
+    grace: int = 0
     streak: int = 0
     _warned: set = dataclasses.field(default_factory=set)
 
     def update(self, step: int, metrics: dict, *, last_good: str = "") -> list[str]:
-        """Check one update; raise :class:`CollapseError` after ``patience``."""
+        """Check one update; raise :class:`CollapseError` after ``patience``.
+
+        During the first ``grace`` updates "one unit" signs are not counted: a
+        freshly initialised model predicts one unit everywhere (its label
+        embeddings start in one orthant, fairseq's U(0, 1) init).
+        """
         import warnings
 
         from .._logging import logger
@@ -347,6 +356,8 @@ class MaskedHealthMonitor:
         collapse, other = check_masked_health(
             metrics, collapse_unit_share=self.collapse_unit_share,
             grad_norm_band=self.grad_norm_band)
+        if step <= self.grace:
+            collapse = [c for c in collapse if "one unit" not in c]
         self.streak = self.streak + 1 if collapse else 0
         issues = collapse + other
         for msg in issues:
@@ -419,7 +430,7 @@ class MaskedPredictionObjective:
     def monitor(self, raw_model=None):
         cfg = self.cfg
         return MaskedHealthMonitor(cfg.collapse_unit_share, tuple(cfg.grad_norm_band),
-                                   cfg.collapse_patience)
+                                   cfg.collapse_patience, grace=cfg.collapse_patience)
 
     def begin_step(self, raw_model, step: int) -> dict:
         return {}

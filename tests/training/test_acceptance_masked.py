@@ -68,12 +68,31 @@ def test_hubert_iteration1_learns_real_speech(speech_manifests, speech_targets,
 def test_hubert_iteration1_stays_at_chance_on_white_noise(noise_manifest,
                                                           noise_targets, tmp_path):
     """Control: the same run on white noise (MFCC k-means of noise has no
-    temporal structure a masked frame could be inferred from). Measured: 0.025
-    masked accuracy vs chance 0.019 (the unmasked accuracy rises: the unmasked
-    frames' own units are learnable, which is why the masked one is the test)."""
-    acc, _ = _run([noise_manifest], noise_targets, tmp_path / "ck", 0)
+    temporal structure a masked frame could be inferred from).
+
+    With nothing to learn the model may settle on predicting one unit; the health
+    check then stops the run (that is its job: such a model must not be scored as
+    trained). Either way, no stretch of updates may beat chance clearly.
+    Measured (collapse check off, 200 updates): 0.025 masked accuracy vs chance
+    0.019; with it on, seed 0 predicts one unit from update ~51 on.
+    """
+    import warnings
+
+    from brainscore_speech.exceptions import CollapseError
+    from brainscore_speech.training import CollapseWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
+        try:
+            _run([noise_manifest], noise_targets, tmp_path / "ck", 0)
+        except CollapseError as err:
+            assert "masked predictions are one unit" in str(err)
+    recs = read_metrics(tmp_path / "ck")
     chance = _chance(noise_targets)
-    assert acc < 1.6 * chance, (acc, chance)
+    accs = np.array([r["accuracy"] for r in recs])
+    assert len(accs) >= 50
+    windows = [accs[i:i + 10].mean() for i in range(0, len(accs) - 9, 10)]
+    assert max(windows) < 1.6 * chance, (max(windows), chance)
 
 
 @pytest.mark.slow
@@ -83,3 +102,80 @@ def test_wavlm_trains_with_mixing_on(speech_manifests, speech_targets, tmp_path)
     mixed = np.mean([r["mixed_fraction"] for r in recs])
     assert 0.1 < mixed < 0.3  # about mix_prob of the crops were mixed
     assert acc > 2.0 * _chance(speech_targets), acc
+
+
+@pytest.fixture(scope="module")
+def aligned_corpus(tmp_path_factory):
+    """40 espeak-ng sentences (varied rate / pitch) with frame-level phone labels."""
+    import soundfile as sf
+
+    from brainscore_speech.data import synth
+    from brainscore_speech.data.phones import frame_phones, synthesize_aligned
+    from brainscore_speech.training import build_manifest
+    from brainscore_speech.training.targets import frame_count
+
+    if not synth.speech_available():
+        pytest.skip("espeakng-loader (bundled espeak-ng) missing")
+    root = tmp_path_factory.mktemp("aligned")
+    (root / "audio").mkdir()
+    rng = np.random.default_rng(0)
+    texts = [t for t in synth.SAMPLE_TEXTS["en"] if t.isascii()]
+    phones = {}
+    for i in range(40):
+        a = synthesize_aligned(texts[i % len(texts)], "en",
+                               rate=int(rng.integers(140, 220)),
+                               pitch=int(rng.integers(30, 70)))
+        path = root / "audio" / f"s{i:02d}.wav"
+        sf.write(path, a.audio, 16000)
+        phones[str(path.resolve())] = frame_phones(a, frame_count(len(a.audio)))
+    return build_manifest(root / "audio", root / "m.tsv"), phones
+
+
+def _pnmi(targets, phones) -> float:
+    from brainscore_speech.training import load_targets, pnmi
+
+    t = load_targets(targets)
+    keys = sorted(phones)
+    return pnmi(np.concatenate([phones[k] for k in keys]),
+                np.concatenate([t.labels[k] for k in keys]))
+
+
+@pytest.mark.slow
+def test_iteration2_targets_pnmi_on_synthesised_speech(aligned_corpus, tmp_path):
+    """MFCC (iteration 1) vs layer (iteration 2) targets, same K = 100, PNMI against
+    espeak-ng's phones on the same 40 sentences (4990 frames).
+
+    Measured on this machine: MFCC 0.708; the iteration-1 model (300 updates,
+    masked accuracy 0.28 vs chance 0.04) gives encoder_input 0.589, transf0 0.606.
+    The paper's gain (0.25 -> 0.68, METHODS §15) comes from 250k updates of a BASE
+    model; a 300-update tiny model does not reach MFCC purity on espeak speech,
+    whose MFCC clusters are unusually phone-pure. So the test xfails (with both
+    values in the reason) when iteration 2 does not win, and passes when it does.
+    """
+    manifest, phones = aligned_corpus
+    t1 = tmp_path / "t1"
+    build_targets([manifest], t1, n_clusters=K, fraction=1.0, seed=0)
+    p_mfcc = _pnmi(t1, phones)
+    ck = tmp_path / "it1"
+    acc, _ = _run([manifest], t1, ck, 0)
+    assert acc > 2.0 * _chance(t1)
+    t2 = tmp_path / "t2"
+    build_targets([manifest], t2, from_model=ck, layer="transf0", n_clusters=K,
+                  fraction=1.0, seed=0)
+    p_it2 = _pnmi(t2, phones)
+    shuffled = _pnmi_shuffled(t2, phones)
+    # both are far above units unrelated to the phones (plug-in bias only)
+    assert p_mfcc > shuffled + 0.3 and p_it2 > shuffled + 0.3, (p_mfcc, p_it2, shuffled)
+    if p_it2 <= p_mfcc:
+        pytest.xfail(f"iteration-2 PNMI {p_it2:.3f} <= MFCC PNMI {p_mfcc:.3f} at tiny "
+                     "scale (see docstring)")
+
+
+def _pnmi_shuffled(targets, phones) -> float:
+    from brainscore_speech.training import load_targets, pnmi
+
+    t = load_targets(targets)
+    keys = sorted(phones)
+    units = np.concatenate([t.labels[k] for k in keys])
+    return pnmi(np.concatenate([phones[k] for k in keys]),
+                np.random.default_rng(0).permutation(units))

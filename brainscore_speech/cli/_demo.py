@@ -25,10 +25,11 @@ def demo(
     from .._validation import check_option
     from ..workflows.demo import DemoConfig, run_demo
 
-    objs = tuple(check_option("--objectives", o.strip(), ["wav2vec2", "hubert", "wavlm"])
+    objs = tuple(check_option("--objectives", o.strip(),
+                              ["wav2vec2", "hubert", "wavlm"])
                  for o in objectives.split(",") if o.strip())
-    cfg = DemoConfig(n_subjects=subjects, n_runs=runs, train_steps=train_steps, seed=seed,
-                     objectives=objs)
+    cfg = DemoConfig(n_subjects=subjects, n_runs=runs, train_steps=train_steps,
+                     seed=seed, objectives=objs)
     report = run_demo(out, cfg)
     typer.echo(f"Report: {report}")
 

@@ -104,7 +104,8 @@ def _child(text: str, voice: str, rate: int, pitch: int) -> bytes:  # pragma: no
     lib.espeak_Synth(buf, len(buf), 0, synth._POS_CHARACTER, 0,
                      synth._ESPEAK_CHARS_UTF8, None, None)
     lib.espeak_Synchronize()
-    samples = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)
+    samples = (np.concatenate(chunks).astype(np.int16) if chunks
+               else np.zeros(0, np.int16))
     meta = json.dumps({"sfreq": int(sfreq), "events": events}).encode()
     return struct.pack("<qq", len(meta), samples.size) + meta + samples.tobytes()
 

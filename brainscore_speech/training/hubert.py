@@ -79,8 +79,8 @@ def make_masked_config(objective: str, preset: str, *, num_clusters: int,
     arch = copy.deepcopy(PRESET_ARCH[preset])
     kw = {k: arch[k] for k in _SHARED_KEYS}
     kw.update(MASKED_ARCH[preset])
-    kw.update(num_clusters=int(num_clusters), logit_temperature=float(logit_temperature),
-              mask_time_min_masks=2)
+    kw.update(num_clusters=int(num_clusters), mask_time_min_masks=2,
+              logit_temperature=float(logit_temperature))
     if objective == "hubert":
         return HubertConfig(**kw, feat_proj_layer_norm=True,
                             architectures=["HubertForMaskedPrediction"])
@@ -156,7 +156,8 @@ def build_masked_prediction_model(objective: str, preset: str, *, num_clusters: 
     torch.manual_seed(seed)
     impl = "sdpa" if objective == "hubert" else "eager"
     model = cls._from_config(config, attn_implementation=impl)
-    with torch.no_grad():  # fairseq: label_embs_concat.uniform_() (post_init may touch it)
+    # fairseq: label_embs_concat.uniform_() (again: post_init may have touched it)
+    with torch.no_grad():
         g = torch.Generator().manual_seed(int(seed) + 1)
         model.label_embs.copy_(torch.rand(model.label_embs.shape, generator=g))
     return model.train()
@@ -238,7 +239,8 @@ def masked_prediction_loss(proj: torch.Tensor, label_embs: torch.Tensor,
             "n_correct_u": int((lu.argmax(-1) == tu).sum()) if len(tu) else 0,
             "feature_penalty": float(feat_pen.detach()),
             "pred_counts": np.bincount(pm.cpu().numpy(), minlength=k).astype(np.int64),
-            "target_counts": np.bincount(tm.cpu().numpy(), minlength=k).astype(np.int64),
+            "target_counts": np.bincount(tm.cpu().numpy(),
+                                         minlength=k).astype(np.int64),
         }
     if not math.isfinite(logs["loss_m_sum"]):
         logs["loss_m_sum"] = float("nan")
@@ -312,7 +314,8 @@ def check_masked_health(metrics: dict, *, collapse_unit_share: float,
     fewer than 2 effective units (degenerate codebook), gradient above the band.
     """
     collapse, other = [], []
-    share, loss, gnorm = metrics["pred_max_share"], metrics["loss"], metrics["grad_norm"]
+    share, loss = metrics["pred_max_share"], metrics["loss"]
+    gnorm = metrics["grad_norm"]
     tgt_ppl = metrics["target_perplexity"]
     if (share > collapse_unit_share and tgt_ppl > 2.0
             and metrics["accuracy"] <= metrics["chance"]):

@@ -576,7 +576,8 @@ def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *
     utts = [{"path": str(Path(e.path).resolve()), "n_samples": int(e.n_samples),
              "n_frames": int(len(lab)), "split": split}
             for (e, split), lab in zip(entries, labels)]
-    offsets = np.concatenate([[0], np.cumsum([len(x) for x in labels])]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum([len(x) for x in labels])])
+    offsets = offsets.astype(np.int64)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "kmeans.npz") as tmp:
         np.savez(tmp, cluster_centers=centers, feature_dim=np.int64(dim),

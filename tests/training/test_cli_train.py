@@ -87,7 +87,8 @@ def test_targets_cli_and_train_hubert(chirp_manifest, tmp_path):
     assert code == 0, err
     assert "K=6" in out and "unused clusters" in out
     meta = json.loads((tg / "targets.json").read_text())
-    assert (meta["kind"], meta["kmeans"]["n_init"], meta["fraction"]) == ("mfcc", 20, 1.0)
+    assert (meta["kind"], meta["kmeans"]["n_init"],
+            meta["fraction"]) == ("mfcc", 20, 1.0)
     ck = tmp_path / "ck"
     code, out, err = run_cli(["-q", "train", "--objective", "wavlm", "--targets", tg,
                               "--regime", "speech-en", "--preset", "tiny", "--corpus",

@@ -18,7 +18,8 @@ def test_demo_cli_objectives(tmp_path, monkeypatch):
         return out / "report.html"
 
     monkeypatch.setattr(demo_mod, "run_demo", fake_run_demo)
-    code, _, err = run_cli(["demo", tmp_path / "d", "--objectives", "wav2vec2,hubert,wavlm"])
+    code, _, err = run_cli(["demo", tmp_path / "d", "--objectives",
+                            "wav2vec2,hubert,wavlm"])
     assert code == 0, err
     assert seen["cfg"].objectives == ("wav2vec2", "hubert", "wavlm")
     code, _, err = run_cli(["demo", tmp_path / "d", "--objectives", "hubrt"])

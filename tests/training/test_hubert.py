@@ -49,7 +49,8 @@ def test_loss_equals_the_fairseq_nce_formulation(rng):
     np.testing.assert_allclose(logs["loss_m_sum"], float(ref["m"]), rtol=1e-5)
     np.testing.assert_allclose(logs["loss_u_sum"], float(ref["u"]), rtol=1e-5)
     np.testing.assert_allclose(float(loss), float(ref["m"] + 0.5 * ref["u"]), rtol=1e-5)
-    assert logs["n_masked"] == int(mask.sum()) and logs["n_unmasked"] == int((~mask).sum())
+    assert logs["n_masked"] == int(mask.sum())
+    assert logs["n_unmasked"] == int((~mask).sum())
     assert logs["pred_counts"].sum() == logs["n_masked"] == logs["target_counts"].sum()
     np.testing.assert_array_equal(logs["target_counts"],
                                   np.bincount(labels[mask].numpy(), minlength=k))
@@ -85,7 +86,8 @@ def test_gradient_reaches_encoder_and_label_embeddings():
                                      labels, mask)
     loss.backward()
     assert model.label_embs.grad.abs().sum() > 0
-    assert model.hubert.feature_extractor.conv_layers[0].conv.weight.grad.abs().sum() > 0
+    conv0 = model.hubert.feature_extractor.conv_layers[0].conv
+    assert conv0.weight.grad.abs().sum() > 0
     assert model.hubert.masked_spec_embed.grad.abs().sum() > 0
 
 
@@ -97,7 +99,8 @@ def test_model_saves_loadable_by_plain_transformers(objective, tmp_path):
     again = build_masked_prediction_model(objective, "tiny", num_clusters=20, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                  again.state_dict().values()))
-    assert 0.0 <= float(model.label_embs.detach().min()) and float(model.label_embs.detach().max()) < 1.0
+    embs = model.label_embs.detach()
+    assert 0.0 <= float(embs.min()) and float(embs.max()) < 1.0
     model.save_pretrained(tmp_path)
     cls = HubertModel if objective == "hubert" else WavLMModel
     plain = cls.from_pretrained(tmp_path).eval()
@@ -123,7 +126,8 @@ def test_masked_config_is_the_wav2vec2_encoder():
     for key in ("conv_dim", "conv_stride", "conv_kernel", "hidden_size",
                 "num_hidden_layers", "num_attention_heads", "intermediate_size",
                 "feat_extract_norm", "do_stable_layer_norm", "layerdrop"):
-        assert tuple(np.atleast_1d(getattr(h, key))) == tuple(np.atleast_1d(getattr(w, key)))
+        assert (tuple(np.atleast_1d(getattr(h, key)))
+                == tuple(np.atleast_1d(getattr(w, key)))), key
     assert (h.mask_time_prob, h.mask_time_length, h.final_dim, h.num_clusters,
             h.logit_temperature) == (0.8, 10, 256, 500, 0.1)
     v = make_masked_config("wavlm", "base", num_clusters=500)

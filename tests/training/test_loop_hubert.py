@@ -136,7 +136,8 @@ def test_masked_resume_with_changed_targets(chirp_manifest, chirp_targets, tmp_p
     meta = json.loads((tmp_path / "ck" / "brainscore_speech.json").read_text())
     meta["config"]["targets"] = str(moved)
     (tmp_path / "ck" / "brainscore_speech.json").write_text(json.dumps(meta))
-    with pytest.raises(BrainscoreError, match=r"Cannot resume .*ck: its targets changed"):
+    with pytest.raises(BrainscoreError,
+                       match=r"Cannot resume .*ck: its targets changed"):
         train(dataclasses.replace(cfg, targets=str(moved)), resume=True)
 
 
@@ -152,7 +153,8 @@ def test_masked_objective_needs_targets_and_the_right_corpus(chirp_manifest,
         make_config(regime="speech-en", preset="tiny", corpus=[str(chirp_manifest)],
                     objective="hubrt")
     cfg = _cfg(noise_manifest, chirp_targets, tmp_path / "n", max_steps=1)
-    with pytest.raises(DataError, match=r"labels\.npz have no labels for .*noise0\.wav"):
+    with pytest.raises(DataError,
+                       match=r"labels\.npz have no labels for .*noise0\.wav"):
         train(cfg)
 
 

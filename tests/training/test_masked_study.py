@@ -28,7 +28,8 @@ def test_hubert_and_wavlm_checkpoints_extract_score_group(chirp_manifest, chirp_
     deriv = tmp_path / "deriv"
     layers = ["conv6", "transf2"]
     for objective in ("hubert", "wavlm"):
-        cfg = make_config(regime="speech-en", preset="tiny", corpus=[str(chirp_manifest)],
+        cfg = make_config(regime="speech-en", preset="tiny",
+                          corpus=[str(chirp_manifest)],
                           out=str(tmp_path / objective), objective=objective,
                           targets=str(chirp_targets), max_steps=2, checkpoint_every=2,
                           batch_seconds=4.0, micro_batch_seconds=4.0, eval_seconds=4.0)

@@ -173,7 +173,8 @@ def test_targets_wrong_rate_or_length_named(mfcc_targets, chirp_manifest, tmp_pa
 
 def test_targets_missing_utterance_and_bad_dirs(mfcc_targets, noise_manifest, tmp_path):
     corpus = load_corpus([noise_manifest], crop_min_s=2.0)
-    with pytest.raises(DataError, match=r"labels\.npz have no labels for .*noise0\.wav"):
+    with pytest.raises(DataError,
+                       match=r"labels\.npz have no labels for .*noise0\.wav"):
         mfcc_targets.for_corpus(corpus, frame_rate=50.0)
     with pytest.raises(FileNotFoundError, match=r"Not a targets directory: .*targets"
                                                 r"\.json is missing"):

@@ -1,6 +1,7 @@
 """Benchmark: pretraining throughput of the built-in trainer (tiny and base presets).
 
-For each preset, in the same run and on the same batch shape:
+For each objective (wav2vec2, hubert, wavlm) and preset, in the same run and on the
+same batch shape:
 
 - ``ours``: :func:`brainscore_speech.training.train` (our criterion with feature
   penalty and code perplexity, health checks, metrics.jsonl), time per update from
@@ -8,7 +9,11 @@ For each preset, in the same run and on the same batch shape:
 - ``hf-peer``: a bare HF step, the way ``run_wav2vec2_pretraining_no_trainer.py``
   does it: HF ``_compute_mask_indices`` / ``_sample_negative_indices``, the HF loss
   from ``Wav2Vec2ForPreTraining(..., sampled_negative_indices=...)``, backward,
-  clipping, AdamW.
+  clipping, AdamW. For HuBERT / WavLM the peer is the bare HF
+  ``HubertModel`` / ``WavLMModel`` forward on masked input (HF
+  ``_compute_mask_indices``), a linear head with cross-entropy on the masked frames
+  against fixed random units, backward, clipping, AdamW (HF has no HuBERT
+  pretraining class, METHODS §15).
 
 Reports steps/s, audio-seconds/s and audio-seconds/s per CPU core (or per GPU),
 and the ratio ours / peer (1.0 = no overhead).
@@ -16,6 +21,7 @@ and the ratio ours / peer (1.0 = no overhead).
 Usage::
 
     .venv/bin/python benchmarks/bench_train.py [--tiny-steps 20] [--base-steps 3]
+        [--objectives wav2vec2,hubert,wavlm]
 
 Prints a table and writes ``benchmarks/results/bench_train.json``.
 """
@@ -52,15 +58,27 @@ def make_corpus(folder: Path, n_files: int = 8, seconds: float = 5.0) -> Path:
     return build_manifest(folder / "audio", folder / "m.tsv")
 
 
+def make_targets(manifest: Path, out: Path) -> Path:
+    """MFCC k-means targets (K = 100) of the bench corpus (setup, not timed)."""
+    from brainscore_speech.training import build_targets
+
+    build_targets([manifest], out, n_clusters=100, fraction=1.0, seed=0,
+                  kmeans={"n_init": 1}, verbose="WARNING")
+    return out
+
+
 def bench_ours(manifest: Path, out: Path, preset: str, steps: int, crop_s: float,
-               n_crops: int, device: str) -> list[float]:
+               n_crops: int, device: str, objective: str = "wav2vec2",
+               targets: Path | None = None) -> list[float]:
     from brainscore_speech.training import make_config, read_metrics, train
 
+    extra = {} if objective == "wav2vec2" else {"objective": objective,
+                                                "targets": str(targets)}
     cfg = make_config(regime="speech-en", preset=preset, corpus=[str(manifest)],
                       out=str(out), max_steps=steps, checkpoint_every=steps,
                       batch_seconds=crop_s * n_crops, micro_batch_seconds=crop_s * n_crops,
                       crop_min_s=crop_s, crop_max_s=crop_s, eval_seconds=crop_s,
-                      warmup_frac=0.0, device=device, log_every=1)
+                      warmup_frac=0.0, device=device, log_every=1, **extra)
     train(cfg, verbose="WARNING")
     return [r["seconds_per_step"] for r in read_metrics(out)]
 
@@ -104,11 +122,54 @@ def bench_peer(preset: str, steps: int, crop_s: float, n_crops: int,
     return times
 
 
+def bench_masked_peer(objective: str, preset: str, steps: int, crop_s: float,
+                      n_crops: int, device: str) -> list[float]:
+    """Bare HF HubertModel / WavLMModel step with a linear CE head (see docstring)."""
+    import torch
+    from transformers.models.hubert.modeling_hubert import _compute_mask_indices
+
+    from brainscore_speech.training.hubert import build_masked_prediction_model
+
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                       else "cpu" if device == "auto" else device)
+    base = build_masked_prediction_model(objective, preset, num_clusters=100,
+                                         seed=0).base_model.to(dev).train()
+    head = torch.nn.Linear(base.config.hidden_size, 100).to(dev)
+    params = list(base.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.98), eps=1e-6,
+                            weight_decay=0.01)
+    n = int(crop_s * SFREQ)
+    x = torch.randn(n_crops, n, device=dev)
+    t_frames = int(base._get_feat_extract_output_lengths(n))
+    labels = torch.randint(0, 100, (n_crops, t_frames), device=dev)
+    c = base.config
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        mask = torch.from_numpy(_compute_mask_indices(
+            (n_crops, t_frames), c.mask_time_prob, c.mask_time_length,
+            min_masks=2)).to(dev)
+        out = base(x, mask_time_indices=mask).last_hidden_state
+        loss = torch.nn.functional.cross_entropy(head(out[mask]), labels[mask])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tiny-steps", type=int, default=20)
     p.add_argument("--base-steps", type=int, default=3)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--objectives", default="wav2vec2,hubert,wavlm",
+                   help="Comma-separated objectives to time.")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="Repeat each measurement; the spread is reported.")
     args = p.parse_args(argv)
     import torch
 
@@ -118,32 +179,48 @@ def main(argv=None) -> dict:
     unit = "GPU" if on_gpu else "core"
     # (preset, steps, crop seconds, crops per update)
     cases = [("tiny", args.tiny_steps, 2.0, 8), ("base", args.base_steps, 4.0, 2)]
+    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         manifest = make_corpus(Path(tmp))
-        for preset, steps, crop_s, n_crops in cases:
-            audio = crop_s * n_crops
-            res = {}
-            for name in ("hf-peer", "ours"):
-                if name == "ours":
-                    t = bench_ours(manifest, Path(tmp) / preset, preset, steps, crop_s,
-                                   n_crops, args.device)
-                else:
-                    t = bench_peer(preset, steps, crop_s, n_crops, args.device)
-                med = float(np.median(t[1:] if len(t) > 2 else t))  # skip warm-up
-                res[name] = med
-                rows.append({"preset": preset, "impl": name, "steps": steps,
-                             "audio_s_per_step": audio, "s_per_step": med,
-                             "steps_per_s": 1 / med, "audio_s_per_s": audio / med,
-                             f"audio_s_per_s_per_{unit}": audio / med / units})
-            rows[-1]["ratio_vs_peer"] = res["hf-peer"] / res["ours"]
-            rows[-2]["ratio_vs_peer"] = 1.0
-    header = (f"{'preset':6} {'impl':8} {'s/step':>8} {'steps/s':>8} {'audio s/s':>10} "
-              f"{'audio s/s/' + unit:>15} {'speed vs peer':>14}")
+        targets = (make_targets(manifest, Path(tmp) / "targets")
+                   if set(objectives) - {"wav2vec2"} else None)
+        for objective in objectives:
+            for preset, steps, crop_s, n_crops in cases:
+                audio = crop_s * n_crops
+                res = {}
+                for name in ("hf-peer", "ours"):
+                    meds = []
+                    for rep in range(args.repeats):
+                        if name == "ours":
+                            t = bench_ours(manifest, Path(tmp) / f"{objective}-{preset}"
+                                           f"-{rep}", preset, steps, crop_s, n_crops,
+                                           args.device, objective, targets)
+                        elif objective == "wav2vec2":
+                            t = bench_peer(preset, steps, crop_s, n_crops, args.device)
+                        else:
+                            t = bench_masked_peer(objective, preset, steps, crop_s,
+                                                  n_crops, args.device)
+                        meds.append(float(np.median(t[1:] if len(t) > 2 else t)))
+                    med = float(np.median(meds))  # warm-up step skipped above
+                    res[name] = med
+                    rows.append({"objective": objective, "preset": preset,
+                                 "impl": name, "steps": steps,
+                                 "audio_s_per_step": audio, "s_per_step": med,
+                                 "s_per_step_min": min(meds),
+                                 "s_per_step_max": max(meds),
+                                 "steps_per_s": 1 / med, "audio_s_per_s": audio / med,
+                                 f"audio_s_per_s_per_{unit}": audio / med / units})
+                rows[-1]["ratio_vs_peer"] = res["hf-peer"] / res["ours"]
+                rows[-2]["ratio_vs_peer"] = 1.0
+    header = (f"{'objective':9} {'preset':6} {'impl':8} {'s/step':>8} {'range':>13} "
+              f"{'steps/s':>8} {'audio s/s':>10} {'audio s/s/' + unit:>15} "
+              f"{'speed vs peer':>14}")
     print(header)
     for r in rows:
-        print(f"{r['preset']:6} {r['impl']:8} {r['s_per_step']:8.3f} "
-              f"{r['steps_per_s']:8.2f} {r['audio_s_per_s']:10.1f} "
+        spread = f"{r['s_per_step_min']:.3f}-{r['s_per_step_max']:.3f}"
+        print(f"{r['objective']:9} {r['preset']:6} {r['impl']:8} {r['s_per_step']:8.3f} "
+              f"{spread:>13} {r['steps_per_s']:8.2f} {r['audio_s_per_s']:10.1f} "
               f"{r[f'audio_s_per_s_per_{unit}']:15.2f} {r['ratio_vs_peer']:14.2f}")
     result = {"benchmark": "bench_train", "device": "cuda" if on_gpu else "cpu",
               "threads": cores, "units": units, "unit": unit,

@@ -557,10 +557,13 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
         cols, which = _responsive_targets(gm)
+        meta = lst[0].model_meta or {}
         prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
                               "layer_index": j,
                               "mean_r": float(np.nanmean(stack.data[i, j, cols])),
-                              "vertices": which, "n_vertices": int(cols.sum())}
+                              "vertices": which, "n_vertices": int(cols.sum()),
+                              "regime": meta.get("regime"),
+                              "objective": meta.get("objective")}
                              for i, s in enumerate(stack.subjects)
                              for j, layer in enumerate(stack.layer_names)])
         written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))

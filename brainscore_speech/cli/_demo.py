@@ -17,11 +17,19 @@ def demo(
     runs: int = typer.Option(4, help="Runs per participant."),
     train_steps: int = typer.Option(300, help="Updates per trained tiny model."),
     seed: int = typer.Option(0, help="Seed of everything."),
+    objectives: str = typer.Option("wav2vec2", "--objectives", help="Comma-separated "
+                                   "training objectives: wav2vec2, hubert, wavlm "
+                                   "(hubert/wavlm add a native-speech model each)."),
 ) -> None:
     """Simulate a study, train four tiny regime models, score, analyse, report."""
+    from .._validation import check_option
     from ..workflows.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(n_subjects=subjects, n_runs=runs, train_steps=train_steps, seed=seed)
+    objs = tuple(check_option("--objectives", o.strip(),
+                              ["wav2vec2", "hubert", "wavlm"])
+                 for o in objectives.split(",") if o.strip())
+    cfg = DemoConfig(n_subjects=subjects, n_runs=runs, train_steps=train_steps,
+                     seed=seed, objectives=objs)
     report = run_demo(out, cfg)
     typer.echo(f"Report: {report}")
 

@@ -1,4 +1,4 @@
-"""CLI commands of the training stage: ``train`` and ``corpus build``."""
+"""CLI commands of the training stage: ``train``, ``targets`` and ``corpus build``."""
 
 from __future__ import annotations
 
@@ -49,13 +49,18 @@ def train_cmd(
     checkpoint_every: int = typer.Option(None, "--checkpoint-every",
                                          help="Checkpoint (and validate) every N updates."),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    objective: str = typer.Option(None, "--objective",
+                                  help="wav2vec2 (default), hubert or wavlm."),
+    targets: Path = typer.Option(None, "--targets", help="Hidden-unit targets "
+                                 "directory (`targets`) for hubert / wavlm."),
 ) -> None:
-    """Pretrain wav2vec 2.0 under a regime and write an HF-format checkpoint."""
+    """Pretrain wav2vec 2.0, HuBERT or WavLM under a regime (HF-format checkpoint)."""
     from ..training import Checkpoint, make_config, train
 
     given = {"max_steps": max_steps, "seed": seed, "lr": lr, "device": device,
              "batch_seconds": batch_seconds, "checkpoint_every": checkpoint_every,
-             "micro_batch_seconds": micro_batch_seconds,
+             "micro_batch_seconds": micro_batch_seconds, "objective": objective,
+             "targets": str(targets) if targets else None,
              "valid_corpus": tuple(str(v) for v in valid) if valid else None}
     if resume and (out / "brainscore_speech.json").is_file():
         saved = Checkpoint.load(out).config  # resume: saved values unless given
@@ -70,3 +75,47 @@ def train_cmd(
     ckpt = train(cfg, resume=resume)
     if os.environ.get("RANK", "0") == "0":  # one line per run under torchrun
         typer.echo(f"Wrote {ckpt.path} (step {ckpt.step}; best: {ckpt.best or 'n/a'}).")
+
+
+@app.command("targets")
+def targets_cmd(
+    corpus: list[Path] = typer.Option(..., "--corpus", help="Training manifest(s): "
+                                      "the codebook is fitted on these."),
+    out: Path = typer.Option(..., "--out", "-o", help="Targets directory."),
+    valid: list[Path] = typer.Option(None, "--valid", help="Validation manifest(s), "
+                                     "labelled with the training codebook."),
+    iteration: int = typer.Option(1, "--iteration", help="1: MFCC + deltas; 2: a "
+                                  "layer of the iteration-1 model (--from-model)."),
+    from_model: Path = typer.Option(None, "--from-model",
+                                    help="Iteration-1 checkpoint (iteration 2)."),
+    layer: str = typer.Option(None, "--layer", help="Layer of --from-model, e.g. "
+                              "transf5 (default: the middle block)."),
+    n_clusters: int = typer.Option(None, "--n-clusters",
+                                   help="Default 100 (MFCC) or 500 (layer)."),
+    fraction: float = typer.Option(0.1, "--fraction",
+                                   help="Fraction of training utterances to fit on."),
+    kmeans_file: Path = typer.Option(None, "--kmeans", help="Reuse this kmeans.npz "
+                                     "instead of fitting a codebook."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draw and the k-means."),
+) -> None:
+    """Build HuBERT / WavLM hidden-unit targets (k-means of MFCC or of a layer)."""
+    from ..training.targets import build_targets
+
+    if iteration not in (1, 2):
+        raise typer.BadParameter(f"must be 1 or 2, got {iteration}.",
+                                 param_hint="--iteration")
+    if iteration == 2 and from_model is None:
+        raise typer.BadParameter("iteration 2 clusters a layer of the iteration-1 "
+                                 "model: pass --from-model CKPT.",
+                                 param_hint="--from-model")
+    if iteration == 1 and from_model is not None:
+        raise typer.BadParameter("iteration 1 clusters MFCC features; use "
+                                 "--iteration 2 with --from-model.",
+                                 param_hint="--from-model")
+    t = build_targets(corpus, out, valid_corpus=valid or (), from_model=from_model,
+                      layer=layer, n_clusters=n_clusters, fraction=fraction,
+                      kmeans_file=kmeans_file, seed=seed)
+    use = t.meta["usage"].get("train", {})
+    typer.echo(f"Wrote {out}: {len(t.labels)} utterances, K={t.n_clusters}, train "
+               f"perplexity {use.get('perplexity', 0):.1f}, "
+               f"{use.get('n_unused', 0)} unused clusters.")

@@ -2,9 +2,11 @@
 
 Layout of ``CKPT/``::
 
-    config.json, model.safetensors        Wav2Vec2ForPreTraining.save_pretrained
+    config.json, model.safetensors        save_pretrained of Wav2Vec2ForPreTraining
+                                          (or the HuBERT / WavLM masked-prediction
+                                          model: weights ``hubert.*`` / ``wavlm.*``)
     preprocessor_config.json              Wav2Vec2FeatureExtractor (do_normalize)
-    brainscore_speech.json                regime, language, preset, seed, step,
+    brainscore_speech.json                regime, objective, language, preset, seed, step,
                                           config, provenance, best, hours_seen
     train_state/state.pt                  optimizer, schedule, RNG, data position
                                           (torch.load(weights_only=True))
@@ -174,6 +176,7 @@ def save_checkpoint(out: str | os.PathLike, *, model, feature_extractor,
         prov = make_provenance("train", params=cfg, seed=config.seed,
                                inputs={f"corpus{i}": c for i, c in enumerate(config.corpus)})
         meta = {"regime": config.regime_kind, "regime_name": config.regime,
+                "objective": config.objective,
                 "language": config.language, "preset": config.preset,
                 "seed": config.seed, "step": int(step), "config": cfg,
                 "provenance": prov, "best": best or {}}

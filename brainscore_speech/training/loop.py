@@ -1,4 +1,11 @@
-"""The wav2vec 2.0 pretraining loop: ``train(cfg) -> Checkpoint`` (nanoGPT style).
+"""The pretraining loop: ``train(cfg) -> Checkpoint`` (nanoGPT style).
+
+One loop for the three objectives (``cfg.objective``): wav2vec 2.0 (contrastive +
+diversity, :mod:`.criterion`) and HuBERT / WavLM (masked prediction of k-means
+targets, :mod:`.hubert`). An objective object supplies the model, the per
+micro-batch plan (masks and negatives or labels), the loss, the metrics and the
+health monitor; everything else (batches, accumulation, DDP, checkpoints, exact
+resume) is shared.
 
 Reads top to bottom: set up (processes, device, output), data, model, optimizer,
 a pure :func:`get_lr` and :func:`get_gumbel_temperature`, :func:`estimate_loss`,
@@ -24,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_path, check_safetensors
+from .._io import atomic_path, check_safetensors, read_json
 from .._logging import logger, progress, verbose
 from ..data.audio import TARGET_SFREQ
 from ..exceptions import BrainscoreError
@@ -153,6 +160,105 @@ def estimate_loss(raw_model, tap, batches, corpus, cfg, device, amp, rank=0,
     return acc["contrastive_sum"] / max(1.0, acc["n_masked"])
 
 
+class _Wav2Vec2Objective:
+    """The wav2vec 2.0 objective as :func:`train` drives it (see hubert.py's twin)."""
+
+    sum_keys = _SUM_KEYS
+
+    def __init__(self, cfg: TrainConfig, corpus, valid) -> None:
+        self.cfg = cfg
+        self.tap = None
+
+    def build_model(self):
+        cfg = self.cfg
+        model = build_model(cfg.preset, seed=cfg.seed,
+                            diversity_loss_weight=cfg.diversity_loss_weight)
+        self.tap = FeatureTap(model, feature_grad_mult=cfg.feature_grad_mult)
+        return model
+
+    def monitor(self, raw_model) -> HealthMonitor:
+        cfg = self.cfg
+        return HealthMonitor(raw_model.config.num_codevector_groups,
+                             cfg.collapse_perplexity, tuple(cfg.grad_norm_band),
+                             cfg.collapse_patience)
+
+    def begin_step(self, raw_model, step: int) -> dict:
+        temperature = get_gumbel_temperature(step, self.cfg)
+        raw_model.set_gumbel_temperature(temperature)
+        return {"temperature": temperature}
+
+    def plan(self, mb, raw_model, *, train: bool = True):
+        return (mb, *_plan(mb, raw_model.config, self.cfg))
+
+    def n_masked(self, plan) -> int:
+        return int(plan[1].sum())
+
+    def load(self, plan, corpus, *, train: bool = True):
+        return plan[0].load(corpus, normalize=self.cfg.normalize), 0
+
+    def forward(self, model, raw_model, x, plan, device):
+        _, mask, negs = plan
+        return _forward(model, self.tap, raw_model, x, mask, negs, self.cfg, device)
+
+    def new_acc(self) -> dict:
+        return dict.fromkeys(_SUM_KEYS, 0.0)
+
+    def accumulate(self, acc, logs, n_samples, n_mixed=0, n_items=0) -> None:
+        _accumulate(acc, logs, n_samples)
+
+    def all_reduce(self, acc, world):
+        return _all_reduce(acc, world)
+
+    def metrics(self, acc: dict) -> dict:
+        n = max(1.0, acc["n_masked"])
+        return {
+            "loss": acc["contrastive_sum"] / n,
+            "accuracy": acc["n_correct"] / n,
+            "prob_perplexity": acc["ppl_prob_w"] / n,
+            "code_perplexity": acc["ppl_code_w"] / n,
+            "diversity": acc["div_w"] / n,
+            "feature_penalty": acc["feat_pen_w"] / n,
+            "neg_is_pos": acc["n_neg_is_pos"] / max(1.0, acc["n_negatives"]),
+        }
+
+    def valid_loss(self, acc: dict) -> float:
+        return acc["contrastive_sum"] / max(1.0, acc["n_masked"])
+
+    def schedule_state(self, step: int) -> dict:
+        return {"gumbel_temperature": get_gumbel_temperature(step, self.cfg)}
+
+    def checkpoint_meta(self) -> dict:
+        return {}
+
+    def check_resume(self, saved_meta: dict, out) -> None:
+        return None
+
+
+def _make_objective(cfg: TrainConfig, corpus, valid):
+    if cfg.objective == "wav2vec2":
+        return _Wav2Vec2Objective(cfg, corpus, valid)
+    from .hubert import MaskedPredictionObjective
+
+    return MaskedPredictionObjective(cfg, corpus, valid)
+
+
+def _estimate(objective, raw_model, batches, corpus, device, amp, rank=0,
+              world=1) -> float:
+    """Validation loss per masked frame of any objective (eval mode, no grad)."""
+    raw_model.eval()
+    acc = objective.new_acc()
+    with torch.no_grad():
+        for mb in batches[rank::world]:
+            plan = objective.plan(mb, raw_model, train=False)
+            x, _ = objective.load(plan, corpus, train=False)
+            with amp():
+                _, logs = objective.forward(raw_model, raw_model, x, plan, device)
+            objective.accumulate(acc, logs, x.size)
+    raw_model.train()
+    acc = objective.all_reduce(acc, world)
+    return objective.valid_loss(acc)
+
+
 def _setup_distributed(cfg: TrainConfig):
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -185,7 +291,7 @@ def _only_step0(out: Path) -> bool:
 
 @verbose
 def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint:
-    """Pretrain wav2vec 2.0 from scratch and return the final checkpoint.
+    """Pretrain wav2vec 2.0, HuBERT or WavLM (``cfg.objective``) from scratch.
 
     Parameters
     ----------
@@ -236,8 +342,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
     if has_ckpt and not resume:
         raise FileExistsError(f"{out} already holds a checkpoint; pass --resume to "
                               "continue it or choose another --out.")
-    state = None
+    state, saved_meta = None, {}
     if resume and has_ckpt:
+        saved_meta = read_json(out / "brainscore_speech.json")
         saved = Checkpoint.load(out).config
         diff = saved.diff(cfg)
         if diff:
@@ -266,15 +373,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
                     corpus.n_dropped, cfg.crop_min_s, cfg.regime, target_h)
 
     # ----------------------------------------------------------------- model
-    raw_model = build_model(cfg.preset, seed=cfg.seed,
-                            diversity_loss_weight=cfg.diversity_loss_weight)
+    objective = _make_objective(cfg, corpus, valid)
+    raw_model = objective.build_model()
     if state is not None:
+        objective.check_resume(saved_meta, out)
         from safetensors.torch import load_file
 
         check_safetensors(out / "model.safetensors", what="weights file")
         raw_model.load_state_dict(load_file(out / "model.safetensors"), strict=True)
     raw_model.to(device)
-    tap = FeatureTap(raw_model, feature_grad_mult=cfg.feature_grad_mult)
     model = raw_model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -283,17 +390,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
                     find_unused_parameters=raw_model.config.layerdrop > 0)
     feature_extractor = make_feature_extractor(cfg.normalize)
     n_params = sum(p.numel() for p in raw_model.parameters())
-    logger.info("Model: wav2vec2 %s, %.2f M parameters, %s x %d process(es)",
-                cfg.preset, n_params / 1e6, device, world)
+    logger.info("Model: %s %s, %.2f M parameters, %s x %d process(es)",
+                cfg.objective, cfg.preset, n_params / 1e6, device, world)
 
     # ------------------------------------------------------------- optimizer
     params = [p for p in raw_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas),
                                   eps=cfg.eps, weight_decay=cfg.weight_decay)
     step, hours_seen, best = 0, 0.0, {}
-    monitor = HealthMonitor(raw_model.config.num_codevector_groups,
-                            cfg.collapse_perplexity, tuple(cfg.grad_norm_band),
-                            cfg.collapse_patience)
+    monitor = objective.monitor(raw_model)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
@@ -307,7 +412,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
             return None
         st = {"step": step, "optimizer": optimizer.state_dict(),
               "schedule": {"step": step, "lr": get_lr(max(step - 1, 0), cfg),
-                           "gumbel_temperature": get_gumbel_temperature(step, cfg)},
+                           **objective.schedule_state(step)},
               "rng": {"torch": torch.get_rng_state(), "seed": cfg.seed},
               "data_position": {"step": step, "seed": cfg.seed},
               "hours_seen": hours_seen, "best": best, "health_streak": monitor.streak}
@@ -315,7 +420,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
                                config=cfg, step=step, state=st, best=best,
                                new_best=new_best,
                                extra_meta={"hours_seen": hours_seen, "world_size": world,
-                                           "n_parameters": n_params})
+                                           "n_parameters": n_params,
+                                           **objective.checkpoint_meta()})
 
     if state is None:
         checkpoint()  # step 0: the untrained model (all that --regime random writes)
@@ -340,50 +446,40 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
         lr = get_lr(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        temperature = get_gumbel_temperature(step, cfg)
-        raw_model.set_gumbel_temperature(temperature)
+        schedule = objective.begin_step(raw_model, step)
 
         batches = sample_update(corpus, seed=cfg.seed, step=step,
                                 batch_seconds=cfg.batch_seconds,
                                 micro_batch_seconds=cfg.micro_batch_seconds,
                                 crop_max_s=cfg.crop_max_s, world_size=world)
-        plans = [_plan(mb, raw_model.config, cfg) for mb in batches]
-        total_masked = sum(int(m.sum()) for m, _ in plans)
+        plans = [objective.plan(mb, raw_model) for mb in batches]
+        total_masked = sum(objective.n_masked(p) for p in plans)
         mine = list(range(rank, len(batches), world))
-        acc = dict.fromkeys(_SUM_KEYS, 0.0)
+        acc = objective.new_acc()
         optimizer.zero_grad(set_to_none=True)
         for j, i in enumerate(mine):
-            mb, (mask, negs) = batches[i], plans[i]
-            x = mb.load(corpus, normalize=cfg.normalize)
+            mb, plan = batches[i], plans[i]
+            x, n_mixed = objective.load(plan, corpus)
             torch.manual_seed(mb.seed)  # Gumbel / dropout noise of this micro-batch
             sync = (world == 1 or j == len(mine) - 1)
             ctx = contextlib.nullcontext() if sync else model.no_sync()
             with ctx:
                 with amp():
-                    loss, logs = _forward(model, tap, raw_model, x, mask, negs, cfg,
-                                          device)
+                    loss, logs = objective.forward(model, raw_model, x, plan, device)
                 # DDP averages gradients over processes: scale so the result is the
                 # sum over the whole update divided by its masked-frame count.
                 (loss * (world / total_masked)).backward()
-            _accumulate(acc, logs, x.size)
-        acc = _all_reduce(acc, world)
+            objective.accumulate(acc, logs, x.size, n_mixed, x.shape[0])
+        acc = objective.all_reduce(acc, world)
         clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
         optimizer.step()
         step += 1
         hours_seen += acc["n_samples"] / TARGET_SFREQ / 3600.0
 
-        n = max(1.0, acc["n_masked"])
         metrics = {
-            "step": step,
-            "loss": acc["contrastive_sum"] / n,
-            "accuracy": acc["n_correct"] / n,
-            "prob_perplexity": acc["ppl_prob_w"] / n,
-            "code_perplexity": acc["ppl_code_w"] / n,
-            "diversity": acc["div_w"] / n,
-            "feature_penalty": acc["feat_pen_w"] / n,
-            "neg_is_pos": acc["n_neg_is_pos"] / max(1.0, acc["n_negatives"]),
-            "temperature": temperature, "lr": lr, "grad_norm": grad_norm,
+            "step": step, **objective.metrics(acc), **schedule,
+            "lr": lr, "grad_norm": grad_norm,
             "audio_hours": hours_seen, "n_masked": int(acc["n_masked"]),
             "seconds_per_step": time.perf_counter() - t0,
         }
@@ -391,16 +487,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(metrics) + "\n")
             if hasattr(bar, "set_postfix"):
+                ppl = metrics.get("code_perplexity", metrics.get("pred_perplexity"))
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}",
                                 acc=f"{metrics['accuracy']:.2f}",
-                                ppl=f"{metrics['code_perplexity']:.1f}",
-                                lr=f"{lr:.1e}", gnorm=f"{grad_norm:.2f}")
+                                ppl=f"{ppl:.1f}", lr=f"{lr:.1e}",
+                                gnorm=f"{grad_norm:.2f}")
         monitor.update(step, metrics, last_good=(
             f"The last checkpoint is {out} (step {step - step % cfg.checkpoint_every}). "))
 
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
-            vloss = estimate_loss(raw_model, tap, valid_batches, valid, cfg,
-                                  device, amp, rank, world)
+            vloss = _estimate(objective, raw_model, valid_batches, valid, device, amp,
+                              rank, world)
             new_best = not best or vloss < best["valid_loss"]
             if new_best:
                 best = {"step": step, "valid_loss": vloss,

@@ -8,7 +8,9 @@ skipped, and the stages below it skip finished work themselves):
 2. ``study/``: a simulated BIDS + fMRIPrep study on fsaverage5 whose BOLD is planted
    from known stage features (``brainscore_speech.data.simulate``).
 3. ``models/``: four tiny wav2vec 2.0 models: random, sound, non-native speech (French)
-   and native speech (English, the simulated participants' language).
+   and native speech (English, the simulated participants' language); with
+   ``objectives`` also native-speech HuBERT / WavLM models (``native-hubert``,
+   ``native-wavlm``) on MFCC k-means targets of the native corpus (``targets/``).
 4. ``activations/``: every layer of every model for every stimulus.
 5. ``derivatives/``: per-subject brain scores of every layer of every model (plus the
    planted stage features, the ground truth).
@@ -53,6 +55,9 @@ class DemoConfig:
         Updates of each trained tiny model.
     seed : int
         Seeds the corpora, the study, the models and the statistics.
+    objectives : tuple of str
+        Training objectives; ``"hubert"`` / ``"wavlm"`` add a native-speech model
+        of that objective beside the four wav2vec 2.0 ones.
     """
 
     n_subjects: int = 6
@@ -64,6 +69,7 @@ class DemoConfig:
     seed: int = 0
     language: str = "en"
     nonnative_language: str = "fr"
+    objectives: tuple[str, ...] = ("wav2vec2",)
 
     def __post_init__(self):
         # validated here, before the demo writes corpora, a study or a model
@@ -176,6 +182,29 @@ def _run_behaviour(out: Path, checkpoints: dict[str, Path], cfg: DemoConfig) -> 
                      baselines={"MFCC": float(mfcc["error"].iloc[0])},
                      output_file=folder / "abx_profile.png")
     return folder
+def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) -> Path:
+    """A native-speech HuBERT / WavLM model on MFCC targets (K = 100)."""
+    from ..training import build_targets, make_config, train
+
+    targets = out / "targets" / f"speech-{cfg.language}"
+    params = {"manifest": str(manifest), "seed": cfg.seed, "n_clusters": 100}
+    if not _stage_done(targets / ".done.json", params):
+        t0 = time.perf_counter()
+        build_targets([manifest], targets, n_clusters=100, fraction=1.0,
+                      seed=cfg.seed)
+        _mark(targets / ".done.json", params, t0)
+    ckpt = out / "models" / f"native-{objective}"
+    tcfg = make_config(regime=f"speech-{cfg.language}", preset="tiny",
+                       corpus=[str(manifest)], out=str(ckpt), seed=cfg.seed,
+                       objective=objective, targets=str(targets),
+                       max_steps=cfg.train_steps)
+    done = ckpt / "brainscore_speech.json"
+    if done.is_file() and read_json(done).get("step") == tcfg.max_steps:
+        logger.info("Model 'native-%s' already trained; skipping", objective)
+    else:
+        logger.info("Training the 'native-%s' model", objective)
+        train(tcfg, resume=True)
+    return ckpt
 
 
 @_verbose
@@ -245,6 +274,11 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
                 logger.info("Training the %r model (regime %s)", model_id, regime)
                 train(tcfg, resume=True)
             checkpoints[model_id] = ckpt
+        for objective in cfg.objectives:
+            if objective == "wav2vec2":
+                continue
+            checkpoints[f"native-{objective}"] = _train_masked(
+                out, manifests[f"speech-{cfg.language}"], objective, cfg)
 
     acts = {}
     with _timed("extract", timings):

@@ -505,6 +505,7 @@ def _write_table(path: Path, ls: LayerScores, valid: np.ndarray,
                 "max_r": float(v.max()) if v.size else np.nan,
                 "n_targets": int(v.size),
                 "regime": model_meta.get("regime"), "language": model_meta.get("language"),
+                "objective": model_meta.get("objective"),
                 "participant_language": model_meta.get("participant_language"),
             })
     with atomic_path(path) as tmp:

@@ -64,3 +64,18 @@ def noise_manifest(tmp_path_factory) -> Path:
         sf.write(root / "audio" / f"noise{i}.wav",
                  (0.1 * rng.standard_normal(10 * SFREQ)).astype(np.float32), SFREQ)
     return build_manifest(root / "audio", root / "noise.tsv")
+
+
+#: small k-means settings for test speed (the recipe's own are tested separately)
+FAST_KMEANS = {"n_init": 2, "batch_size": 512, "max_iter": 20}
+
+
+@pytest.fixture(scope="session")
+def chirp_targets(chirp_manifest, tmp_path_factory) -> Path:
+    """Iteration-1 (MFCC, K = 8) targets of the chirp corpus."""
+    from brainscore_speech.training import build_targets
+
+    out = tmp_path_factory.mktemp("chirp_targets") / "targets"
+    build_targets([chirp_manifest], out, n_clusters=8, fraction=1.0, seed=0,
+                  kmeans=FAST_KMEANS)
+    return out

@@ -77,3 +77,62 @@ def test_train_cli_manifest_errors(chirp_manifest, tmp_path):
     code, _, err = run_cli(["train", "--regime", "sound", "--preset", "tiny",
                             "--corpus", short, "--out", tmp_path / "o3"])
     assert code == 1 and "is shorter than one crop" in err, err
+
+
+def test_targets_cli_and_train_hubert(chirp_manifest, tmp_path):
+    tg = tmp_path / "tg"
+    code, out, err = run_cli(["targets", "--corpus", chirp_manifest, "--valid",
+                              chirp_manifest, "--out", tg, "--n-clusters", "6",
+                              "--fraction", "1.0"])
+    assert code == 0, err
+    assert "K=6" in out and "unused clusters" in out
+    meta = json.loads((tg / "targets.json").read_text())
+    assert (meta["kind"], meta["kmeans"]["n_init"],
+            meta["fraction"]) == ("mfcc", 20, 1.0)
+    ck = tmp_path / "ck"
+    code, out, err = run_cli(["-q", "train", "--objective", "wavlm", "--targets", tg,
+                              "--regime", "speech-en", "--preset", "tiny", "--corpus",
+                              chirp_manifest, "--out", ck, "--max-steps", "1",
+                              "--batch-seconds", "4"])
+    assert code == 0, err
+    assert Checkpoint.load(ck).config.objective == "wavlm"
+    # iteration 2 from that (iteration-1) model, one layer
+    code, out, err = run_cli(["targets", "--corpus", chirp_manifest, "--out",
+                              tmp_path / "tg2", "--iteration", "2", "--from-model", ck,
+                              "--layer", "transf1", "--n-clusters", "5",
+                              "--fraction", "1.0"])
+    assert code == 0, err
+    meta = json.loads((tmp_path / "tg2" / "targets.json").read_text())
+    assert (meta["kind"], meta["iteration"], meta["feature"]["layer"],
+            meta["feature_dim"]) == ("layer", 2, "transf1", 96)
+    # the iteration-1 k-means file does not fit layer features
+    code, _, err = run_cli(["targets", "--corpus", chirp_manifest, "--out",
+                            tmp_path / "tg3", "--iteration", "2", "--from-model", ck,
+                            "--kmeans", tg / "kmeans.npz"])
+    assert code == 1
+    assert "kmeans.npz is for 39-dimensional features, but layer transf0 of" in err
+
+
+@pytest.mark.parametrize("args,code,match", [
+    (["--iteration", "2"], 2, "iteration 2 clusters a layer of the iteration-1 model"),
+    (["--iteration", "3"], 2, "must be 1 or 2, got 3"),
+    (["--iteration", "2", "--from-model", "NOPE"], 1,
+     "Iteration 2 needs an iteration-1 model: NOPE is not a checkpoint directory"),
+])
+def test_targets_cli_iteration_errors(chirp_manifest, tmp_path, args, code, match):
+    args = [str(tmp_path / a) if a == "NOPE" else a for a in args]
+    got, _, err = run_cli(["targets", "--corpus", chirp_manifest, "--out",
+                           tmp_path / "t", *args])
+    assert got == code, err
+    assert match.replace("NOPE", str(tmp_path / "NOPE")) in " ".join(err.split())
+
+
+def test_targets_cli_wav2vec2_checkpoint_is_not_iteration1(chirp_manifest, tmp_path):
+    run_cli(["-q", "train", "--regime", "random", "--preset", "tiny", "--out",
+             tmp_path / "w2v"])
+    code, _, err = run_cli(["targets", "--corpus", chirp_manifest, "--out",
+                            tmp_path / "t", "--iteration", "2", "--from-model",
+                            tmp_path / "w2v"])
+    assert code == 1
+    assert "needs an iteration-1 HuBERT/WavLM model, but" in err
+    assert "records objective 'wav2vec2'" in err

@@ -44,8 +44,18 @@ def _install_log_handler() -> None:
         logger.addHandler(handler)
         logger.propagate = False
     sync_third_party_progress()
+
+
+def _install_warning_hook() -> None:
+    """Our warnings as one log line (console script only).
+
+    Not installed when ``main`` is called with ``argv`` (from Python or a test):
+    there the caller's warning machinery (``warnings.catch_warnings``,
+    ``pytest.warns``) must keep seeing them.
+    """
     import warnings
 
+    logger = logging.getLogger("brainscore_speech")
     if not getattr(warnings.showwarning, "_bss_cli", False):
         def _show(message, category, filename, lineno, file=None, line=None):
             # our warnings as one log line (no source line); others as Python does
@@ -69,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     show_traceback = "--verbose" in args or "-v" in args
     _install_log_handler()
+    if argv is None:
+        _install_warning_hook()
     try:
         code = app(args=args, prog_name="brainscore-speech", standalone_mode=False)
     except _UsageError as err:

@@ -131,7 +131,7 @@ def test_group_by_depth_gives_one_hierarchy_map(two_depth_study, tmp_path):
                                    ).exists()
     code, _, err = run_cli(["group", deriv, "--out", tmp_path / "g3", "--layer-axis",
                             "dpth"])
-    assert code == 1 and "'layer_axis' must be one of" in err
+    assert code == 2 and "'layer_axis' must be one of" in err  # usage error
 
 
 @pytest.mark.slow  # shares a ~30-60 s simulated study + 2 models

@@ -23,7 +23,7 @@ def test_demo_cli_objectives(tmp_path, monkeypatch):
     assert code == 0, err
     assert seen["cfg"].objectives == ("wav2vec2", "hubert", "wavlm")
     code, _, err = run_cli(["demo", tmp_path / "d", "--objectives", "hubrt"])
-    assert code == 1 and "'--objectives' must be one of" in err and "hubert" in err
+    assert code == 2 and "'--objectives' must be one of" in err and "hubert" in err
 
 
 def test_demo_trains_a_masked_model_and_resumes(chirp_manifest, tmp_path):

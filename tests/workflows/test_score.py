@@ -170,7 +170,7 @@ def test_cli_score_exact_solver_matches_fast(study, scored, tmp_path):
     code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
                             "--activations", study.activations, "--out", out,
                             "--layers", "stage1", "--solver", "approx"])
-    assert code == 1
+    assert code == 2  # an invalid choice is a usage error
     assert "'solver' must be one of ['fast', 'fast-local', 'exact']" in err
 
 
@@ -467,4 +467,4 @@ def test_cli_score_new_options(study, tmp_path):
     assert set(params["slice_time_ref"].values()) == {0.25}
     assert params["gap_s"] == 4.0 and params["gap_scans"] == 2
     code, _, err = _cli(study.root, tmp_path / "o", "--repeated", "none")
-    assert code == 1 and "'repeated' must be one of ['group', 'first']" in err
+    assert code == 2 and "'repeated' must be one of ['group', 'first']" in err

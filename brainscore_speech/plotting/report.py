@@ -444,10 +444,7 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
     from .._io import atomic_path, check_output_file, read_json
 
     out = Path(output_file)
-    if out.is_dir():
-        raise ValueError(f"'output_file' must be the report's .html file, got the "
-                         f"folder {out}; e.g. {out / 'report.html'}.")
-    check_output_file(output_file, what="--out")
+    check_output_file(output_file, what="--out")  # a folder: usage error, exit 2
     gdir = Path(group_dir)
     prov = read_json(gdir / "group_provenance.json") if (
         gdir / "group_provenance.json").is_file() else None

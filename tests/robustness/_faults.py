@@ -1,7 +1,8 @@
 """Fault-injection harness: run a CLI job in a forked child, SIGKILL it, re-run.
 
-The child is forked from the test process (everything already imported), so a
-kill point is a moment of real work rather than of Python start-up. Kill times
+The child comes from a fork server that has imported the CLI (not from the test
+process itself, whose thread pools make a plain fork deadlock), so a kill point
+is a moment of real work rather than of Python start-up. Kill times
 are drawn from a seeded generator as fractions of the job's uninterrupted
 duration, measured the same way in the same run.
 """
@@ -48,7 +49,12 @@ def run_job(argv: Sequence[str], log: Path, *, kill_after_s: float | None = None
     -------
     (exit code or None when killed, seconds it ran)
     """
-    ctx = mp.get_context("fork")
+    # forkserver, not fork: a child forked from a test process whose OpenMP /
+    # torch thread pools have already run deadlocks in its first parallel op
+    # (seen here: a reference train job idle in weight_norm for 10 min). The
+    # server imports the CLI once, so children still start in real work.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["brainscore_speech.cli", "tests.robustness._faults"])
     proc = ctx.Process(target=_child, args=(list(argv), str(log), dict(env or {})))
     t0 = time.perf_counter()
     proc.start()

@@ -146,24 +146,8 @@ def synthesize_aligned(text: str, language: str = "en", *, sfreq: int = 16000,
         "rate", rate, synth._RATE_RANGE)
     pitch = synth._DEFAULT_PITCH if pitch is None else synth._check_int_range(
         "pitch", pitch, synth._PITCH_RANGE)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 0
-        try:
-            os.close(read_fd)
-            view = memoryview(_child(text, voice, rate, pitch))
-            while view:
-                view = view[os.write(write_fd, view):]
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        payload = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if len(payload) < 16 or os.waitstatus_to_exitcode(status) != 0:
+    payload, status = synth._in_fork(lambda: _child(text, voice, rate, pitch))
+    if len(payload) < 16 or status != 0:
         raise RuntimeError(f"espeak-ng aligned synthesis of {text[:40]!r} failed in "
                            f"its worker process (exit status {status}).")
     n_meta, n = struct.unpack("<qq", payload[:16])

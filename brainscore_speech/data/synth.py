@@ -343,6 +343,28 @@ def _synth_raw(lib, text: str, voice: str, rate: int, pitch: int):
     return int(err), samples.astype(np.int16)
 
 
+def _in_fork(work) -> tuple[bytes, int]:
+    """Run ``work()`` (returning bytes) in a forked child; (payload, exit code)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child process (coverage does not follow it)
+        code = 0
+        try:
+            os.close(read_fd)
+            view = memoryview(work())
+            while view:
+                view = view[os.write(write_fd, view):]
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        payload = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return payload, os.waitstatus_to_exitcode(status)
+
+
 def _synth_forked(lib, text: str, voice: str, rate: int, pitch: int):
     """Synthesise in a forked child, so every call starts from the same engine state.
 
@@ -353,26 +375,12 @@ def _synth_forked(lib, text: str, voice: str, rate: int, pitch: int):
     fresh fork of that pristine state, which makes synthesis reproducible across
     calls and processes.
     """
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child process (coverage does not follow it)
-        code = 0
-        try:
-            os.close(read_fd)
-            status, samples = _synth_raw(lib, text, voice, rate, pitch)
-            payload = struct.pack("<qq", status, samples.size) + samples.tobytes()
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(write_fd, view):]
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        payload = pipe.read()
-    _, wait_status = os.waitpid(pid, 0)
-    if len(payload) < 16 or os.waitstatus_to_exitcode(wait_status) != 0:
+    def work() -> bytes:
+        status, samples = _synth_raw(lib, text, voice, rate, pitch)
+        return struct.pack("<qq", status, samples.size) + samples.tobytes()
+
+    payload, wait_status = _in_fork(work)
+    if len(payload) < 16 or wait_status != 0:
         raise RuntimeError(f"espeak-ng synthesis of {text[:40]!r} failed in its worker "
                            f"process (exit status {wait_status}).")
     status, n = struct.unpack("<qq", payload[:16])

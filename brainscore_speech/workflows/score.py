@@ -409,9 +409,16 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                      hemi_sizes=bold.hemi_sizes, provenance=provenance,
                      layer_info={n: first["layer_info"][n] for n in names
                                  if n in first.get("layer_info", {})})
-    # the provenance JSON is the job's manifest, written last: removed before the
-    # first output changes, so an interrupted job never looks finished
-    prov_path.unlink(missing_ok=True)
+    # the provenance JSON is the job's manifest, written last. Before the first output
+    # changes it is replaced (atomically, never deleted) by an in-progress version
+    # without a cache key, so an interrupted job never looks finished
+    if prov_path.is_file():
+        try:
+            previous = read_json(prov_path)
+        except DataError:
+            previous = {}
+        write_json(prov_path, {**(previous if isinstance(previous, dict) else {}),
+                               "cache_key": None, "status": "in progress"})
     ls.save(ls_path)
 
     mean = ls.mean_scores  # (n_layers, n_targets)

@@ -41,6 +41,7 @@ from .hubert import (
     MaskedHealthMonitor,
     build_masked_prediction_model,
     check_masked_health,
+    interior_mask,
     masked_prediction_loss,
     mix_utterances,
 )
@@ -66,5 +67,6 @@ __all__ = [
     "sample_update", "save_checkpoint", "train", "wav2vec2_loss", "write_manifest",
     "MaskedHealthMonitor", "OBJECTIVES", "Targets", "build_masked_prediction_model",
     "build_targets", "check_masked_health", "codebook_usage", "compute_mfcc",
-    "fit_kmeans", "load_targets", "masked_prediction_loss", "mix_utterances", "pnmi",
+    "fit_kmeans", "interior_mask", "load_targets", "masked_prediction_loss",
+    "mix_utterances", "pnmi",
 ]

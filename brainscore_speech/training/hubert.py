@@ -42,9 +42,14 @@ from .model import PRESET_ARCH, _GradMultiply
 
 __all__ = ["OBJECTIVES", "MASKED_ARCH", "build_masked_prediction_model",
            "make_masked_config", "masked_prediction_loss", "mix_utterances",
+           "interior_mask",
            "check_masked_health", "MaskedHealthMonitor", "unit_perplexity"]
 
 OBJECTIVES = ("wav2vec2", "hubert", "wavlm")
+#: An MFCC + delta + delta-delta target of frame i (deltas over 5 frames of the
+#: 50 Hz grid, twice) depends on the audio of frames i-5 .. i+5 (frame i+5 starts
+#: 80 samples before the last sample frame i+4's window reaches).
+MFCC_REACH_FRAMES = 5
 
 _SHARED_KEYS = ("conv_dim", "conv_stride", "conv_kernel", "conv_bias",
                 "feat_extract_norm", "do_stable_layer_norm", "hidden_size",
@@ -179,7 +184,8 @@ def masked_prediction_loss(proj: torch.Tensor, label_embs: torch.Tensor,
                            pred_masked_weight: float = 1.0,
                            pred_nomask_weight: float = 0.0,
                            conv_features: torch.Tensor | None = None,
-                           feature_penalty_weight: float = 0.0
+                           feature_penalty_weight: float = 0.0,
+                           interior: torch.Tensor | None = None
                            ) -> tuple[torch.Tensor, dict]:
     """HuBERT loss of one forward pass, **summed** over frames, and its logs.
 
@@ -197,6 +203,10 @@ def masked_prediction_loss(proj: torch.Tensor, label_embs: torch.Tensor,
     conv_features : tensor, shape (batch, C, n_frames), optional
         Conv-encoder output for the feature penalty (mean square).
     feature_penalty_weight : float
+    interior : bool tensor, shape (batch, n_frames), optional
+        Masked frames whose target cannot be read off any unmasked frame (see
+        :func:`interior_mask`); their accuracy is logged separately
+        (``n_interior``, ``n_correct_interior``).
 
     Returns
     -------
@@ -238,13 +248,51 @@ def masked_prediction_loss(proj: torch.Tensor, label_embs: torch.Tensor,
             "n_correct_m": int((pm == tm).sum()),
             "n_correct_u": int((lu.argmax(-1) == tu).sum()) if len(tu) else 0,
             "feature_penalty": float(feat_pen.detach()),
+            "n_interior": 0, "n_correct_interior": 0,
             "pred_counts": np.bincount(pm.cpu().numpy(), minlength=k).astype(np.int64),
             "target_counts": np.bincount(tm.cpu().numpy(),
                                          minlength=k).astype(np.int64),
         }
+        if interior is not None:
+            inner = interior.reshape(-1)[flat_mask]
+            logs["n_interior"] = int(inner.sum())
+            logs["n_correct_interior"] = int(((pm == tm) & inner).sum())
     if not math.isfinite(logs["loss_m_sum"]):
         logs["loss_m_sum"] = float("nan")
     return loss, logs
+
+
+def interior_mask(mask: np.ndarray, distance: int) -> np.ndarray:
+    """Masked frames with no unmasked frame within ``distance`` frames.
+
+    A target that depends on the audio of its neighbours (MFCC deltas span frames
+    ``i - 3 .. i + 3``; adjacent frames of the conv encoder share 80 of their 400
+    samples) can partly be read off the unmasked frames next to a mask span, even
+    from white noise, where nothing is predictable from context. The accuracy on
+    the interior frames measures prediction from context alone; it is what the
+    white-noise control compares with chance.
+
+    Parameters
+    ----------
+    mask : bool ndarray of shape (batch, n_frames)
+    distance : int
+        Frames on each side that must be masked too (>= 0). Frames beyond the crop
+        count as masked (the model never sees them).
+
+    Returns
+    -------
+    bool ndarray of shape (batch, n_frames)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if distance < 0:
+        raise ValueError(f"'distance' must be >= 0, got {distance}.")
+    seen = ~mask
+    near = seen.copy()
+    t = mask.shape[1]
+    for s in range(1, min(int(distance), t) + 1):
+        near[:, s:] |= seen[:, :-s]
+        near[:, :-s] |= seen[:, s:]
+    return mask & ~near
 
 
 def mix_utterances(x: np.ndarray, rng: np.random.Generator, *, mix_prob: float,
@@ -395,7 +443,8 @@ class MaskedPredictionObjective:
     """
 
     sum_keys = ("loss_m_sum", "loss_u_sum", "n_masked", "n_unmasked", "n_correct_m",
-                "n_correct_u", "feat_pen_w", "n_samples", "n_mixed", "n_items")
+                "n_correct_u", "n_interior", "n_correct_interior", "feat_pen_w",
+                "n_samples", "n_mixed", "n_items")
 
     def __init__(self, cfg, corpus, valid) -> None:
         from .targets import load_targets
@@ -403,6 +452,9 @@ class MaskedPredictionObjective:
         self.cfg = cfg
         self.targets = load_targets(cfg.targets) if cfg.targets else None
         self.num_clusters = self.targets.n_clusters if self.targets else 100
+        # how far a target reaches into its neighbours (interior accuracy)
+        kind = self.targets.meta.get("kind") if self.targets else "mfcc"
+        self.interior_distance = MFCC_REACH_FRAMES if kind == "mfcc" else 1
         self.labels = self.valid_labels = None
         self._corpus, self._valid = corpus, valid
 
@@ -482,7 +534,8 @@ class MaskedPredictionObjective:
             pred_masked_weight=cfg.pred_masked_weight,
             pred_nomask_weight=cfg.pred_nomask_weight,
             conv_features=self._conv,
-            feature_penalty_weight=cfg.feature_penalty_weight)
+            feature_penalty_weight=cfg.feature_penalty_weight,
+            interior=torch.from_numpy(interior_mask(mask, self.interior_distance)))
 
     def new_acc(self) -> dict:
         acc = dict.fromkeys(self.sum_keys, 0.0)
@@ -493,7 +546,7 @@ class MaskedPredictionObjective:
     def accumulate(self, acc: dict, logs: dict, n_samples: int, n_mixed: int = 0,
                    n_items: int = 0) -> None:
         for k in ("loss_m_sum", "loss_u_sum", "n_masked", "n_unmasked", "n_correct_m",
-                  "n_correct_u"):
+                  "n_correct_u", "n_interior", "n_correct_interior"):
             acc[k] += logs[k]
         acc["feat_pen_w"] += logs["feature_penalty"] * logs["n_masked"]
         acc["n_samples"] += n_samples
@@ -527,6 +580,10 @@ class MaskedPredictionObjective:
             "loss_unmasked": acc["loss_u_sum"] / nu,
             "accuracy": acc["n_correct_m"] / n,
             "accuracy_unmasked": acc["n_correct_u"] / nu,
+            # masked frames out of reach of every unmasked frame (interior_mask)
+            "accuracy_interior": (acc["n_correct_interior"] / acc["n_interior"]
+                                  if acc["n_interior"] else None),
+            "interior_fraction": acc["n_interior"] / n,
             "chance": float(tgt.max() / max(1.0, tgt.sum())),
             "pred_perplexity": unit_perplexity(pred),
             "pred_max_share": float(pred.max() / max(1.0, pred.sum())),

@@ -243,8 +243,14 @@ def _make_objective(cfg: TrainConfig, corpus, valid):
 
 
 def _estimate(objective, raw_model, batches, corpus, device, amp, rank=0,
-              world=1) -> float:
-    """Validation loss per masked frame of any objective (eval mode, no grad)."""
+              world=1) -> tuple[float, dict]:
+    """Validation loss per masked frame of any objective, and its metrics.
+
+    Eval mode, no grad, fixed batches of the validation corpus (the held-out one
+    when ``valid_corpus`` is set). The metrics are the objective's training
+    metrics on those batches; with a held-out corpus they measure what the model
+    learned beyond memorising its training audio.
+    """
     raw_model.eval()
     acc = objective.new_acc()
     with torch.no_grad():
@@ -256,7 +262,7 @@ def _estimate(objective, raw_model, batches, corpus, device, amp, rank=0,
             objective.accumulate(acc, logs, x.size)
     raw_model.train()
     acc = objective.all_reduce(acc, world)
-    return objective.valid_loss(acc)
+    return objective.valid_loss(acc), objective.metrics(acc)
 
 
 def _setup_distributed(cfg: TrainConfig):
@@ -483,6 +489,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
             "audio_hours": hours_seen, "n_masked": int(acc["n_masked"]),
             "seconds_per_step": time.perf_counter() - t0,
         }
+        at_checkpoint = step % cfg.checkpoint_every == 0 or step == cfg.max_steps
+        if at_checkpoint:  # validation first: its record is the checkpoint step's
+            vloss, vmetrics = _estimate(objective, raw_model, valid_batches, valid,
+                                        device, amp, rank, world)
+            metrics.update({f"valid_{k}": v for k, v in vmetrics.items()},
+                           valid_held_out=bool(cfg.valid_corpus))
         if is_main and (step % cfg.log_every == 0 or step == cfg.max_steps):
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(metrics) + "\n")
@@ -495,9 +507,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
         monitor.update(step, metrics, last_good=(
             f"The last checkpoint is {out} (step {step - step % cfg.checkpoint_every}). "))
 
-        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
-            vloss = _estimate(objective, raw_model, valid_batches, valid, device, amp,
-                              rank, world)
+        if at_checkpoint:
             new_best = not best or vloss < best["valid_loss"]
             if new_best:
                 best = {"step": step, "valid_loss": vloss,

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from brainscore_speech.exceptions import CollapseError
 from brainscore_speech.training import CollapseWarning
 from brainscore_speech.training.hubert import (
+    interior_mask,
     MaskedHealthMonitor,
     build_masked_prediction_model,
     check_masked_health,
@@ -201,3 +202,42 @@ def test_masked_monitor_raises_after_patience():
                                             r"masked predictions are one unit .* for 2 "
                                             r"consecutive updates"):
         mon.update(5, bad)
+
+
+def test_interior_mask_excludes_frames_near_unmasked_ones():
+    mask = np.array([[0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1]], dtype=bool)
+    # distance 2: a masked frame needs 2 masked frames (or the crop's end) each side
+    want = np.array([[0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(interior_mask(mask, 2), want)
+    # beyond the crop counts as masked: the last two frames are interior at distance 1
+    np.testing.assert_array_equal(interior_mask(mask, 1)[0, 10:], [False, True])
+    np.testing.assert_array_equal(interior_mask(mask, 0), mask)
+    with pytest.raises(ValueError, match=r"'distance' must be >= 0, got -1"):
+        interior_mask(mask, -1)
+
+
+def test_loss_logs_interior_accuracy(rng):
+    from brainscore_speech.training.hubert import MFCC_REACH_FRAMES
+    from brainscore_speech.training.targets import compute_mfcc
+
+    # the reach of an MFCC target: audio of frame i + MFCC_REACH_FRAMES (which
+    # starts at sample 320 (i + 5)) changes frame i's target, frame i + 6 does not
+    x = rng.standard_normal(16000) * 0.1
+    i, reach = 20, MFCC_REACH_FRAMES
+    ref = compute_mfcc(x)[i]
+    for first, changes in ((320 * (i + reach), True), (320 * (i + reach + 1), False)):
+        y = x.copy()
+        y[first:] = 0.0
+        assert np.allclose(compute_mfcc(y)[i], ref, atol=1e-6) != changes, first
+    k, t = 5, 12
+    labels = torch.from_numpy(rng.integers(0, k, size=(1, t)))
+    emb = torch.eye(k)
+    proj = F.one_hot(labels, k).float()  # predicts every frame right ...
+    proj[0, 4] = emb[(labels[0, 4] + 1) % k]  # ... but one interior frame
+    mask = torch.ones(1, t, dtype=torch.bool)
+    mask[0, 0] = False
+    inner = torch.from_numpy(interior_mask(mask.numpy(), 3))
+    _, logs = masked_prediction_loss(proj, emb, labels, mask, interior=inner)
+    assert logs["n_interior"] == int(inner.sum()) == t - 4
+    assert logs["n_correct_interior"] == t - 5
+    assert logs["n_correct_m"] == t - 2

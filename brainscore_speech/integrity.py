@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._validation import check_path
 from ._io import TMP_MARK, file_hash, read_json, write_json
 from .exceptions import DataError
 
@@ -144,9 +145,7 @@ def verify_outputs(root: str | os.PathLike):
     """
     import pandas as pd
 
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"Folder to verify not found: {root}")
+    root = check_path(root, "folder", kind="dir", what="Folder to verify")
     records = find_records(root)
     if not records:
         raise DataError(f"No checksum records (*{RECORD_SUFFIX}) under {root}: not an "

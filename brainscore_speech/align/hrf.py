@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_finite, check_option
+from .._validation import check_finite, check_int, check_option, check_scalar
 
 __all__ = ["hrf_regressors", "run_regressors", "hrf_kernels", "HRF_MODELS", "SCALINGS"]
 
@@ -294,11 +294,8 @@ def hrf_regressors(
         raise ValueError(
             f"'frame_times_s' must be strictly increasing; frame {i + 1} "
             f"({times[i + 1]} s) is not after frame {i} ({times[i]} s).")
-    if int(n_scans) != n_scans or n_scans < 1:
-        raise ValueError(f"'n_scans' must be a positive integer, got {n_scans!r}.")
-    n_scans = int(n_scans)
-    if not tr_s > 0:
-        raise ValueError(f"'tr_s' must be > 0 seconds, got {tr_s!r}.")
+    n_scans = check_int("n_scans", n_scans, low=1, expected="a positive integer")
+    check_scalar("tr_s", tr_s, low=0, inclusive="neither", unit=" seconds")
     if not callable(hrf_model):
         check_option("hrf_model", hrf_model, HRF_MODELS)
     check_option("scaling", scaling, SCALINGS)
@@ -313,11 +310,9 @@ def hrf_regressors(
     elif fir_delays is not None:
         raise ValueError(
             f"'fir_delays' is only used with hrf_model='fir', got hrf_model={hrf_model!r}.")
-    if max_rate_hz is not None and not max_rate_hz > 0:
-        raise ValueError(f"'max_rate_hz' must be > 0 Hz or None, got {max_rate_hz!r}.")
-    if int(oversampling) != oversampling or oversampling < 1:
-        raise ValueError(f"'oversampling' must be an integer >= 1, got {oversampling!r}.")
-    oversampling = int(oversampling)
+    check_scalar("max_rate_hz", max_rate_hz, low=0, inclusive="neither",
+                 allow_none=True, expected="> 0 Hz or None")
+    oversampling = check_int("oversampling", oversampling, low=1)
 
     x, times = _regularize(features, times)
     if len(times) > 1:

@@ -41,7 +41,7 @@ import numpy as np
 from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, \
     remove_stale_temps, write_json
 from .._logging import logger, verbose
-from .._validation import check_option
+from .._validation import check_option, check_path
 from ..containers import GroupMap, HierarchyMap, LayerScores
 from ..exceptions import BrainscoreWarning
 from ..integrity import record_outputs
@@ -106,9 +106,8 @@ def discover_layer_scores(deriv_dir: str | os.PathLike, *,
     dict of str to list of LayerScores
         Model id -> per-subject scores, sorted by subject.
     """
-    deriv = Path(deriv_dir)
-    if not deriv.is_dir():
-        raise FileNotFoundError(f"Derivatives folder not found: {deriv}")
+    deriv = check_path(deriv_dir, "deriv_dir", kind="dir",
+                       what="Derivatives folder")
     files = sorted(p for p in deriv.glob("sub-*/*_layerscores.npz")
                    if ".tmp-" not in p.name)
     if not files:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_option
+from .._validation import check_option, check_path
 from ..containers import LayerScores
 from .collect import stack_layer_scores
 
@@ -86,8 +86,7 @@ def _clean_name(name: str) -> str:
 def _read_one(path: Path) -> tuple[np.ndarray, dict[int, str]]:
     import nibabel as nib
 
-    if not path.is_file():
-        raise FileNotFoundError(f"Atlas file not found: {path}")
+    path = check_path(path, "atlas", what="Atlas file")
     if path.name.endswith(".annot"):
         try:
             labels, _, names = nib.freesurfer.read_annot(str(path))

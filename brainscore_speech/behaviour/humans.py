@@ -47,13 +47,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._logging import progress
-from .._validation import check_random_state, suggest
+from .._validation import check_path, check_random_state, suggest
 from ..exceptions import DataError
 
 __all__ = [
@@ -101,9 +100,7 @@ def read_humans(path: str | os.PathLike, *, models: Sequence[str] = ()
         numeric column (the message names the file, line and column) or a
         binarised answer other than -1/1.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Human answers file not found: {path}")
+    path = check_path(path, "path", what="Human answers file")
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         df = pd.read_csv(path, sep=sep, dtype={"filename": str, "individual": str})

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._io import read_json, read_tsv
 from .._logging import logger, verbose
-from .._validation import check_option
+from .._validation import check_option, check_path
 from ..containers import BoldRuns
 from ..exceptions import BrainscoreWarning, DataError
 from .studies import StudyPreset, load_study
@@ -666,8 +666,8 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
     sub = _sub(subject)
     deriv = Path(derivatives) if derivatives is not None else \
         Path(bids_root) / "derivatives" / "fmriprep"
-    if not deriv.is_dir():
-        raise FileNotFoundError(f"fMRIPrep derivatives folder not found: {deriv}")
+    check_path(deriv, "derivatives", kind="dir",
+               what="fMRIPrep derivatives folder")
     specs = describe_runs(bids_root, sub, task=task, study=preset)
     trs = {s.tr_s for s in specs}
     if len(trs) != 1:

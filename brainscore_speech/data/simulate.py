@@ -47,7 +47,7 @@ import numpy as np
 from .._io import atomic_path, check_output_dir, make_provenance, write_json
 from .._layers import relative_depths
 from .._logging import logger, verbose
-from .._validation import check_option, check_random_state
+from .._validation import check_int, check_option, check_random_state, check_scalar
 from ..containers import StimulusActivations
 from ..exceptions import UsageError
 from ._generative import _describe_generator, _describe_truth_maps, _hrf_jitter, \
@@ -473,13 +473,13 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         raise ValueError(f"'story_locked' must be in [0, 1), got {story_locked!r}.")
     check_option("language", language, ["en", "fr", "cmn", "zh"])
     for name, value in (("n_subjects", n_subjects), ("n_runs", n_runs)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
+        if not isinstance(value, (int, np.integer)):  # 2.0 is refused
             raise UsageError(f"{name!r} must be a positive integer, got {value!r}.")
+        check_int(name, value, low=1, expected="a positive integer")
     if n_runs < 2:
         raise UsageError(f"'n_runs' must be at least 2 (leave-one-run-out CV), got "
                          f"{n_runs}.")
-    if not tr_s > 0:
-        raise UsageError(f"'tr_s' must be positive, got {tr_s}.")
+    check_scalar("tr_s", tr_s, low=0, inclusive="neither", expected="positive")
     scans = [int(scans_per_run)] * n_runs if np.ndim(scans_per_run) == 0 else \
         [int(s) for s in scans_per_run]
     if len(scans) != n_runs:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._io import make_provenance
 from .._logging import logger, progress, verbose as _verbose
-from .._validation import check_finite, check_option, check_shapes
+from .._validation import check_finite, check_int, check_option, check_shapes
 from ..containers import LayerScores
 from ..exceptions import BrainscoreWarning
 from .cv import describe_splits, inner_splits, run_order, run_splits
@@ -323,9 +323,8 @@ def score_layers(
     check_option("backend", backend, ("numpy", "torch"))
     if backend == "numpy" and device != "cpu":
         raise ValueError(f"backend='numpy' runs on device='cpu' only, got device={device!r}.")
-    if int(target_batch_size) != target_batch_size or target_batch_size < 1:
-        raise ValueError(
-            f"'target_batch_size' must be a positive integer, got {target_batch_size!r}.")
+    check_int("target_batch_size", target_batch_size, low=1,
+              expected="a positive integer")
     if inner_cv is not None and (int(inner_cv) != inner_cv or inner_cv < 2):
         raise ValueError(f"'inner_cv' must be None or an int >= 2, got {inner_cv!r}.")
 

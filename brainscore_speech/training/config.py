@@ -21,7 +21,6 @@ non-native for French ones.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import load_yaml
-from .._validation import check_device, check_option, check_unknown_keys
+from .._validation import check_device, check_int, check_option, check_path, check_scalar, check_unknown_keys
 from ..exceptions import UsageError
 
 __all__ = [
@@ -210,18 +209,19 @@ class TrainConfig:
                 "--corpus MANIFEST --out DIR`).")
         for name in ("max_steps", "seed"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int):  # 3.0 is refused in a config
                 raise UsageError(f"{name!r} must be a non-negative int, got {value!r}.")
+            check_int(name, value, low=0, expected="a non-negative int")
         for name in ("checkpoint_every", "log_every", "collapse_patience"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int):
                 raise UsageError(f"{name!r} must be a positive int, got {value!r}.")
+            check_int(name, value, low=1, expected="a positive int")
         for name in ("lr", "batch_seconds", "micro_batch_seconds", "crop_min_s",
                      "crop_max_s", "gumbel_max", "gumbel_min", "eval_seconds"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)
-                    and value > 0):
-                raise UsageError(f"{name!r} must be a positive number, got {value!r}.")
+            check_scalar(name, value, low=0, inclusive="neither",
+                         expected="a positive number")
         if self.crop_min_s > self.crop_max_s:
             raise UsageError(
                 f"'crop_min_s' ({self.crop_min_s}) must not exceed 'crop_max_s' "
@@ -360,9 +360,7 @@ def load_regime(regime: str | os.PathLike) -> Regime:
 
     text_path = str(regime)
     if text_path.endswith((".yaml", ".yml")) or os.sep in text_path:
-        path = Path(text_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"Regime file not found: {path}")
+        path = check_path(text_path, "regime", what="Regime file")
         text = None
     else:
         names = list_regimes()

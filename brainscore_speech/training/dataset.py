@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_path
 from .._io import atomic_path, check_output_file, safe_join
 from ..data.audio import TARGET_SFREQ, audio_info, find_audio, load_audio
 from ..exceptions import DataError, ManifestError
@@ -70,9 +71,7 @@ def read_manifest(path: str | os.PathLike, *, check_files: bool = True
         Bad root line, malformed line, a path escaping the root, a non-positive
         sample count, or a missing / unreadable file (each names the line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Manifest not found: {path}")
+    path = check_path(path, "manifest", what="Manifest")
     lines = path.read_text().splitlines()
     if not lines or not lines[0].strip():
         raise ManifestError(f"Manifest {path} is empty; expected a root directory on "
@@ -152,8 +151,7 @@ def build_manifest(directory: str | os.PathLike, out: str | os.PathLike, *,
     """
     directory = Path(directory)
     check_output_file(out, what="--out")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"Corpus directory not found: {directory}")
+    check_path(directory, "directory", kind="dir", what="Corpus directory")
     min_n, rows, files = min_manifest_samples(min_seconds), [], find_audio(directory)
     for f in files:
         frames, sr, _ = audio_info(f)

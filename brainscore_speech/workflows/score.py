@@ -31,7 +31,7 @@ import numpy as np
 from .._io import TMP_MARK, array_hash, atomic_path, file_hash, make_provenance, \
     params_hash, read_json, write_json
 from .._logging import logger, verbose
-from .._validation import check_option
+from .._validation import check_option, check_path
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
 from ..exceptions import BrainscoreWarning, DataError
@@ -218,9 +218,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                          f"[0, 1], got {slice_time_ref!r}.")
     preset = load_study(study) if study is not None else None
     sub = str(subject)[4:] if str(subject).startswith("sub-") else str(subject)
-    act_dir = Path(activations)
-    if not act_dir.is_dir():
-        raise FileNotFoundError(f"Activation folder not found: {act_dir}")
+    act_dir = check_path(activations, "activations", kind="dir",
+                         what="Activation folder")
     out = Path(out)
     specs = describe_runs(bids_root, sub, task=task, study=preset)
     available = sorted(p.stem for p in act_dir.glob("*.h5") if ".tmp-" not in p.name)
@@ -252,9 +251,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     names = [n for n in layer_order if n in set(names)]
 
     if mask_img is not None:
-        mask_img = Path(mask_img)
-        if not mask_img.is_file():
-            raise FileNotFoundError(f"Brain mask not found: {mask_img}")
+        mask_img = check_path(mask_img, "mask_img", what="Brain mask")
         if space.startswith(("fsaverage", "fsnative")):
             raise ValueError(f"'mask_img' is for volume spaces; space {space!r} is a "
                              "surface.")

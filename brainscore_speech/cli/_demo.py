@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import CorpusKind
 from ._train import corpus_app
 
 
@@ -37,7 +38,7 @@ def demo(
 @corpus_app.command("synth")
 def corpus_synth(
     out: Path = typer.Argument(..., help="Output folder (audio/ + manifest.tsv)."),
-    kind: str = typer.Option("speech", help="speech (espeak-ng voices) or nonspeech."),
+    kind: CorpusKind = typer.Option("speech", help="speech (espeak-ng voices) or nonspeech."),
     language: str = typer.Option("en", help="Speech language: en, fr or cmn."),
     minutes: float = typer.Option(3.0, help="Minutes of audio to synthesise."),
     seed: int = typer.Option(0, help="Seed of the sentence/voice/sound choices."),

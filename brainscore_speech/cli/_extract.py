@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import ExtractDtype, ExtractMode
 
 
 @app.command("extract")
@@ -19,7 +20,7 @@ def extract(
     out: Path = typer.Option(..., "--out", help="Output folder ACT (one .h5 per stimulus)."),
     window_s: float = typer.Option(10.0, "--window-s", help="Context window (s)."),
     stride_s: float = typer.Option(5.0, "--stride-s", help="Stride between windows (s)."),
-    mode: str = typer.Option("window", "--mode", help="window | full | causal."),
+    mode: ExtractMode = typer.Option("window", "--mode", help="window | full | causal."),
     layers: list[str] = typer.Option(None, "--layers", help="Layer names (repeat); "
                                      "default all, e.g. conv0 .. conv6, encoder_input, "
                                      "transf0 .. transf11."),
@@ -27,7 +28,7 @@ def extract(
                                   "most this rate (Hz); 0 keeps native rates."),
     batch_size: int = typer.Option(1, "--batch-size", help="Windows per forward pass."),
     device: str = typer.Option("cpu", "--device", help="Torch device, e.g. cpu, cuda:0."),
-    dtype: str = typer.Option(
+    dtype: ExtractDtype = typer.Option(
         "float32", "--dtype",
         help="Compute precision: float32 | bfloat16 | float16. bfloat16 is ~1.5x "
              "faster on CPUs with AVX512-BF16/AMX (activations r > 0.999 with "

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import GroupTest, LayerAxis
 
 
 @app.command("group")
@@ -16,13 +17,13 @@ def group_cmd(
     model: list[str] = typer.Option(None, "--model", help="Model id(s) to analyse (default all)."),
     layer: list[str] = typer.Option(None, "--layer", help="Layer(s) entering every map (default all but encoder_input: the paper's conv0-6 + transf0-11; name encoder_input to include it)."),
     alpha: float = typer.Option(0.05, help="Significance level (FDR / cluster)."),
-    test: str = typer.Option("auto", help="Vertex-wise test: auto (t-test for the maps of cross-validated best-layer scores, which are skewed under the null; Wilcoxon for the hierarchy), wilcoxon, signflip or ttest."),
+    test: GroupTest = typer.Option("auto", help="Vertex-wise test: auto (t-test for the maps of cross-validated best-layer scores, which are skewed under the null; Wilcoxon for the hierarchy), wilcoxon, signflip or ttest."),
     cluster: bool = typer.Option(False, help="Also run the cluster permutation test."),
     n_permutations: int = typer.Option(1000, help="Permutations (sign-flip / cluster)."),
     atlas: list[Path] = typer.Option(None, "--atlas", help="lh and rh atlas files (.annot or .label.gii), give twice."),
     seed: int = typer.Option(0, help="Random seed."),
     overwrite: bool = typer.Option(False, help="Recompute even when up to date."),
-    layer_axis: str = typer.Option("name", "--layer-axis", help="name | depth: depth "
+    layer_axis: LayerAxis = typer.Option("name", "--layer-axis", help="name | depth: depth "
                                    "also puts every model on one hierarchy map by "
                                    "relative layer depth (model-bydepth)."),
     reduce: str = typer.Option("cv", help="One score per subject from the layers: cv (layer chosen on the other folds, scored on the held-out fold; unbiased), mean, a layer name, or max (biased by selection; warns)."),

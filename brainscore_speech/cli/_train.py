@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import Objective, Preset
 
 corpus_app = typer.Typer(help="Build audio corpora (manifests) for `train`.",
                          no_args_is_help=True)
@@ -34,7 +35,7 @@ def corpus_build(
 def train_cmd(
     regime: str = typer.Option(None, "--regime", help="random, sound, speech-en, "
                                "speech-fr, speech-zh, speech-nl, or a regime YAML."),
-    preset: str = typer.Option(None, "--preset", help="tiny, base or large."),
+    preset: Preset | None = typer.Option(None, "--preset", help="tiny, base or large."),
     corpus: list[Path] = typer.Option(None, "--corpus", help="Manifest(s) (repeatable)."),
     valid: list[Path] = typer.Option(None, "--valid", help="Validation manifest(s)."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint directory."),
@@ -49,7 +50,7 @@ def train_cmd(
     checkpoint_every: int = typer.Option(None, "--checkpoint-every",
                                          help="Checkpoint (and validate) every N updates."),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
-    objective: str = typer.Option(None, "--objective",
+    objective: Objective | None = typer.Option(None, "--objective",
                                   help="wav2vec2 (default), hubert or wavlm."),
     targets: Path = typer.Option(None, "--targets", help="Hidden-unit targets "
                                  "directory (`targets`) for hubert / wavlm."),

@@ -18,6 +18,7 @@ from . import _models  # noqa: F401  (models, convert)
 from . import _abx  # noqa: F401
 from . import _verify  # noqa: F401
 from ._app import app
+from ._choices import choice_error
 
 __all__ = ["app", "main"]
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=args, prog_name="brainscore-speech", standalone_mode=False)
     except _UsageError as err:
-        err.show()
+        choice_error(err).show()  # an invalid choice in the library's words
         sys.exit(2)
     except typer.Abort:
         typer.echo("Aborted.", err=True)

@@ -6,6 +6,13 @@ the metadata is also stored inside it) and a JSON sidecar next to it carries the
 metadata and provenance for humans and other tools. Arrays are time-first,
 ``(n_samples, n_features)``, or ``(n_layers, n_folds, n_targets)`` for scores.
 
+Containers are deep-frozen: array fields become read-only numpy arrays (views of
+the inputs: ``container.scores[0] = 1`` raises), dict fields become
+:class:`FrozenDict` (a read-only ``dict``, JSON-serialisable and picklable, nested
+dicts included), and equality is identity (``eq=False``), so comparing two
+containers never compares arrays. To change one, build a new one with
+:func:`dataclasses.replace`.
+
 Activations are the exception: they are stored in HDF5, one file per stimulus,
 so that one layer can be read without loading the others (see
 :func:`read_activation_layer`).
@@ -27,6 +34,7 @@ from ._io import atomic_path, open_h5, read_npz, to_jsonable, write_json
 from .exceptions import DataError
 
 __all__ = [
+    "FrozenDict",
     "StimulusActivations",
     "BoldRuns",
     "LayerScores",
@@ -36,6 +44,67 @@ __all__ = [
     "list_activation_layers",
     "read_activation_meta",
 ]
+
+
+class FrozenDict(dict):
+    """A read-only ``dict``: the mapping fields of every container.
+
+    A ``dict`` subclass, so ``json.dumps``, ``isinstance(x, dict)``, ``dict(x)`` and
+    ``{**x}`` work as usual; every mutating method raises ``TypeError``. Pickling
+    and ``copy.deepcopy`` give a FrozenDict again.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("This mapping of a brainscore_speech container is read-only; "
+                        "build a new container with dataclasses.replace(...).")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):
+        return (FrozenDict, (dict(self),))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({dict.__repr__(self)})"
+
+
+def _frozen(value: Any) -> Any:
+    """Deep read-only copy of a metadata value: dicts -> FrozenDict, arrays ->
+    read-only views; lists and tuples are copied with their items frozen."""
+    if isinstance(value, Mapping):
+        return FrozenDict({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, np.ndarray):
+        return _frozen_array(value)
+    if isinstance(value, list):
+        return [_frozen(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _frozen_array(value: Any, dtype: Any = None) -> np.ndarray:
+    """``np.asarray(value)`` as a read-only view (the caller's array stays writable)."""
+    arr = np.asarray(value, dtype=dtype).view()
+    arr.flags.writeable = False
+    return arr
+
+
+def _freeze_fields(obj: Any, arrays: tuple[str, ...] = (),
+                   array_dicts: tuple[str, ...] = ()) -> None:
+    """Freeze ``obj``'s fields in place (``__post_init__`` of a frozen dataclass)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        if f.name in arrays:
+            value = _frozen_array(value)
+        elif f.name in array_dicts:
+            value = FrozenDict({k: _frozen_array(v) for k, v in value.items()})
+        elif isinstance(value, (Mapping, np.ndarray, list)):
+            value = _frozen(value)
+        object.__setattr__(obj, f.name, value)
 
 
 def _sidecar(path: Path) -> Path:
@@ -123,7 +192,7 @@ def _as_hemi_sizes(hemi_sizes: Mapping[str, int] | None, n_targets: int,
 # --------------------------------------------------------------------------- #
 # Activations (HDF5, one file per stimulus)
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StimulusActivations:
     """Every layer's activations to one stimulus, with exact frame times.
 
@@ -188,6 +257,7 @@ class StimulusActivations:
                 )
             if t.size > 1 and np.any(np.diff(t) <= 0):
                 raise ValueError(f"'frame_times_s[{name!r}]' must increase strictly.")
+        _freeze_fields(self, array_dicts=("layers", "frame_times_s"))
 
     def __repr__(self) -> str:
         return (f"<StimulusActivations {self.stimulus!r}, model {self.model_id!r}, "
@@ -284,7 +354,7 @@ def read_activation_layer(path: str | os.PathLike, layer: str
 # --------------------------------------------------------------------------- #
 # BOLD
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BoldRuns(_NpzContainer):
     """A subject's cleaned BOLD, one array per run.
 
@@ -343,6 +413,8 @@ class BoldRuns(_NpzContainer):
             raise ValueError(
                 f"'valid' must have shape ({n_targets},), got {np.shape(self.valid)}."
             )
+        _freeze_fields(self, arrays=self._array_fields,
+                       array_dicts=self._dict_array_fields)
 
     @property
     def n_targets(self) -> int:
@@ -356,7 +428,7 @@ class BoldRuns(_NpzContainer):
 # --------------------------------------------------------------------------- #
 # Encoding scores
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerScores(_NpzContainer):
     """Cross-validated brain scores of every layer of one model for one subject.
 
@@ -420,6 +492,7 @@ class LayerScores(_NpzContainer):
                 f"{list(self.hemi_sizes)}.")
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, scores.shape[2], "LayerScores"))
+        _freeze_fields(self, arrays=self._array_fields)
 
     @property
     def mean_scores(self) -> np.ndarray:
@@ -445,7 +518,7 @@ class LayerScores(_NpzContainer):
 # --------------------------------------------------------------------------- #
 # Group-level maps
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GroupMap(_NpzContainer):
     """A second-level (across-subjects) statistical map.
 
@@ -492,13 +565,14 @@ class GroupMap(_NpzContainer):
         object.__setattr__(self, "mask", np.asarray(self.mask, dtype=bool))
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, n[0], "GroupMap"))
+        _freeze_fields(self, arrays=self._array_fields)
 
     def __repr__(self) -> str:
         return (f"<GroupMap {self.name!r} ({self.test}), {int(self.mask.sum())}/"
                 f"{self.mask.size} significant, n_subjects={self.n_subjects}>")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HierarchyMap(_NpzContainer):
     """Which layer predicts each target best, across subjects.
 
@@ -548,6 +622,7 @@ class HierarchyMap(_NpzContainer):
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, n[0], "HierarchyMap"))
+        _freeze_fields(self, arrays=self._array_fields)
 
     def __repr__(self) -> str:
         shown = int((np.asarray(self.best_layer) >= 0).sum())

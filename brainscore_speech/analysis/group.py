@@ -29,6 +29,7 @@ and skips the work (``overwrite=True`` forces it).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import warnings
@@ -535,7 +536,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         hmap = compute_hierarchy(stack, alpha=alpha,
                                  test="wilcoxon" if test == "auto" else test,
                                  n_bootstrap=n_bootstrap, random_state=rng)
-        hmap.extra.update(vol_extra)
+        hmap = dataclasses.replace(hmap, extra={**hmap.extra, **vol_extra})
         written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
         gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,
                              n_permutations=n_permutations, name=f"brain score {m}",
@@ -581,7 +582,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha,
                                        test="wilcoxon" if test == "auto" else test,
                                        n_bootstrap=n_bootstrap, random_state=rng)
-        dmap.extra.update(vol_extra)
+        dmap = dataclasses.replace(dmap, extra={**dmap.extra, **vol_extra})
         written.append(dmap.save(out / "model-bydepth_hierarchymap.npz"))
         gii(dmap.best_layer, "model-bydepth_desc-bestlayer")
     if len(by_model) > 1:
@@ -598,14 +599,14 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             except ValueError as err:
                 br, br_err = None, err
         for name, cm in contrasts.items():
-            cm.extra.update(vol_extra)
+            cm = dataclasses.replace(cm, extra={**cm.extra, **vol_extra})
             written.append(cm.save(out / f"contrast-{name}_groupmap.npz"))
             summary += _summary_rows(cm, "contrast", None)
             gii(cm.statistic, f"contrast-{name}")
         if br is None:
             logger.info("No best-regime map: %s", br_err)
         else:
-            br.extra.update(vol_extra)
+            br = dataclasses.replace(br, extra={**br.extra, **vol_extra})
             written.append(br.save(out / "desc-bestregime_groupmap.npz"))
             summary += _summary_rows(br, "bestregime", None)
             gii(np.nan_to_num(br.statistic, nan=-1), "desc-bestregime")

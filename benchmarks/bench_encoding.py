@@ -198,6 +198,17 @@ def _agree(a: dict, b: dict) -> dict:
             if same.any() else None}
 
 
+def check_peer() -> None:
+    """Exit with how to install himalaya (the peer, an optional extra) if missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("himalaya") is None:
+        raise SystemExit(
+            "bench_encoding.py measures against himalaya, which is not installed: "
+            "pip install 'brainscore-speech[bench]' (or pip install himalaya), or "
+            "leave it out with --methods fast fast-local exact sklearn.")
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small size only")
@@ -223,6 +234,8 @@ def main(argv=None) -> dict:
         worker(args.worker, args.size, args.layers, args.max_folds, args.targets,
                args.out)
         return {}
+    if "himalaya" in args.methods:
+        check_peer()
     sizes = ["quick"] if args.quick else args.sizes
     results = {"alphas": ALPHAS.tolist(), "cpu_count": os.cpu_count(),
                "threads": os.environ.get("OMP_NUM_THREADS"),

@@ -70,6 +70,19 @@ def _install_warning_hook() -> None:
         warnings.showwarning = _show
 
 
+def _headless_matplotlib() -> None:
+    """Console script only: figures are written, never shown, so use Agg.
+
+    Selected once, before pyplot is imported, and only when the user chose no
+    backend (``MPLBACKEND``); the plotting functions never switch backends, so a
+    notebook user's backend is left alone.
+    """
+    import os
+
+    if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
+        os.environ["MPLBACKEND"] = "Agg"  # read when matplotlib is first imported
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else repr(err)
@@ -82,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     _install_log_handler()
     if argv is None:
         _install_warning_hook()
+        _headless_matplotlib()
     try:
         code = app(args=args, prog_name="brainscore-speech", standalone_mode=False)
     except _UsageError as err:

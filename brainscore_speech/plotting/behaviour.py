@@ -41,9 +41,6 @@ def plot_abx_profile(scores, *, metric: str = "error", baselines=None,
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     need = {"model", "layer", metric}
@@ -90,9 +87,6 @@ def plot_model_vs_humans(contrasts, models, *, output_file=None, dpi: int = 150)
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from scipy.stats import spearmanr
 
@@ -129,9 +123,6 @@ def plot_human_agreement(summary, *, output_file=None, dpi: int = 150):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     metrics = [m for m in ("accuracy", "loglik", "spearman")

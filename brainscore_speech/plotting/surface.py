@@ -238,8 +238,6 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     matplotlib.figure.Figure
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import BoundaryNorm, Normalize

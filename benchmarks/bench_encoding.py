@@ -111,8 +111,12 @@ def _gemm_rate(m: int, k: int, n: int) -> float:
 
 def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
            out: str) -> None:
-    from brainscore_speech.encoding import group_splits, pearson_r, run_splits
-    from brainscore_speech.encoding import score_layers
+    from brainscore_speech.encoding import (
+        group_splits,
+        pearson_r,
+        run_splits,
+        score_layers,
+    )
 
     warnings.simplefilter("ignore")
     layers, Y, runs = make_data(size, n_layers, n_targets=n_targets)

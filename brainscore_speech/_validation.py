@@ -116,7 +116,8 @@ def _range_text(low: float | None, high: float | None, inclusive: str,
     if low is not None:
         parts.append(f"{'>=' if inclusive in ('both', 'left') else '>'} {low:g}{unit}")
     if high is not None:
-        parts.append(f"{'<=' if inclusive in ('both', 'right') else '<'} {high:g}{unit}")
+        parts.append(f"{'<=' if inclusive in ('both', 'right') else '<'} "
+                     f"{high:g}{unit}")
     return " and ".join(parts)
 
 
@@ -365,7 +366,8 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     )
 
 
-def check_unknown_keys(where: str, mapping: Mapping[str, Any], valid: Iterable[str]) -> None:
+def check_unknown_keys(where: str, mapping: Mapping[str, Any],
+                       valid: Iterable[str]) -> None:
     """Raise a ValueError naming the first unknown key and the nearest valid one."""
     valid = list(valid)
     for key in mapping:

@@ -149,7 +149,8 @@ class _NpzContainer:
         side = dict(meta)
         side.pop("__dict_keys__")
         side["container"] = type(self).__name__
-        side["arrays"] = {k: list(v.shape) for k, v in arrays.items() if k != "__meta__"}
+        side["arrays"] = {k: list(v.shape) for k, v in arrays.items()
+                          if k != "__meta__"}
         write_json(_sidecar(path), side)
         return path
 
@@ -168,7 +169,8 @@ class _NpzContainer:
         for name in cls._array_fields:
             kwargs[name] = data.get(name)
         for name in cls._dict_array_fields:
-            kwargs[name] = {key: data[f"{name}/{key}"] for key in dict_keys.get(name, [])}
+            kwargs[name] = {key: data[f"{name}/{key}"]
+                            for key in dict_keys.get(name, [])}
         return cls(**kwargs)
 
 
@@ -281,7 +283,8 @@ class StimulusActivations:
                 grp = f.create_group("layers")
                 for name in self.layer_order:
                     g = grp.create_group(name)
-                    g.create_dataset("data", data=np.asarray(self.layers[name], dtype=dtype))
+                    g.create_dataset("data", data=np.asarray(self.layers[name],
+                                                             dtype=dtype))
                     g.create_dataset("times", data=np.asarray(self.frame_times_s[name],
                                                               dtype="float64"))
         return path
@@ -311,7 +314,19 @@ def _open_h5(path: str | os.PathLike):
 
 
 def read_activation_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """Metadata of an activation file without reading any layer."""
+    """Metadata of an activation file without reading any layer.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An activation file.
+
+    Returns
+    -------
+    dict
+        ``stimulus``, ``model_id``, ``layer_order``, ``duration_s``, ``model_meta``,
+        ``provenance``, ``layer_info``.
+    """
     with _open_h5(path) as f:
         try:
             return {
@@ -331,13 +346,37 @@ def read_activation_meta(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def list_activation_layers(path: str | os.PathLike) -> list[str]:
-    """Layer names stored in an activation file, in hierarchy order."""
+    """Layer names stored in an activation file, in hierarchy order.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An activation file.
+
+    Returns
+    -------
+    list of str
+    """
     return list(read_activation_meta(path)["layer_order"])
 
 
 def read_activation_layer(path: str | os.PathLike, layer: str
                           ) -> tuple[np.ndarray, np.ndarray]:
-    """Read one layer: ``(data (n_frames, n_units) float32, times_s (n_frames,))``."""
+    """Read one layer: ``(data (n_frames, n_units) float32, times_s (n_frames,))``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An activation file.
+    layer : str
+        Layer name.
+
+    Returns
+    -------
+    data : ndarray of shape (n_frames, n_units), float32
+    times_s : ndarray of shape (n_frames,)
+        Frame times (s).
+    """
     with _open_h5(path) as f:
         if "layers" not in f or layer not in f["layers"]:
             valid = json.loads(f.attrs.get("layer_order", "[]"))
@@ -377,6 +416,8 @@ class BoldRuns(_NpzContainer):
     valid : array of shape (n_targets,) of bool, optional
         False for targets that are constant or non-finite in some run.
     provenance : dict
+    task : str, optional
+        BIDS task label.
     """
 
     subject: str
@@ -491,7 +532,8 @@ class LayerScores(_NpzContainer):
                 f"right, as everywhere in brainscore_speech), got "
                 f"{list(self.hemi_sizes)}.")
         object.__setattr__(self, "hemi_sizes",
-                           _as_hemi_sizes(self.hemi_sizes, scores.shape[2], "LayerScores"))
+                           _as_hemi_sizes(self.hemi_sizes, scores.shape[2],
+                                          "LayerScores"))
         _freeze_fields(self, arrays=self._array_fields)
 
     @property
@@ -509,9 +551,9 @@ class LayerScores(_NpzContainer):
         return int(np.shape(self.scores)[2])
 
     def __repr__(self) -> str:
-        l, f, t = np.shape(self.scores)
+        n_l, f, t = np.shape(self.scores)
         who = f"sub-{self.subject}, " if self.subject else ""
-        return (f"<LayerScores {who}model {self.model_id!r}, {l} layers x {f} folds "
+        return (f"<LayerScores {who}model {self.model_id!r}, {n_l} layers x {f} folds "
                 f"x {t} targets>")
 
 
@@ -537,6 +579,13 @@ class GroupMap(_NpzContainer):
         Name of the test (``"wilcoxon"``, ``"signflip"``, ``"cluster"``...).
     name : str
         What the map shows (e.g. ``"native - nonnative, transf3"``).
+    alpha : float, default=0.05
+        Significance level of ``mask``.
+    space : str, optional
+    hemi_sizes : dict of str to int, optional
+    extra : dict
+        Test-specific details (volume maps: ``mask_img``).
+    provenance : dict
     """
 
     statistic: np.ndarray
@@ -552,7 +601,8 @@ class GroupMap(_NpzContainer):
     extra: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
-    _array_fields: ClassVar[tuple[str, ...]] = ("statistic", "p_values", "p_fdr", "mask")
+    _array_fields: ClassVar[tuple[str, ...]] = ("statistic", "p_values", "p_fdr",
+                                                "mask")
 
     def __post_init__(self):
         n = np.shape(self.statistic)
@@ -589,6 +639,11 @@ class HierarchyMap(_NpzContainer):
         Subject-averaged brain scores.
     layer_names : tuple of str
     n_subjects : int
+    model_id, space : str, optional
+    hemi_sizes : dict of str to int, optional
+    extra : dict
+        Details (``layer_axis``...).
+    provenance : dict
     """
 
     best_layer: np.ndarray

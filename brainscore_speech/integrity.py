@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._validation import check_path
 from ._io import TMP_MARK, file_hash, read_json, write_json
+from ._validation import check_path
 from .exceptions import DataError
 
 __all__ = ["RECORD_SUFFIX", "record_outputs", "verify_outputs", "find_records"]
@@ -101,7 +101,17 @@ def record_outputs(record: str | os.PathLike, *, step: str,
 
 
 def find_records(root: str | os.PathLike) -> list[Path]:
-    """Every ``*_checksums.json`` under ``root`` (hidden folders excluded)."""
+    """Every ``*_checksums.json`` under ``root`` (hidden folders excluded).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder searched recursively.
+
+    Returns
+    -------
+    list of Path
+    """
     root = Path(root)
     return sorted(p for p in root.rglob(f"*{RECORD_SUFFIX}")
                   if TMP_MARK not in p.name

@@ -101,7 +101,8 @@ def hrf_kernels(hrf_model: str | Callable, dt_s: float, *, tr_s: float | None = 
             for f in _kernel_functions(hrf_model)]
 
 
-def _regularize(features: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _regularize(features: np.ndarray, times: np.ndarray) -> tuple[np.ndarray,
+                                                                  np.ndarray]:
     """Return features on a regular grid (linear interpolation when irregular)."""
     if len(times) < 2:
         return features, times
@@ -306,10 +307,12 @@ def hrf_regressors(
                 "got None.")
         if any(int(d) != d or d < 0 for d in fir_delays):
             raise ValueError(
-                f"'fir_delays' must be non-negative integers (scans), got {list(fir_delays)}.")
+                f"'fir_delays' must be non-negative integers (scans), got "
+                f"{list(fir_delays)}.")
     elif fir_delays is not None:
         raise ValueError(
-            f"'fir_delays' is only used with hrf_model='fir', got hrf_model={hrf_model!r}.")
+            f"'fir_delays' is only used with hrf_model='fir', got "
+            f"hrf_model={hrf_model!r}.")
     check_scalar("max_rate_hz", max_rate_hz, low=0, inclusive="neither",
                  allow_none=True, expected="> 0 Hz or None")
     oversampling = check_int("oversampling", oversampling, low=1)
@@ -388,10 +391,12 @@ def run_regressors(
     for run, value in runs.items():
         if run not in n_scans:
             raise ValueError(
-                f"Run {run!r} is missing from 'n_scans'; available: {sorted(map(str, n_scans))}.")
+                f"Run {run!r} is missing from 'n_scans'; available: "
+                f"{sorted(map(str, n_scans))}.")
         if onsets_s and run not in onsets_s:
             raise ValueError(
-                f"Run {run!r} is missing from 'onsets_s'; available: {sorted(map(str, onsets_s))}.")
+                f"Run {run!r} is missing from 'onsets_s'; available: "
+                f"{sorted(map(str, onsets_s))}.")
         if not (isinstance(value, (tuple, list)) and len(value) == 2):
             raise ValueError(
                 f"runs[{run!r}] must be a (features, frame_times_s) pair, got "

@@ -63,7 +63,7 @@ def make_icosphere(n_subdivisions: int = 3) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(int(n_subdivisions)):
         cache: dict[tuple[int, int], int] = {}
 
-        def mid(a: int, b: int) -> int:
+        def mid(a: int, b: int, cache: dict = cache) -> int:
             key = (min(a, b), max(a, b))
             if key not in cache:
                 m = coords[a] + coords[b]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Sequence
-
 from typing import Any
 
 import numpy as np

@@ -39,12 +39,14 @@ def _default_rois(n_per_hemi: int, hemis: Sequence[str], fraction: float
 
 
 def make_synthetic_layer_scores(
-    n_subjects: int = 10, *, effect: Literal["hierarchy", "effect", "null"] = "hierarchy",
+    n_subjects: int = 10, *, effect: Literal["hierarchy", "effect",
+                                             "null"] = "hierarchy",
     n_vertices_per_hemi: int = FSAVERAGE5_N_VERTICES, hemis: Sequence[str] = ("L", "R"),
     layer_names: Sequence[str] = _DEFAULT_LAYERS, n_folds: int = 4,
     peak_r: float = 0.15, noise_sd: float = 0.05, layer_width: float = 0.7,
     rois: Mapping[str, np.ndarray] | None = None,
-    roi_order: Sequence[str] = SPEECH_ROI_ORDER, effect_vertices: np.ndarray | None = None,
+    roi_order: Sequence[str] = SPEECH_ROI_ORDER,
+    effect_vertices: np.ndarray | None = None,
     roi_fraction: float = 0.5, model_id: str = "stages", space: str = "fsaverage5",
     model_meta: Mapping[str, Any] | None = None, subjects: Sequence[str] | None = None,
     random_state: int | np.random.Generator | None = 0,
@@ -86,7 +88,8 @@ def make_synthetic_layer_scores(
     roi_fraction : float, default=0.5
     model_id, space : str
     model_meta : dict, optional
-        Default ``{"regime": "speech", "language": "en", "participant_language": "en"}``.
+        Default ``{"regime": "speech", "language": "en",
+        "participant_language": "en"}``.
     subjects : sequence of str, optional
         Default ``"01"``, ``"02"``...
     random_state : int, Generator or None, default=0

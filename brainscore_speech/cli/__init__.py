@@ -13,10 +13,18 @@ import traceback
 import typer
 
 from ..exceptions import BrainscoreError, BrainscoreWarning, UsageError
-from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
-from . import _models  # noqa: F401  (models, convert)
-from . import _abx  # noqa: F401
-from . import _verify  # noqa: F401
+from . import (  # noqa: F401
+    _abx,  # noqa: F401
+    _data,
+    _demo,
+    _extract,
+    _group,
+    _models,  # noqa: F401  (models, convert)
+    _score,
+    _simulate,
+    _train,
+    _verify,  # noqa: F401
+)
 from ._app import app
 from ._choices import choice_error
 

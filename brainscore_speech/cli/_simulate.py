@@ -1,4 +1,4 @@
-"""``brainscore-speech simulate``: a BIDS + fMRIPrep study with planted stage features."""
+"""``brainscore-speech simulate``: a BIDS + fMRIPrep study with planted features."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from ._choices import Generator, SimLanguage, SimMode, SimSpace
 
 @app.command("simulate")
 def simulate(
-    out: Path = typer.Argument(..., help="Output folder (bids/, activations/, truth/)."),
+    out: Path = typer.Argument(...,
+                               help="Output folder (bids/, activations/, truth/)."),
     subjects: int = typer.Option(3, "--subjects", min=1, help="Number of subjects."),
     runs: int = typer.Option(4, "--runs", min=2, help="Runs per subject."),
     tr: float = typer.Option(2.0, "--tr", help="Repetition time in seconds."),
@@ -39,7 +40,7 @@ def simulate(
                                        help="Fraction of the planted signal locked to "
                                             "each story but not in the features."),
 ) -> None:
-    """Simulate a study whose BOLD is planted from known features (with ground truth)."""
+    """Simulate a study whose BOLD is planted from known features (with the truth)."""
     from ..data.simulate import simulate_study
 
     study = simulate_study(out, n_subjects=subjects, n_runs=runs, tr_s=tr, space=space,

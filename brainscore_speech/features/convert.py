@@ -59,9 +59,9 @@ from typing import Any
 
 import torch
 
-from .._validation import check_path
 from .._io import file_hash, make_provenance
 from .._logging import logger
+from .._validation import check_path
 from ..exceptions import DataError
 
 __all__ = ["FAIRSEQ_ARCHITECTURES", "convert_fairseq_checkpoint", "fairseq_to_hf",

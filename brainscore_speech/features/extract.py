@@ -24,8 +24,16 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._io import array_hash, atomic_path, file_hash, make_provenance, to_jsonable
-from .._io import check_output_dir, remove_stale_temps, write_json
+from .._io import (
+    array_hash,
+    atomic_path,
+    check_output_dir,
+    file_hash,
+    make_provenance,
+    remove_stale_temps,
+    to_jsonable,
+    write_json,
+)
 from .._logging import logger, progress, verbose
 from .._validation import check_int, check_option, check_scalar, suggest
 from ..containers import StimulusActivations, read_activation_meta

@@ -241,6 +241,13 @@ class Window:
     A stored frame whose samples span ``[s, e)`` is taken from this window when
     ``start <= s``, ``e <= stop`` and ``lo < e <= hi``; frames taken from several
     windows are averaged.
+
+    Parameters
+    ----------
+    start, stop : int
+        Samples of the audio fed to the model.
+    lo, hi : int
+        Sample range whose frame ends this window owns.
     """
 
     start: int

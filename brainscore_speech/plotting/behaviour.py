@@ -118,6 +118,9 @@ def plot_human_agreement(summary, *, output_file=None, dpi: int = 150):
     ----------
     summary : pandas.DataFrame
         From :func:`brainscore_speech.behaviour.humans.compare_humans`.
+    output_file : str or Path, optional
+        Write a PNG there.
+    dpi : int, default=150
 
     Returns
     -------

@@ -182,7 +182,8 @@ def test_score_layers_constant_targets_are_nan(study):
     Y[:, 0] = 5.0  # constant everywhere
     Y[runs == "run-2", 1] = 1.0  # constant in one held-out run only
     out = _score({"s": layers["stage1"]}, Y, runs, alphas=np.logspace(-1, 8, 10))
-    assert np.all(np.isnan(out.scores[0, :, 0])) and np.all(np.isnan(out.alphas[0, :, 0]))
+    assert np.all(np.isnan(out.scores[0, :, 0])) and np.all(np.isnan(out.alphas[0, :,
+                                                                                0]))
     assert np.isnan(out.scores[0, 1, 1]) and np.isfinite(out.scores[0, 0, 1])
     assert np.all(np.isfinite(out.scores[0, :, 2:]))
 
@@ -240,7 +241,8 @@ def test_score_layers_warns_once_on_grid_edge():
     X = rng.standard_normal((200, 5))
     Y = X @ rng.standard_normal((5, 40)) + 0.5 * rng.standard_normal((200, 40))
     with pytest.warns(BrainscoreWarning, match=r"100.0% of the chosen alphas of the "
-                      r"7[0-9] predicted layer-target pairs \(held-out r > 0.212\) lie at "
+                      r"7[0-9] predicted layer-target pairs \(held-out r > 0.212\) "
+                      r"lie at "
                       r"an edge of the grid \[1000, 1e\+08\], mostly the lowest.*"
                       r"--alphas '1:1e\+08:9'") as rec:
         out = score_layers({"a": X, "b": X[:, :3]}, Y, np.repeat([0, 1], 100),
@@ -306,7 +308,8 @@ def test_pearson_r_matches_numpy_and_nan_for_constant(rng):
     ({"alpha_selection": "loo"}, r"'alpha_selection' must be one of"),
     ({"dtype": "float16"}, r"'dtype' must be one of"),
     ({"backend": "jax"}, r"'backend' must be one of"),
-    ({"backend": "numpy", "device": "cuda"}, r"backend='numpy' runs on device='cpu' only"),
+    ({"backend": "numpy", "device": "cuda"}, r"backend='numpy' runs on device='cpu' "
+                                             r"only"),
     ({"target_batch_size": 0}, r"'target_batch_size' must be a positive integer"),
     ({"inner_cv": 1}, r"'inner_cv' must be None or an int >= 2"),
     ({"alphas": [0.0]}, r"'alphas' must be a non-empty array of finite values > 0"),
@@ -317,4 +320,5 @@ def test_score_layers_errors(rng, change, match):
               "Y": rng.standard_normal((10, 3)), "runs": np.repeat([0, 1], 5)}
     kwargs.update(change)
     with pytest.raises(ValueError, match=match):
-        score_layers(kwargs.pop("layers"), kwargs.pop("Y"), kwargs.pop("runs"), **kwargs)
+        score_layers(kwargs.pop("layers"), kwargs.pop("Y"), kwargs.pop("runs"),
+                     **kwargs)

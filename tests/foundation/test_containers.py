@@ -35,7 +35,8 @@ def test_activations_roundtrip_and_layerwise_read(tmp_path):
     b = StimulusActivations.load(p)
     assert b.model_meta == {"regime": "random"} and b.layer_order == a.layer_order
     assert "2 layers" in repr(b)
-    half = StimulusActivations.load(a.save(tmp_path / "h.h5", dtype="float16"), ["conv0"])
+    half = StimulusActivations.load(a.save(tmp_path / "h.h5", dtype="float16"),
+                                    ["conv0"])
     assert half.layer_order == ("conv0",)
     with pytest.raises(ValueError, match=r"Unknown layer 'transf9' .* valid layers are "
                        r"\['conv0', 'transf0'\]"):
@@ -62,7 +63,8 @@ def test_activations_validation():
     with pytest.raises(ValueError, match="has no layers"):
         StimulusActivations(layers={}, frame_times_s={}, **kw)
     with pytest.raises(ValueError, match=r"must be 2-D \(n_frames, n_units\)"):
-        StimulusActivations(layers={"a": np.ones(3)}, frame_times_s={"a": np.arange(3)}, **kw)
+        StimulusActivations(layers={"a": np.ones(3)}, frame_times_s={"a": np.arange(3)},
+                            **kw)
     with pytest.raises(ValueError, match="has no entry in 'frame_times_s'"):
         StimulusActivations(layers={"a": np.ones((3, 1))}, frame_times_s={}, **kw)
     with pytest.raises(ValueError, match=r"must have shape \(3,\), got \(2,\)"):
@@ -95,18 +97,23 @@ def test_layer_scores_roundtrip(tmp_path, rng):
 
 
 def test_layer_scores_validation(tmp_path):
-    with pytest.raises(ValueError, match=r"must have shape \(n_layers, n_folds, n_targets\)"):
-        LayerScores(scores=np.ones((2, 3)), alphas=np.ones((2, 3)), layer_names=["a", "b"])
+    with pytest.raises(ValueError, match=r"must have shape \(n_layers, n_folds, "
+                                         r"n_targets\)"):
+        LayerScores(scores=np.ones((2, 3)), alphas=np.ones((2, 3)), layer_names=["a",
+                                                                                 "b"])
     with pytest.raises(ValueError, match="'alphas' must have the shape of 'scores'"):
-        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 3)), layer_names=["a"])
+        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 3)),
+                    layer_names=["a"])
     with pytest.raises(ValueError, match="'layer_names' has 2 names for 1 layers"):
         LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
                     layer_names=["a", "b"])
-    with pytest.raises(ValueError, match=r"'hemi_sizes' .* must add up to the number of "
+    with pytest.raises(ValueError, match=r"'hemi_sizes' .* must add up to the number "
+                                         r"of "
                        r"targets \(2\), got 3"):
         LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
                     layer_names=["a"], hemi_sizes={"L": 1, "R": 2})
-    ok = LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)), layer_names=["a"])
+    ok = LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
+                     layer_names=["a"])
     with pytest.raises(ValueError, match="'path' must end with '.npz'"):
         ok.save(tmp_path / "x.txt")
     with pytest.raises(FileNotFoundError, match="LayerScores file not found"):
@@ -139,10 +146,12 @@ def test_bold_runs(tmp_path):
 
 
 def test_group_and_hierarchy_maps(tmp_path):
-    g = GroupMap(statistic=np.ones(4), p_values=np.full(4, 0.01), p_fdr=np.full(4, 0.02),
+    g = GroupMap(statistic=np.ones(4), p_values=np.full(4, 0.01), p_fdr=np.full(4,
+                                                                                0.02),
                  mask=[1, 0, 1, 1], n_subjects=5, test="wilcoxon", name="r > 0")
     back = GroupMap.load(g.save(tmp_path / "g.npz"))
-    assert back.mask.dtype == bool and back.n_subjects == 5 and "3/4 significant" in repr(back)
+    assert back.mask.dtype == bool and back.n_subjects == 5
+    assert "3/4 significant" in repr(back)
     with pytest.raises(ValueError, match="GroupMap 'p_fdr' must have the shape"):
         GroupMap(statistic=np.ones(4), p_values=np.ones(4), p_fdr=np.ones(3),
                  mask=np.ones(4), n_subjects=2, test="x")

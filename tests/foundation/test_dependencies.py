@@ -27,7 +27,8 @@ def _dist_name(requirement: str) -> str:
 
 
 def test_every_runtime_dependency_is_imported():
-    source = "\n".join(p.read_text() for p in (ROOT / "brainscore_speech").rglob("*.py"))
+    files = (ROOT / "brainscore_speech").rglob("*.py")
+    source = "\n".join(p.read_text() for p in files)
     unused = []
     for req in _pyproject()["project"]["dependencies"]:
         name = _dist_name(req)

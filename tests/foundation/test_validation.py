@@ -28,7 +28,8 @@ def test_check_option_without_close_match_has_no_suggestion():
 
 def test_check_type():
     assert check_type("n", 3, int) == 3
-    with pytest.raises(TypeError, match="'n' must be an instance of int or float, got str"):
+    with pytest.raises(TypeError, match="'n' must be an instance of int or float, got "
+                                        "str"):
         check_type("n", "3", (int, float))
 
 
@@ -54,7 +55,8 @@ def test_check_finite_locates_first_bad_value():
 
 def test_check_n_samples():
     check_n_samples("X", np.zeros((2, 2)), 2)
-    with pytest.raises(ValueError, match=r"'X' must have at least 3 sample\(s\), got shape \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"'X' must have at least 3 sample\(s\), got "
+                                         r"shape \(2, 2\)"):
         check_n_samples("X", np.zeros((2, 2)), 3)
 
 

@@ -1,4 +1,4 @@
-"""Surface figures, profiles and HTML views (Agg; figures returned, saved on request)."""
+"""Surface figures, profiles and HTML views (figures returned, saved on request)."""
 
 import numpy as np
 import pytest

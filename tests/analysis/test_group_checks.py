@@ -4,7 +4,10 @@ layers before writing anything."""
 import numpy as np
 import pytest
 
-from brainscore_speech.analysis._group_checks import check_group_layers, check_group_params
+from brainscore_speech.analysis._group_checks import (
+    check_group_layers,
+    check_group_params,
+)
 from brainscore_speech.containers import LayerScores
 from brainscore_speech.exceptions import UsageError
 
@@ -42,7 +45,8 @@ def test_check_group_layers():
     check_group_layers(by_model, None)
     check_group_layers(by_model, ["stage1"])
     with pytest.raises(UsageError, match=r"^Layer 'stage2' is missing from sub-02 "
-                       r"\(model 'm'\); it has \['stage1'\]\. Did you mean 'stage1'\?$"):
+                       r"\(model 'm'\); it has \['stage1'\]\. Did you mean "
+                       r"'stage1'\?$"):
         check_group_layers(by_model, ["stage1", "stage2"])
     with pytest.raises(UsageError, match=r"^Layer 'transf9' is missing from sub-01 "
                        r"\(model 'm'\); it has \['stage1', 'stage2'\]\.$"):

@@ -445,8 +445,9 @@ class BoldRuns(_NpzContainer):
                 f"with the same n_targets; got shapes "
                 f"{ {k: np.shape(v) for k, v in self.runs.items()} }."
             )
-        if not self.tr_s > 0:
-            raise ValueError(f"'tr_s' must be positive, got {self.tr_s}.")
+        from ._validation import check_scalar
+
+        check_scalar("tr_s", self.tr_s, low=0, inclusive="neither", expected="positive")
         n_targets = next(iter(widths.values()))
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, n_targets, "BoldRuns"))

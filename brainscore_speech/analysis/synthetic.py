@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._io import make_provenance
-from .._validation import check_option, check_random_state
+from .._validation import check_int, check_option, check_random_state
 from ..containers import LayerScores
 
 __all__ = ["make_synthetic_layer_scores", "make_synthetic_mesh", "SPEECH_ROI_ORDER",
@@ -109,10 +109,8 @@ def make_synthetic_layer_scores(
     (5, 4, 100)
     """
     check_option("effect", effect, ("hierarchy", "effect", "null"))
-    if n_subjects < 1:
-        raise ValueError(f"'n_subjects' must be >= 1, got {n_subjects}.")
-    if n_folds < 1:
-        raise ValueError(f"'n_folds' must be >= 1, got {n_folds}.")
+    check_int("n_subjects", n_subjects, low=1, expected=">= 1")
+    check_int("n_folds", n_folds, low=1, expected=">= 1")
     rng = check_random_state(random_state)
     layer_names = tuple(layer_names)
     n_layers = len(layer_names)
@@ -180,8 +178,7 @@ def make_synthetic_mesh(n_side: int = 20) -> tuple[np.ndarray, np.ndarray]:
     coords : array of shape (n_side ** 2, 3), mm
     faces : array of shape (2 * (n_side - 1) ** 2, 3) of int
     """
-    if n_side < 2:
-        raise ValueError(f"'n_side' must be >= 2, got {n_side}.")
+    check_int("n_side", n_side, low=2, expected=">= 2")
     ii, jj = np.meshgrid(np.arange(n_side), np.arange(n_side), indexing="ij")
     coords = np.stack([ii.ravel(), jj.ravel(), np.zeros(n_side ** 2)], axis=1)
     idx = np.arange(n_side ** 2).reshape(n_side, n_side)

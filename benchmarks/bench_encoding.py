@@ -127,7 +127,7 @@ def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
         ls = score_layers(layers, Y, runs, alphas=ALPHAS, solver=method,
                           on_layer=lambda name, s: marks.append(
                               (time.perf_counter(), time.process_time())))
-        res["scores"], res["alphas"] = ls.scores, ls.alphas
+        res["scores"], res["alphas"] = ls.scores, ls.best_alphas
         walls = np.diff([t0] + [m[0] for m in marks])
         cpus = np.diff([c0] + [m[1] for m in marks])
         res["layer_wall"], res["layer_cpu"] = walls, cpus

@@ -120,6 +120,8 @@ class _NpzContainer:
 
     _array_fields: ClassVar[tuple[str, ...]] = ()
     _dict_array_fields: ClassVar[tuple[str, ...]] = ()
+    #: field name -> npz key where they differ (files keep old names)
+    _npz_keys: ClassVar[dict[str, str]] = {}
 
     def _meta(self) -> dict[str, Any]:
         skip = set(self._array_fields) | set(self._dict_array_fields)
@@ -135,7 +137,7 @@ class _NpzContainer:
         for name in self._array_fields:
             value = getattr(self, name)
             if value is not None:
-                arrays[name] = np.asarray(value)
+                arrays[self._npz_keys.get(name, name)] = np.asarray(value)
         for name in self._dict_array_fields:
             for key, value in getattr(self, name).items():
                 arrays[f"{name}/{key}"] = np.asarray(value)
@@ -167,7 +169,8 @@ class _NpzContainer:
         dict_keys = meta.pop("__dict_keys__", {})
         kwargs: dict[str, Any] = dict(meta)
         for name in cls._array_fields:
-            kwargs[name] = data.get(name)
+            key = cls._npz_keys.get(name, name)
+            kwargs[name] = data.get(key, data.get(name))
         for name in cls._dict_array_fields:
             kwargs[name] = {key: data[f"{name}/{key}"]
                             for key in dict_keys.get(name, [])}
@@ -479,8 +482,9 @@ class LayerScores(_NpzContainer):
     scores : array of shape (n_layers, n_folds, n_targets)
         Pearson r between held-out BOLD and the ridge prediction, per fold.
         NaN for targets that cannot be scored (constant in training data).
-    alphas : array of shape (n_layers, n_folds, n_targets)
-        Ridge penalty chosen for each target in each outer fold.
+    best_alphas : array of shape (n_layers, n_folds, n_targets)
+        Ridge penalty chosen for each target in each outer fold (stored under
+        the npz key ``alphas``, as before the rename).
     layer_names : tuple of str
         Names of the layers, in hierarchy order.
     cv : dict
@@ -496,7 +500,7 @@ class LayerScores(_NpzContainer):
     """
 
     scores: np.ndarray
-    alphas: np.ndarray
+    best_alphas: np.ndarray
     layer_names: tuple[str, ...]
     cv: dict[str, Any] = field(default_factory=dict)
     subject: str | None = None
@@ -507,7 +511,8 @@ class LayerScores(_NpzContainer):
     provenance: dict[str, Any] = field(default_factory=dict)
     layer_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    _array_fields: ClassVar[tuple[str, ...]] = ("scores", "alphas")
+    _array_fields: ClassVar[tuple[str, ...]] = ("scores", "best_alphas")
+    _npz_keys: ClassVar[dict[str, str]] = {"best_alphas": "alphas"}
 
     def __post_init__(self):
         scores = np.asarray(self.scores)
@@ -516,10 +521,10 @@ class LayerScores(_NpzContainer):
                 "'scores' must have shape (n_layers, n_folds, n_targets), got "
                 f"{scores.shape}."
             )
-        if np.shape(self.alphas) != scores.shape:
+        if np.shape(self.best_alphas) != scores.shape:
             raise ValueError(
-                f"'alphas' must have the shape of 'scores' {scores.shape}, got "
-                f"{np.shape(self.alphas)}."
+                f"'best_alphas' must have the shape of 'scores' {scores.shape}, got "
+                f"{np.shape(self.best_alphas)}."
             )
         names = tuple(self.layer_names)
         if len(names) != scores.shape[0]:

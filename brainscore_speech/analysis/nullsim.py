@@ -200,7 +200,7 @@ def simulate_layer_scores(
         e = (chol @ e).reshape(n_layers, n_folds, n_targets)
         scores = np.tanh(z_true[:, None, :] + sd * e).astype(np.float32)
         out.append(LayerScores(
-            scores=scores, alphas=np.ones_like(scores), layer_names=names,
+            scores=scores, best_alphas=np.ones_like(scores), layer_names=names,
             cv={"scheme": "simulated", "n_folds": n_folds}, subject=sub,
             model_id=model_id, space=space, model_meta=meta, hemi_sizes=hemi_sizes,
             provenance=prov))

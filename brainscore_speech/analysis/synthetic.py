@@ -155,7 +155,7 @@ def make_synthetic_layer_scores(
         scores = (subj[:, None, :] + fold).astype(np.float32)
         alphas = np.full(scores.shape, 1e3, dtype=np.float32)
         out.append(LayerScores(
-            scores=scores, alphas=alphas, layer_names=layer_names,
+            scores=scores, best_alphas=alphas, layer_names=layer_names,
             cv={"scheme": "synthetic", "n_folds": n_folds}, subject=sub,
             model_id=model_id, space=space, model_meta=meta, hemi_sizes=hemi_sizes,
             provenance=make_provenance("make_synthetic_layer_scores", params=params)))

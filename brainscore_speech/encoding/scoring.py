@@ -392,7 +392,7 @@ def score_layers(
     def result(idx):
         e = edges(idx)
         return LayerScores(
-            scores=scores[idx], alphas=chosen[idx],
+            scores=scores[idx], best_alphas=chosen[idx],
             layer_names=tuple(names[i] for i in idx),
             cv={**cv_desc, "edge_alpha_fraction": {"low": e["low"], "high": e["high"]},
                 "edge_alpha_predicted": {"n": e["n_predicted"],

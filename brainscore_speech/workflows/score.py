@@ -404,7 +404,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     alpha_arr = np.full((len(names), n_f, n_targets), np.nan, dtype=np.float32)
     for i, name in enumerate(names):
         scores[i][:, valid] = per_layer[name].scores[0]
-        alpha_arr[i][:, valid] = per_layer[name].alphas[0]
+        alpha_arr[i][:, valid] = per_layer[name].best_alphas[0]
     model_meta = dict(first["model_meta"])
     model_meta["participant_language"] = participant_language
     provenance = make_provenance(
@@ -414,7 +414,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                 "bold_hash": bold_hash, "layer_keys": layer_keys,
                 "bold_runs": bold.provenance})
     provenance["cache_key"] = run_key
-    ls = LayerScores(scores=scores, alphas=alpha_arr, layer_names=tuple(names),
+    ls = LayerScores(scores=scores, best_alphas=alpha_arr, layer_names=tuple(names),
                      cv=dict(next(iter(per_layer.values())).cv), subject=sub,
                      model_id=model_id, space=space, model_meta=model_meta,
                      hemi_sizes=bold.hemi_sizes, provenance=provenance,
@@ -483,7 +483,7 @@ def _warn_edge_alphas_once(per_layer: dict[str, LayerScores], alphas: Sequence[f
     total: dict[str, Any] = {"n_low": 0, "n_high": 0, "n_chosen": 0, "n_predicted": 0,
                              "r_threshold": np.nan}
     for ls in per_layer.values():
-        s = edge_alpha_summary(ls.alphas, ls.scores, grid, n_samples=n_samples)
+        s = edge_alpha_summary(ls.best_alphas, ls.scores, grid, n_samples=n_samples)
         for k in ("n_low", "n_high", "n_chosen", "n_predicted"):
             total[k] += s[k]
         total["r_threshold"] = s["r_threshold"]

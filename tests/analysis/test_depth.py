@@ -165,7 +165,7 @@ def test_interpolation_between_layers_and_errors(two_depth_study):
 
 def _only(ls: LayerScores, name: str) -> LayerScores:
     i = ls.layer_names.index(name)
-    return LayerScores(scores=ls.scores[i:i + 1], alphas=ls.alphas[i:i + 1],
+    return LayerScores(scores=ls.scores[i:i + 1], best_alphas=ls.best_alphas[i:i + 1],
                        layer_names=(name,), subject=ls.subject, model_id=ls.model_id,
                        space=ls.space, hemi_sizes=ls.hemi_sizes,
                        layer_info={name: ls.layer_info[name]})

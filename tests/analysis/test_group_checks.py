@@ -36,7 +36,7 @@ def test_check_group_params_accepts_and_refuses_a_file(tmp_path):
 
 def _ls(subject, layers):
     s = np.zeros((len(layers), 2, 3))
-    return LayerScores(scores=s, alphas=np.ones_like(s), layer_names=layers,
+    return LayerScores(scores=s, best_alphas=np.ones_like(s), layer_names=layers,
                        subject=subject, model_id="m")
 
 

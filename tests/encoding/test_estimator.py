@@ -53,7 +53,7 @@ def test_held_out_run_matches_score_layers(rng):
     est = RunwiseRidgeCV(alphas=alphas).fit(X[train], Y[train], runs=runs[train])
     r = pearson_r(Y[test], est.predict(X[test]))
     np.testing.assert_allclose(r, ls.scores[0, 0], atol=1e-4)
-    np.testing.assert_allclose(est.alpha_, ls.alphas[0, 0])
+    np.testing.assert_allclose(est.alpha_, ls.best_alphas[0, 0])
 
 
 def test_sklearn_protocol_and_single_target(rng):

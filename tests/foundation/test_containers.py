@@ -81,7 +81,7 @@ def test_activations_validation():
 def test_layer_scores_roundtrip(tmp_path, rng):
     s = rng.standard_normal((3, 2, 10)).astype(np.float32)
     s[0, 0, 4] = np.nan
-    ls = LayerScores(scores=s, alphas=np.ones_like(s), layer_names=["a", "b", "c"],
+    ls = LayerScores(scores=s, best_alphas=np.ones_like(s), layer_names=["a", "b", "c"],
                      cv={"scheme": "loro"}, subject="01", model_id="m",
                      hemi_sizes={"L": 6, "R": 4}, provenance={"step": "score"})
     p = ls.save(tmp_path / "x_layerscores.npz")
@@ -99,20 +99,21 @@ def test_layer_scores_roundtrip(tmp_path, rng):
 def test_layer_scores_validation(tmp_path):
     with pytest.raises(ValueError, match=r"must have shape \(n_layers, n_folds, "
                                          r"n_targets\)"):
-        LayerScores(scores=np.ones((2, 3)), alphas=np.ones((2, 3)), layer_names=["a",
-                                                                                 "b"])
-    with pytest.raises(ValueError, match="'alphas' must have the shape of 'scores'"):
-        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 3)),
+        LayerScores(scores=np.ones((2, 3)), best_alphas=np.ones((2, 3)),
+                    layer_names=["a", "b"])
+    with pytest.raises(ValueError, match="'best_alphas' must have the shape of "
+                                         "'scores'"):
+        LayerScores(scores=np.ones((1, 1, 2)), best_alphas=np.ones((1, 1, 3)),
                     layer_names=["a"])
     with pytest.raises(ValueError, match="'layer_names' has 2 names for 1 layers"):
-        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
+        LayerScores(scores=np.ones((1, 1, 2)), best_alphas=np.ones((1, 1, 2)),
                     layer_names=["a", "b"])
     with pytest.raises(ValueError, match=r"'hemi_sizes' .* must add up to the number "
                                          r"of "
                        r"targets \(2\), got 3"):
-        LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
+        LayerScores(scores=np.ones((1, 1, 2)), best_alphas=np.ones((1, 1, 2)),
                     layer_names=["a"], hemi_sizes={"L": 1, "R": 2})
-    ok = LayerScores(scores=np.ones((1, 1, 2)), alphas=np.ones((1, 1, 2)),
+    ok = LayerScores(scores=np.ones((1, 1, 2)), best_alphas=np.ones((1, 1, 2)),
                      layer_names=["a"])
     with pytest.raises(ValueError, match="'path' must end with '.npz'"):
         ok.save(tmp_path / "x.txt")
@@ -172,7 +173,8 @@ def test_group_and_hierarchy_maps(tmp_path):
 
 # ------------------------------------------------------------------ deep freezing
 def _all_containers():
-    ls = LayerScores(scores=[[[0.1, 0.2]]], alphas=[[[1.0, 10.0]]], layer_names=["a"],
+    ls = LayerScores(scores=[[[0.1, 0.2]]], best_alphas=[[[1.0, 10.0]]],
+                     layer_names=["a"],
                      cv={"scheme": "loro", "folds": [{"test": [1]}]},
                      model_meta={"regime": "random"}, provenance={"params": {"x": 1}},
                      layer_info={"a": {"stage": "conv"}}, hemi_sizes={"L": 1, "R": 1})
@@ -189,7 +191,7 @@ def _all_containers():
 
 def test_containers_convert_inputs_to_read_only_arrays():
     c = _all_containers()
-    arrays = [c["ls"].scores, c["ls"].alphas, c["gm"].statistic, c["gm"].mask,
+    arrays = [c["ls"].scores, c["ls"].best_alphas, c["gm"].statistic, c["gm"].mask,
               c["hm"].best_layer, c["hm"].mean_scores, c["bold"].valid,
               c["bold"].runs["1"], c["acts"].layers["conv0"],
               c["acts"].frame_times_s["transf0"]]
@@ -202,7 +204,7 @@ def test_containers_convert_inputs_to_read_only_arrays():
 
 def test_callers_array_stays_writable_and_is_not_copied():
     s = np.zeros((1, 2, 3))
-    ls = LayerScores(scores=s, alphas=np.ones_like(s), layer_names=["a"])
+    ls = LayerScores(scores=s, best_alphas=np.ones_like(s), layer_names=["a"])
     assert s.flags.writeable and np.shares_memory(ls.scores, s)
 
 
@@ -294,3 +296,21 @@ def test_frozen_roundtrip_unchanged(tmp_path):
     back = StimulusActivations.load(c["acts"].save(tmp_path / "a.h5"))
     assert dict(back.model_meta) == dict(c["acts"].model_meta)
     np.testing.assert_array_equal(back.layers["transf0"], c["acts"].layers["transf0"])
+
+
+def test_best_alphas_keep_the_npz_key(tmp_path):
+    """LayerScores.best_alphas is stored under the npz key "alphas" (as before the
+    rename): files written before it load, and new files are unchanged."""
+    s = np.zeros((1, 2, 3))
+    a = np.full_like(s, 10.0)
+    p = LayerScores(scores=s, best_alphas=a, layer_names=["x"]).save(tmp_path / "n.npz")
+    with np.load(p) as z:
+        assert "alphas" in z.files and "best_alphas" not in z.files
+    assert json.loads((tmp_path / "n.json").read_text())["arrays"]["alphas"] == \
+        [1, 2, 3]
+    np.testing.assert_array_equal(LayerScores.load(p).best_alphas, a)
+    with np.load(p) as z:  # a file whose key is the field name loads too
+        arrays = {k: z[k] for k in z.files}
+    arrays["best_alphas"] = arrays.pop("alphas")
+    np.savez(tmp_path / "k.npz", **arrays)
+    np.testing.assert_array_equal(LayerScores.load(tmp_path / "k.npz").best_alphas, a)

@@ -111,8 +111,12 @@ def _gemm_rate(m: int, k: int, n: int) -> float:
 
 def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
            out: str) -> None:
-    from brainscore_speech.encoding import group_splits, pearson_r, run_splits
-    from brainscore_speech.encoding import score_layers
+    from brainscore_speech.encoding import (
+        group_splits,
+        pearson_r,
+        run_splits,
+        score_layers,
+    )
 
     warnings.simplefilter("ignore")
     layers, Y, runs = make_data(size, n_layers, n_targets=n_targets)
@@ -123,7 +127,7 @@ def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
         ls = score_layers(layers, Y, runs, alphas=ALPHAS, solver=method,
                           on_layer=lambda name, s: marks.append(
                               (time.perf_counter(), time.process_time())))
-        res["scores"], res["alphas"] = ls.scores, ls.alphas
+        res["scores"], res["alphas"] = ls.scores, ls.best_alphas
         walls = np.diff([t0] + [m[0] for m in marks])
         cpus = np.diff([c0] + [m[1] for m in marks])
         res["layer_wall"], res["layer_cpu"] = walls, cpus
@@ -198,6 +202,17 @@ def _agree(a: dict, b: dict) -> dict:
             if same.any() else None}
 
 
+def check_peer() -> None:
+    """Exit with how to install himalaya (the peer, an optional extra) if missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("himalaya") is None:
+        raise SystemExit(
+            "bench_encoding.py measures against himalaya, which is not installed: "
+            "pip install 'brainscore-speech[bench]' (or pip install himalaya), or "
+            "leave it out with --methods fast fast-local exact sklearn.")
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small size only")
@@ -223,6 +238,8 @@ def main(argv=None) -> dict:
         worker(args.worker, args.size, args.layers, args.max_folds, args.targets,
                args.out)
         return {}
+    if "himalaya" in args.methods:
+        check_peer()
     sizes = ["quick"] if args.quick else args.sizes
     results = {"alphas": ALPHAS.tolist(), "cpu_count": os.cpu_count(),
                "threads": os.environ.get("OMP_NUM_THREADS"),

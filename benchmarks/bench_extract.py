@@ -64,7 +64,8 @@ def make_audio(path: Path, minutes: float) -> None:
     if clips:
         base = np.concatenate([load_audio(c) for c in clips])
     else:
-        base = np.random.default_rng(0).standard_normal(SFREQ * 60).astype(np.float32) * .1
+        rng = np.random.default_rng(0)
+        base = rng.standard_normal(SFREQ * 60).astype(np.float32) * .1
     wave = np.resize(base, n).astype(np.float32)
     sf.write(str(path), wave, SFREQ)
 
@@ -93,7 +94,8 @@ def worker_naive(wav: Path, batch_size: int) -> dict:
     n = len(wave)
     win, hop = int(WINDOW_S * SFREQ), int(STRIDE_S * SFREQ)
     n_conv = [(n - rf) // h + 1 for h, rf in
-              [(5, 10), (10, 20), (20, 40), (40, 80), (80, 160), (160, 240), (320, 400)]]
+              [(5, 10), (10, 20), (20, 40), (40, 80), (80, 160), (160, 240), (320,
+                                                                              400)]]
     sums = {f"conv{i}": np.zeros((n_conv[i] // p, 512), np.float32)
             for i, p in enumerate(pools)}
     sums.update({f"h{k}": np.zeros((n_conv[-1], 768), np.float32) for k in range(13)})
@@ -133,7 +135,11 @@ def worker_naive(wav: Path, batch_size: int) -> dict:
 
 def worker_ours(wav: Path, batch_size: int, dtype: str, out: Path) -> dict:
     from brainscore_speech.data.audio import audio_info
-    from brainscore_speech.features import extract_stimuli, make_random_model, wrap_model
+    from brainscore_speech.features import (
+        extract_stimuli,
+        make_random_model,
+        wrap_model,
+    )
 
     sm = wrap_model(make_random_model(seed=0), model_id="random-base")
     t0 = time.perf_counter()
@@ -184,8 +190,10 @@ def _timed(fn) -> float:
 
 def fidelity(ref_h5: Path, test_h5: Path) -> dict[str, dict[str, float]]:
     """Per layer: median over units of Pearson r and relative RMS error vs float32."""
-    from brainscore_speech.containers import list_activation_layers
-    from brainscore_speech.containers import read_activation_layer
+    from brainscore_speech.containers import (
+        list_activation_layers,
+        read_activation_layer,
+    )
     from brainscore_speech.encoding import pearson_r
 
     out = {}
@@ -220,8 +228,11 @@ def worker_isa(wav: Path, out: Path) -> dict:
     import torch
 
     from brainscore_speech._threads import set_threads
-    from brainscore_speech.features import (extract_stimuli, make_random_model,
-                                            wrap_model)
+    from brainscore_speech.features import (
+        extract_stimuli,
+        make_random_model,
+        wrap_model,
+    )
 
     set_threads()
     sm = wrap_model(make_random_model(seed=0), model_id="random-base")
@@ -307,7 +318,8 @@ def main() -> None:
                         help="Audio (s) of the ISA comparison.")
     parser.add_argument("--wav", type=Path)
     parser.add_argument("--keep", type=Path, help="(worker) output folder")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_extract.json")
+    parser.add_argument("--out", type=Path,
+                        default=HERE / "results" / "bench_extract.json")
     args = parser.parse_args()
     if args.worker:
         if args.worker == "naive":
@@ -344,7 +356,8 @@ def main() -> None:
             keep = Path(tmp) / kind if kind.startswith("ours") else None
             rows[kind] = run_worker(kind, wav, args.batch_size, keep)
             print(f"  {kind}: {rows[kind]}", flush=True)
-        fid = fidelity(Path(tmp) / "ours" / "audio.h5", Path(tmp) / "ours-bf16" / "audio.h5")
+        fid = fidelity(Path(tmp) / "ours" / "audio.h5",
+                       Path(tmp) / "ours-bf16" / "audio.h5")
         if not args.skip_long:
             wav2 = Path(tmp) / "audio2.wav"
             make_audio(wav2, 2 * args.minutes)

@@ -66,7 +66,8 @@ def main() -> None:
     t_nilearn = (time.perf_counter() - t0) / args.n_nilearn * N_UNITS
 
     rows = {"ours": {"seconds": t_ours, "peak_rss_gb_process": peak_ours},
-            "nilearn": {"seconds": t_nilearn, "extrapolated_from_units": args.n_nilearn}}
+            "nilearn": {"seconds": t_nilearn,
+                        "extrapolated_from_units": args.n_nilearn}}
     print(f"\nHRF regressors: {args.minutes:g} min at {FS:g} Hz -> {n_scans} scans "
           f"(TR {TR:g} s), {N_UNITS} units, CPU, {os.cpu_count()} cores\n")
     print(f"{'method':<10} {'time (s)':>10} {'x ours':>8}")

@@ -52,7 +52,8 @@ def make_corpus(folder: Path, n_files: int = 8, seconds: float = 5.0) -> Path:
     t = np.arange(int(seconds * SFREQ)) / SFREQ
     for i in range(n_files):
         x = sum(np.sin(2 * np.pi * (rng.uniform(100, 3000) * t
-                                    + rng.uniform(-300, 300) * t ** 2)) for _ in range(3))
+                                    + rng.uniform(-300,
+                                                  300) * t ** 2)) for _ in range(3))
         x = x + 0.05 * rng.standard_normal(t.size)
         sf.write(folder / "audio" / f"c{i}.wav", (0.2 * x).astype(np.float32), SFREQ)
     return build_manifest(folder / "audio", folder / "m.tsv")
@@ -76,7 +77,8 @@ def bench_ours(manifest: Path, out: Path, preset: str, steps: int, crop_s: float
                                                 "targets": str(targets)}
     cfg = make_config(regime="speech-en", preset=preset, corpus=[str(manifest)],
                       out=str(out), max_steps=steps, checkpoint_every=steps,
-                      batch_seconds=crop_s * n_crops, micro_batch_seconds=crop_s * n_crops,
+                      batch_seconds=crop_s * n_crops,
+                      micro_batch_seconds=crop_s * n_crops,
                       crop_min_s=crop_s, crop_max_s=crop_s, eval_seconds=crop_s,
                       warmup_frac=0.0, device=device, log_every=1, **extra)
     train(cfg, verbose="WARNING")
@@ -219,7 +221,8 @@ def main(argv=None) -> dict:
     print(header)
     for r in rows:
         spread = f"{r['s_per_step_min']:.3f}-{r['s_per_step_max']:.3f}"
-        print(f"{r['objective']:9} {r['preset']:6} {r['impl']:8} {r['s_per_step']:8.3f} "
+        print(f"{r['objective']:9} {r['preset']:6} {r['impl']:8} "
+              f"{r['s_per_step']:8.3f} "
               f"{spread:>13} {r['steps_per_s']:8.2f} {r['audio_s_per_s']:10.1f} "
               f"{r[f'audio_s_per_s_per_{unit}']:15.2f} {r['ratio_vs_peer']:14.2f}")
     result = {"benchmark": "bench_train", "device": "cuda" if on_gpu else "cpu",
@@ -227,7 +230,8 @@ def main(argv=None) -> dict:
               "platform": platform.platform(), "python": sys.version.split()[0],
               "torch": torch.__version__, "rows": rows,
               "note": "ratio_vs_peer = peer time / our time per update (>1: faster)."}
-    out = HERE / "results" / ("bench_train.json" if not on_gpu else "bench_train_gpu.json")
+    name = "bench_train.json" if not on_gpu else "bench_train_gpu.json"
+    out = HERE / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     from brainscore_speech._io import write_json
 

@@ -6,6 +6,13 @@ the metadata is also stored inside it) and a JSON sidecar next to it carries the
 metadata and provenance for humans and other tools. Arrays are time-first,
 ``(n_samples, n_features)``, or ``(n_layers, n_folds, n_targets)`` for scores.
 
+Containers are deep-frozen: array fields become read-only numpy arrays (views of
+the inputs: ``container.scores[0] = 1`` raises), dict fields become
+:class:`FrozenDict` (a read-only ``dict``, JSON-serialisable and picklable, nested
+dicts included), and equality is identity (``eq=False``), so comparing two
+containers never compares arrays. To change one, build a new one with
+:func:`dataclasses.replace`.
+
 Activations are the exception: they are stored in HDF5, one file per stimulus,
 so that one layer can be read without loading the others (see
 :func:`read_activation_layer`).
@@ -27,6 +34,7 @@ from ._io import atomic_path, open_h5, read_npz, to_jsonable, write_json
 from .exceptions import DataError
 
 __all__ = [
+    "FrozenDict",
     "StimulusActivations",
     "BoldRuns",
     "LayerScores",
@@ -36,6 +44,67 @@ __all__ = [
     "list_activation_layers",
     "read_activation_meta",
 ]
+
+
+class FrozenDict(dict):
+    """A read-only ``dict``: the mapping fields of every container.
+
+    A ``dict`` subclass, so ``json.dumps``, ``isinstance(x, dict)``, ``dict(x)`` and
+    ``{**x}`` work as usual; every mutating method raises ``TypeError``. Pickling
+    and ``copy.deepcopy`` give a FrozenDict again.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("This mapping of a brainscore_speech container is read-only; "
+                        "build a new container with dataclasses.replace(...).")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):
+        return (FrozenDict, (dict(self),))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({dict.__repr__(self)})"
+
+
+def _frozen(value: Any) -> Any:
+    """Deep read-only copy of a metadata value: dicts -> FrozenDict, arrays ->
+    read-only views; lists and tuples are copied with their items frozen."""
+    if isinstance(value, Mapping):
+        return FrozenDict({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, np.ndarray):
+        return _frozen_array(value)
+    if isinstance(value, list):
+        return [_frozen(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _frozen_array(value: Any, dtype: Any = None) -> np.ndarray:
+    """``np.asarray(value)`` as a read-only view (the caller's array stays writable)."""
+    arr = np.asarray(value, dtype=dtype).view()
+    arr.flags.writeable = False
+    return arr
+
+
+def _freeze_fields(obj: Any, arrays: tuple[str, ...] = (),
+                   array_dicts: tuple[str, ...] = ()) -> None:
+    """Freeze ``obj``'s fields in place (``__post_init__`` of a frozen dataclass)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        if f.name in arrays:
+            value = _frozen_array(value)
+        elif f.name in array_dicts:
+            value = FrozenDict({k: _frozen_array(v) for k, v in value.items()})
+        elif isinstance(value, (Mapping, np.ndarray, list)):
+            value = _frozen(value)
+        object.__setattr__(obj, f.name, value)
 
 
 def _sidecar(path: Path) -> Path:
@@ -51,6 +120,8 @@ class _NpzContainer:
 
     _array_fields: ClassVar[tuple[str, ...]] = ()
     _dict_array_fields: ClassVar[tuple[str, ...]] = ()
+    #: field name -> npz key where they differ (files keep old names)
+    _npz_keys: ClassVar[dict[str, str]] = {}
 
     def _meta(self) -> dict[str, Any]:
         skip = set(self._array_fields) | set(self._dict_array_fields)
@@ -66,7 +137,7 @@ class _NpzContainer:
         for name in self._array_fields:
             value = getattr(self, name)
             if value is not None:
-                arrays[name] = np.asarray(value)
+                arrays[self._npz_keys.get(name, name)] = np.asarray(value)
         for name in self._dict_array_fields:
             for key, value in getattr(self, name).items():
                 arrays[f"{name}/{key}"] = np.asarray(value)
@@ -80,7 +151,8 @@ class _NpzContainer:
         side = dict(meta)
         side.pop("__dict_keys__")
         side["container"] = type(self).__name__
-        side["arrays"] = {k: list(v.shape) for k, v in arrays.items() if k != "__meta__"}
+        side["arrays"] = {k: list(v.shape) for k, v in arrays.items()
+                          if k != "__meta__"}
         write_json(_sidecar(path), side)
         return path
 
@@ -97,9 +169,11 @@ class _NpzContainer:
         dict_keys = meta.pop("__dict_keys__", {})
         kwargs: dict[str, Any] = dict(meta)
         for name in cls._array_fields:
-            kwargs[name] = data.get(name)
+            key = cls._npz_keys.get(name, name)
+            kwargs[name] = data.get(key, data.get(name))
         for name in cls._dict_array_fields:
-            kwargs[name] = {key: data[f"{name}/{key}"] for key in dict_keys.get(name, [])}
+            kwargs[name] = {key: data[f"{name}/{key}"]
+                            for key in dict_keys.get(name, [])}
         return cls(**kwargs)
 
 
@@ -123,7 +197,7 @@ def _as_hemi_sizes(hemi_sizes: Mapping[str, int] | None, n_targets: int,
 # --------------------------------------------------------------------------- #
 # Activations (HDF5, one file per stimulus)
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StimulusActivations:
     """Every layer's activations to one stimulus, with exact frame times.
 
@@ -188,6 +262,7 @@ class StimulusActivations:
                 )
             if t.size > 1 and np.any(np.diff(t) <= 0):
                 raise ValueError(f"'frame_times_s[{name!r}]' must increase strictly.")
+        _freeze_fields(self, array_dicts=("layers", "frame_times_s"))
 
     def __repr__(self) -> str:
         return (f"<StimulusActivations {self.stimulus!r}, model {self.model_id!r}, "
@@ -211,7 +286,8 @@ class StimulusActivations:
                 grp = f.create_group("layers")
                 for name in self.layer_order:
                     g = grp.create_group(name)
-                    g.create_dataset("data", data=np.asarray(self.layers[name], dtype=dtype))
+                    g.create_dataset("data", data=np.asarray(self.layers[name],
+                                                             dtype=dtype))
                     g.create_dataset("times", data=np.asarray(self.frame_times_s[name],
                                                               dtype="float64"))
         return path
@@ -241,7 +317,19 @@ def _open_h5(path: str | os.PathLike):
 
 
 def read_activation_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """Metadata of an activation file without reading any layer."""
+    """Metadata of an activation file without reading any layer.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An activation file.
+
+    Returns
+    -------
+    dict
+        ``stimulus``, ``model_id``, ``layer_order``, ``duration_s``, ``model_meta``,
+        ``provenance``, ``layer_info``.
+    """
     with _open_h5(path) as f:
         try:
             return {
@@ -261,13 +349,37 @@ def read_activation_meta(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def list_activation_layers(path: str | os.PathLike) -> list[str]:
-    """Layer names stored in an activation file, in hierarchy order."""
+    """Layer names stored in an activation file, in hierarchy order.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An activation file.
+
+    Returns
+    -------
+    list of str
+    """
     return list(read_activation_meta(path)["layer_order"])
 
 
 def read_activation_layer(path: str | os.PathLike, layer: str
                           ) -> tuple[np.ndarray, np.ndarray]:
-    """Read one layer: ``(data (n_frames, n_units) float32, times_s (n_frames,))``."""
+    """Read one layer: ``(data (n_frames, n_units) float32, times_s (n_frames,))``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An activation file.
+    layer : str
+        Layer name.
+
+    Returns
+    -------
+    data : ndarray of shape (n_frames, n_units), float32
+    times_s : ndarray of shape (n_frames,)
+        Frame times (s).
+    """
     with _open_h5(path) as f:
         if "layers" not in f or layer not in f["layers"]:
             valid = json.loads(f.attrs.get("layer_order", "[]"))
@@ -284,7 +396,7 @@ def read_activation_layer(path: str | os.PathLike, layer: str
 # --------------------------------------------------------------------------- #
 # BOLD
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BoldRuns(_NpzContainer):
     """A subject's cleaned BOLD, one array per run.
 
@@ -307,6 +419,8 @@ class BoldRuns(_NpzContainer):
     valid : array of shape (n_targets,) of bool, optional
         False for targets that are constant or non-finite in some run.
     provenance : dict
+    task : str, optional
+        BIDS task label.
     """
 
     subject: str
@@ -334,8 +448,9 @@ class BoldRuns(_NpzContainer):
                 f"with the same n_targets; got shapes "
                 f"{ {k: np.shape(v) for k, v in self.runs.items()} }."
             )
-        if not self.tr_s > 0:
-            raise ValueError(f"'tr_s' must be positive, got {self.tr_s}.")
+        from ._validation import check_scalar
+
+        check_scalar("tr_s", self.tr_s, low=0, inclusive="neither", expected="positive")
         n_targets = next(iter(widths.values()))
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, n_targets, "BoldRuns"))
@@ -343,6 +458,8 @@ class BoldRuns(_NpzContainer):
             raise ValueError(
                 f"'valid' must have shape ({n_targets},), got {np.shape(self.valid)}."
             )
+        _freeze_fields(self, arrays=self._array_fields,
+                       array_dicts=self._dict_array_fields)
 
     @property
     def n_targets(self) -> int:
@@ -356,7 +473,7 @@ class BoldRuns(_NpzContainer):
 # --------------------------------------------------------------------------- #
 # Encoding scores
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerScores(_NpzContainer):
     """Cross-validated brain scores of every layer of one model for one subject.
 
@@ -365,8 +482,9 @@ class LayerScores(_NpzContainer):
     scores : array of shape (n_layers, n_folds, n_targets)
         Pearson r between held-out BOLD and the ridge prediction, per fold.
         NaN for targets that cannot be scored (constant in training data).
-    alphas : array of shape (n_layers, n_folds, n_targets)
-        Ridge penalty chosen for each target in each outer fold.
+    best_alphas : array of shape (n_layers, n_folds, n_targets)
+        Ridge penalty chosen for each target in each outer fold (stored under
+        the npz key ``alphas``, as before the rename).
     layer_names : tuple of str
         Names of the layers, in hierarchy order.
     cv : dict
@@ -382,7 +500,7 @@ class LayerScores(_NpzContainer):
     """
 
     scores: np.ndarray
-    alphas: np.ndarray
+    best_alphas: np.ndarray
     layer_names: tuple[str, ...]
     cv: dict[str, Any] = field(default_factory=dict)
     subject: str | None = None
@@ -393,7 +511,8 @@ class LayerScores(_NpzContainer):
     provenance: dict[str, Any] = field(default_factory=dict)
     layer_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    _array_fields: ClassVar[tuple[str, ...]] = ("scores", "alphas")
+    _array_fields: ClassVar[tuple[str, ...]] = ("scores", "best_alphas")
+    _npz_keys: ClassVar[dict[str, str]] = {"best_alphas": "alphas"}
 
     def __post_init__(self):
         scores = np.asarray(self.scores)
@@ -402,10 +521,10 @@ class LayerScores(_NpzContainer):
                 "'scores' must have shape (n_layers, n_folds, n_targets), got "
                 f"{scores.shape}."
             )
-        if np.shape(self.alphas) != scores.shape:
+        if np.shape(self.best_alphas) != scores.shape:
             raise ValueError(
-                f"'alphas' must have the shape of 'scores' {scores.shape}, got "
-                f"{np.shape(self.alphas)}."
+                f"'best_alphas' must have the shape of 'scores' {scores.shape}, got "
+                f"{np.shape(self.best_alphas)}."
             )
         names = tuple(self.layer_names)
         if len(names) != scores.shape[0]:
@@ -419,7 +538,9 @@ class LayerScores(_NpzContainer):
                 f"right, as everywhere in brainscore_speech), got "
                 f"{list(self.hemi_sizes)}.")
         object.__setattr__(self, "hemi_sizes",
-                           _as_hemi_sizes(self.hemi_sizes, scores.shape[2], "LayerScores"))
+                           _as_hemi_sizes(self.hemi_sizes, scores.shape[2],
+                                          "LayerScores"))
+        _freeze_fields(self, arrays=self._array_fields)
 
     @property
     def mean_scores(self) -> np.ndarray:
@@ -436,16 +557,16 @@ class LayerScores(_NpzContainer):
         return int(np.shape(self.scores)[2])
 
     def __repr__(self) -> str:
-        l, f, t = np.shape(self.scores)
+        n_l, f, t = np.shape(self.scores)
         who = f"sub-{self.subject}, " if self.subject else ""
-        return (f"<LayerScores {who}model {self.model_id!r}, {l} layers x {f} folds "
+        return (f"<LayerScores {who}model {self.model_id!r}, {n_l} layers x {f} folds "
                 f"x {t} targets>")
 
 
 # --------------------------------------------------------------------------- #
 # Group-level maps
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GroupMap(_NpzContainer):
     """A second-level (across-subjects) statistical map.
 
@@ -464,6 +585,13 @@ class GroupMap(_NpzContainer):
         Name of the test (``"wilcoxon"``, ``"signflip"``, ``"cluster"``...).
     name : str
         What the map shows (e.g. ``"native - nonnative, transf3"``).
+    alpha : float, default=0.05
+        Significance level of ``mask``.
+    space : str, optional
+    hemi_sizes : dict of str to int, optional
+    extra : dict
+        Test-specific details (volume maps: ``mask_img``).
+    provenance : dict
     """
 
     statistic: np.ndarray
@@ -479,7 +607,8 @@ class GroupMap(_NpzContainer):
     extra: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
-    _array_fields: ClassVar[tuple[str, ...]] = ("statistic", "p_values", "p_fdr", "mask")
+    _array_fields: ClassVar[tuple[str, ...]] = ("statistic", "p_values", "p_fdr",
+                                                "mask")
 
     def __post_init__(self):
         n = np.shape(self.statistic)
@@ -492,13 +621,14 @@ class GroupMap(_NpzContainer):
         object.__setattr__(self, "mask", np.asarray(self.mask, dtype=bool))
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, n[0], "GroupMap"))
+        _freeze_fields(self, arrays=self._array_fields)
 
     def __repr__(self) -> str:
         return (f"<GroupMap {self.name!r} ({self.test}), {int(self.mask.sum())}/"
                 f"{self.mask.size} significant, n_subjects={self.n_subjects}>")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HierarchyMap(_NpzContainer):
     """Which layer predicts each target best, across subjects.
 
@@ -515,6 +645,11 @@ class HierarchyMap(_NpzContainer):
         Subject-averaged brain scores.
     layer_names : tuple of str
     n_subjects : int
+    model_id, space : str, optional
+    hemi_sizes : dict of str to int, optional
+    extra : dict
+        Details (``layer_axis``...).
+    provenance : dict
     """
 
     best_layer: np.ndarray
@@ -548,6 +683,7 @@ class HierarchyMap(_NpzContainer):
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
         object.__setattr__(self, "hemi_sizes",
                            _as_hemi_sizes(self.hemi_sizes, n[0], "HierarchyMap"))
+        _freeze_fields(self, arrays=self._array_fields)
 
     def __repr__(self) -> str:
         shown = int((np.asarray(self.best_layer) >= 0).sum())

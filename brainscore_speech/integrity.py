@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import TMP_MARK, file_hash, read_json, write_json
+from ._validation import check_path
 from .exceptions import DataError
 
 __all__ = ["RECORD_SUFFIX", "record_outputs", "verify_outputs", "find_records"]
@@ -100,7 +101,17 @@ def record_outputs(record: str | os.PathLike, *, step: str,
 
 
 def find_records(root: str | os.PathLike) -> list[Path]:
-    """Every ``*_checksums.json`` under ``root`` (hidden folders excluded)."""
+    """Every ``*_checksums.json`` under ``root`` (hidden folders excluded).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder searched recursively.
+
+    Returns
+    -------
+    list of Path
+    """
     root = Path(root)
     return sorted(p for p in root.rglob(f"*{RECORD_SUFFIX}")
                   if TMP_MARK not in p.name
@@ -144,9 +155,7 @@ def verify_outputs(root: str | os.PathLike):
     """
     import pandas as pd
 
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"Folder to verify not found: {root}")
+    root = check_path(root, "folder", kind="dir", what="Folder to verify")
     records = find_records(root)
     if not records:
         raise DataError(f"No checksum records (*{RECORD_SUFFIX}) under {root}: not an "

@@ -88,7 +88,8 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
         try:
             main([str(a) for a in args])
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            code = exc.code if isinstance(exc.code,
+                                          int) else (0 if exc.code is None else 1)
     return code, out.getvalue(), err.getvalue()
 
 

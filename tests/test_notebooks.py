@@ -23,4 +23,5 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
 
 
 def test_notebooks_exist():
-    assert {p.stem for p in NOTEBOOKS} >= {"01_quickstart", "02_hierarchy", "03_regimes"}
+    assert {p.stem for p in NOTEBOOKS} >= {"01_quickstart", "02_hierarchy",
+                                           "03_regimes"}

@@ -1,4 +1,4 @@
-"""The Snakemake workflow: dry runs on real LPP metadata, and the demo config end to end."""
+"""The Snakemake workflow: dry runs on real LPP metadata, the demo config end to end."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ SNAKEFILE = ROOT / "pipelines" / "Snakefile"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 pytestmark = pytest.mark.skipif(not SNAKEMAKE.exists(),
-                                reason="snakemake is not installed (pip install '.[pipelines]')")
+                                reason="snakemake is not installed (pip install "
+                                       "'.[pipelines]')")
 
 
 def _job_counts(output: str) -> dict[str, int]:
@@ -30,7 +31,7 @@ def _job_counts(output: str) -> dict[str, int]:
 
 
 def _stub_lpp_tree(shared_data: Path, dest: Path) -> Path:
-    """A BIDS tree with LPP's real top-level metadata and sidecars, but no imaging data."""
+    """A BIDS tree with LPP's real top-level metadata and sidecars, no imaging data."""
     src = shared_data / "lpp" / "openneuro_ds003643_sidecars"
     dest.mkdir(parents=True)
     for name in ("participants.tsv", "participants.json", "dataset_description.json"):
@@ -39,21 +40,26 @@ def _stub_lpp_tree(shared_data: Path, dest: Path) -> Path:
         shutil.copytree(sub, dest / sub.name)
     corpora = dest / "corpora"
     corpora.mkdir()
-    for name in ("audioset_nonspeech", "commonvoice_en", "commonvoice_fr", "commonvoice_zh"):
+    for name in ("audioset_nonspeech", "commonvoice_en", "commonvoice_fr",
+                 "commonvoice_zh"):
         (corpora / f"{name}.tsv").write_text("/corpus/root\n")
     return dest
 
 
 @pytest.mark.parametrize("lang, prefix, n_excluded", [("en", "EN", 0), ("fr", "FR", 0),
                                                         ("cn", "CN", 2)])
-def test_lpp_dry_run_lists_per_subject_jobs(shared_data, tmp_path, lang, prefix, n_excluded):
+def test_lpp_dry_run_lists_per_subject_jobs(shared_data, tmp_path, lang, prefix,
+                                            n_excluded):
     bids = _stub_lpp_tree(shared_data, tmp_path / "bids")
-    participants = (bids / "participants.tsv").read_text(encoding="utf-8-sig").splitlines()
-    subjects = [ln.split("\t")[0] for ln in participants[1:] if ln.startswith(f"sub-{prefix}")]
+    participants = (bids / "participants.tsv").read_text(encoding="utf-8-sig")
+    participants = participants.splitlines()
+    subjects = [ln.split("\t")[0] for ln in participants[1:]
+                if ln.startswith(f"sub-{prefix}")]
     proc = subprocess.run(
         [SNAKEMAKE, "-n", "-s", SNAKEFILE, "--configfile",
          ROOT / "pipelines" / "config" / f"lpp-{lang}.yaml", "--config",
-         f"bids_root={bids}", f"out={tmp_path / 'out'}", f"corpora_dir={bids / 'corpora'}"],
+         f"bids_root={bids}", f"out={tmp_path / 'out'}",
+         f"corpora_dir={bids / 'corpora'}"],
         capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     counts = _job_counts(proc.stdout)
@@ -63,12 +69,13 @@ def test_lpp_dry_run_lists_per_subject_jobs(shared_data, tmp_path, lang, prefix,
     assert counts["train"] == counts["extract"] == n_models
     assert counts["group"] == counts["report"] == 1
     for sub in subjects[:3]:
-        assert f"{sub}_task-lpp{prefix}_space-fsaverage5_model-random_layerscores.npz" in proc.stdout
+        name = f"{sub}_task-lpp{prefix}_space-fsaverage5_model-random_layerscores.npz"
+        assert name in proc.stdout
 
 
 @pytest.mark.slow
 def test_demo_config_runs_with_two_cores(tmp_path):
-    """The demo workflow (shrunk through --config) runs with --cores 2; outputs check out."""
+    """The demo workflow (shrunk by --config) runs with --cores 2; outputs check out."""
     import yaml
 
     cfg = yaml.safe_load((ROOT / "pipelines" / "config" / "demo.yaml").read_text())
@@ -84,8 +91,9 @@ def test_demo_config_runs_with_two_cores(tmp_path):
     small.write_text(yaml.safe_dump(cfg))
     cmd = [SNAKEMAKE, "-s", SNAKEFILE, "--configfile", small, "--cores", "2", "-q"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
-    logs = "\n".join(p.read_text()[-2000:] for p in (tmp_path / "out" / "logs").glob("*.log")
-                     ) if (tmp_path / "out" / "logs").is_dir() else ""
+    log_dir = tmp_path / "out" / "logs"
+    logs = "\n".join(p.read_text()[-2000:] for p in log_dir.glob("*.log")
+                     ) if log_dir.is_dir() else ""
     assert proc.returncode == 0, proc.stderr[-4000:] + logs
     out = tmp_path / "out"
     for sub in ("01", "02"):
@@ -97,12 +105,13 @@ def test_demo_config_runs_with_two_cores(tmp_path):
     assert "<h2>Brain scores</h2>" in (out / "report.html").read_text()
     assert list((out / "figures").glob("model-native_desc-bestlayer.png"))
     # a second invocation finds nothing to do: outputs are files, the workflow resumes
-    proc = subprocess.run(cmd[:-1] + ["-n"], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(cmd[:-1] + ["-n"], capture_output=True, text=True,
+                          cwd=tmp_path)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_public_models_config_extracts_hub_ids_without_training(tmp_path):
-    """Hub ids / registry names in `models:` are extracted as they are (no train job)."""
+    """Hub ids / registry names in `models:` are extracted as they are (no training)."""
     proc = subprocess.run(
         [SNAKEMAKE, "-n", "-p", "-s", SNAKEFILE, "--configfile",
          ROOT / "pipelines" / "config" / "public.yaml", "--config",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_finite, check_option
+from .._validation import check_finite, check_int, check_option, check_scalar
 
 __all__ = ["hrf_regressors", "run_regressors", "hrf_kernels", "HRF_MODELS", "SCALINGS"]
 
@@ -101,7 +101,8 @@ def hrf_kernels(hrf_model: str | Callable, dt_s: float, *, tr_s: float | None = 
             for f in _kernel_functions(hrf_model)]
 
 
-def _regularize(features: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _regularize(features: np.ndarray, times: np.ndarray) -> tuple[np.ndarray,
+                                                                  np.ndarray]:
     """Return features on a regular grid (linear interpolation when irregular)."""
     if len(times) < 2:
         return features, times
@@ -294,11 +295,8 @@ def hrf_regressors(
         raise ValueError(
             f"'frame_times_s' must be strictly increasing; frame {i + 1} "
             f"({times[i + 1]} s) is not after frame {i} ({times[i]} s).")
-    if int(n_scans) != n_scans or n_scans < 1:
-        raise ValueError(f"'n_scans' must be a positive integer, got {n_scans!r}.")
-    n_scans = int(n_scans)
-    if not tr_s > 0:
-        raise ValueError(f"'tr_s' must be > 0 seconds, got {tr_s!r}.")
+    n_scans = check_int("n_scans", n_scans, low=1, expected="a positive integer")
+    check_scalar("tr_s", tr_s, low=0, inclusive="neither", unit=" seconds")
     if not callable(hrf_model):
         check_option("hrf_model", hrf_model, HRF_MODELS)
     check_option("scaling", scaling, SCALINGS)
@@ -309,15 +307,15 @@ def hrf_regressors(
                 "got None.")
         if any(int(d) != d or d < 0 for d in fir_delays):
             raise ValueError(
-                f"'fir_delays' must be non-negative integers (scans), got {list(fir_delays)}.")
+                f"'fir_delays' must be non-negative integers (scans), got "
+                f"{list(fir_delays)}.")
     elif fir_delays is not None:
         raise ValueError(
-            f"'fir_delays' is only used with hrf_model='fir', got hrf_model={hrf_model!r}.")
-    if max_rate_hz is not None and not max_rate_hz > 0:
-        raise ValueError(f"'max_rate_hz' must be > 0 Hz or None, got {max_rate_hz!r}.")
-    if int(oversampling) != oversampling or oversampling < 1:
-        raise ValueError(f"'oversampling' must be an integer >= 1, got {oversampling!r}.")
-    oversampling = int(oversampling)
+            f"'fir_delays' is only used with hrf_model='fir', got "
+            f"hrf_model={hrf_model!r}.")
+    check_scalar("max_rate_hz", max_rate_hz, low=0, inclusive="neither",
+                 allow_none=True, expected="> 0 Hz or None")
+    oversampling = check_int("oversampling", oversampling, low=1)
 
     x, times = _regularize(features, times)
     if len(times) > 1:
@@ -393,10 +391,12 @@ def run_regressors(
     for run, value in runs.items():
         if run not in n_scans:
             raise ValueError(
-                f"Run {run!r} is missing from 'n_scans'; available: {sorted(map(str, n_scans))}.")
+                f"Run {run!r} is missing from 'n_scans'; available: "
+                f"{sorted(map(str, n_scans))}.")
         if onsets_s and run not in onsets_s:
             raise ValueError(
-                f"Run {run!r} is missing from 'onsets_s'; available: {sorted(map(str, onsets_s))}.")
+                f"Run {run!r} is missing from 'onsets_s'; available: "
+                f"{sorted(map(str, onsets_s))}.")
         if not (isinstance(value, (tuple, list)) and len(value) == 2):
             raise ValueError(
                 f"runs[{run!r}] must be a (features, frame_times_s) pair, got "

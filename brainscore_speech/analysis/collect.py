@@ -18,7 +18,7 @@ __all__ = ["SubjectStack", "stack_layer_scores"]
 class SubjectStack:
     """Subject-by-layer-by-target brain scores of one model.
 
-    Attributes
+    Parameters
     ----------
     data : array of shape (n_subjects, n_layers, n_targets)
         Fold-averaged Pearson r.

@@ -19,6 +19,7 @@ are averaged with equal weight per subject.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -199,8 +200,8 @@ def compute_depth_hierarchy(by_model: Mapping[str, Sequence[LayerScores]], *,
     hmap = compute_hierarchy(stack, alpha=alpha, test=test, n_bootstrap=n_bootstrap,
                              random_state=random_state)
     meta = stack.model_meta[0]
-    hmap.extra.update(layer_axis="depth", layer_axis_label=AXIS_LABEL,
-                      layer_stage=[s for s, _ in meta["grid"]],
-                      layer_depth=[d for _, d in meta["grid"]],
-                      models=meta["models"], sources=meta["sources"])
-    return hmap
+    return dataclasses.replace(hmap, extra={
+        **hmap.extra, "layer_axis": "depth", "layer_axis_label": AXIS_LABEL,
+        "layer_stage": [s for s, _ in meta["grid"]],
+        "layer_depth": [d for _, d in meta["grid"]],
+        "models": meta["models"], "sources": meta["sources"]})

@@ -29,6 +29,7 @@ and skips the work (``overwrite=True`` forces it).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import warnings
@@ -38,10 +39,17 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, \
-    remove_stale_temps, write_json
+from .._io import (
+    atomic_path,
+    file_hash,
+    make_provenance,
+    params_hash,
+    read_json,
+    remove_stale_temps,
+    write_json,
+)
 from .._logging import logger, verbose
-from .._validation import check_option
+from .._validation import check_option, check_path
 from ..containers import GroupMap, HierarchyMap, LayerScores
 from ..exceptions import BrainscoreWarning
 from ..integrity import record_outputs
@@ -50,7 +58,6 @@ from .collect import stack_layer_scores
 from .depth import LAYER_AXES, compute_depth_hierarchy
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
 from .regimes import best_regime_map, regime_contrasts
-from .selection import brain_score_map, check_reduce, default_layers
 from .roi import (
     SurfaceAtlas,
     check_atlas_matches,
@@ -59,6 +66,7 @@ from .roi import (
     speech_rois,
     summarize_profiles,
 )
+from .selection import brain_score_map, check_reduce, default_layers
 from .stats import hemi_slices, mesh_adjacency
 
 __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
@@ -85,7 +93,8 @@ def _check_job_manifest(path: Path, ls: LayerScores) -> None:
     if recorded != key:
         raise DataError(
             f"{path.name} comes from an unfinished score job: its manifest "
-            f"{manifest.name} is {'missing' if recorded is None else 'from another run'}."
+            f"{manifest.name} is "
+            f"{'missing' if recorded is None else 'from another run'}."
             f" Re-run 'brainscore-speech score' for sub-{ls.subject} and model "
             f"{ls.model_id!r} (finished layers are cached).")
 
@@ -106,9 +115,8 @@ def discover_layer_scores(deriv_dir: str | os.PathLike, *,
     dict of str to list of LayerScores
         Model id -> per-subject scores, sorted by subject.
     """
-    deriv = Path(deriv_dir)
-    if not deriv.is_dir():
-        raise FileNotFoundError(f"Derivatives folder not found: {deriv}")
+    deriv = check_path(deriv_dir, "deriv_dir", kind="dir",
+                       what="Derivatives folder")
     files = sorted(p for p in deriv.glob("sub-*/*_layerscores.npz")
                    if ".tmp-" not in p.name)
     if not files:
@@ -184,7 +192,8 @@ def write_volume_map(values: np.ndarray, mask_img, path: str | os.PathLike) -> P
     from nilearn.masking import unmask
 
     img = unmask(np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0),
-                 str(mask_img) if isinstance(mask_img, (str, os.PathLike)) else mask_img)
+                 str(mask_img) if isinstance(mask_img, (str,
+                                                        os.PathLike)) else mask_img)
     path = Path(path)
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))
@@ -233,6 +242,18 @@ def fsaverage_adjacency(space: str, hemi_sizes: dict[str, int]) -> dict[str, Any
 
     Higher-resolution fsaverage data whose vertex count is not 10242 cannot use
     the bundled mesh; the error says so.
+
+    Parameters
+    ----------
+    space : str
+        Surface space of the scores (``fsaverage5``).
+    hemi_sizes : dict of str to int
+        Vertices per hemisphere (``{"L": 10242, "R": 10242}``).
+
+    Returns
+    -------
+    dict
+        Per hemisphere (``"L"``, ``"R"``) the sparse vertex adjacency of the mesh.
     """
     from nilearn import datasets
 
@@ -496,7 +517,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         if lst[0].space != space or lst[0].hemi_sizes != hemi_sizes:
             raise ValueError(
                 f"Models do not share a space/mesh: {first.model_id!r} is in "
-                f"{space!r} {hemi_sizes}, {m!r} in {lst[0].space!r} {lst[0].hemi_sizes}.")
+                f"{space!r} {hemi_sizes}, {m!r} in {lst[0].space!r} "
+                f"{lst[0].hemi_sizes}.")
     surface = space in _SURFACE_SPACES and hemi_sizes is not None
     mask_copy = None
     if hemi_sizes is None:  # volume: the maps need the subjects' common mask
@@ -536,7 +558,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         hmap = compute_hierarchy(stack, alpha=alpha,
                                  test="wilcoxon" if test == "auto" else test,
                                  n_bootstrap=n_bootstrap, random_state=rng)
-        hmap.extra.update(vol_extra)
+        hmap = dataclasses.replace(hmap, extra={**hmap.extra, **vol_extra})
         written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
         gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,
                              n_permutations=n_permutations, name=f"brain score {m}",
@@ -554,7 +576,8 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                  adjacency=adjacency, random_state=rng,
                                  name=f"brain score {m} (cluster)",
                                  extra=dict(vol_extra), warn=False)
-            written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
+            written.append(gc.save(
+                out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
             summary += _summary_rows(gc, "brainscore-cluster", m)
         cols, which = _responsive_targets(gm)
         meta = lst[0].model_meta or {}
@@ -582,7 +605,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha,
                                        test="wilcoxon" if test == "auto" else test,
                                        n_bootstrap=n_bootstrap, random_state=rng)
-        dmap.extra.update(vol_extra)
+        dmap = dataclasses.replace(dmap, extra={**dmap.extra, **vol_extra})
         written.append(dmap.save(out / "model-bydepth_hierarchymap.npz"))
         gii(dmap.best_layer, "model-bydepth_desc-bestlayer")
     if len(by_model) > 1:
@@ -599,14 +622,14 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             except ValueError as err:
                 br, br_err = None, err
         for name, cm in contrasts.items():
-            cm.extra.update(vol_extra)
+            cm = dataclasses.replace(cm, extra={**cm.extra, **vol_extra})
             written.append(cm.save(out / f"contrast-{name}_groupmap.npz"))
             summary += _summary_rows(cm, "contrast", None)
             gii(cm.statistic, f"contrast-{name}")
         if br is None:
             logger.info("No best-regime map: %s", br_err)
         else:
-            br.extra.update(vol_extra)
+            br = dataclasses.replace(br, extra={**br.extra, **vol_extra})
             written.append(br.save(out / "desc-bestregime_groupmap.npz"))
             summary += _summary_rows(br, "bestregime", None)
             gii(np.nan_to_num(br.statistic, nan=-1), "desc-bestregime")
@@ -628,6 +651,11 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
     """Read the maps written by :func:`run_group`.
+
+    Parameters
+    ----------
+    group_dir : str or os.PathLike
+        The ``GROUP`` folder written by :func:`run_group`.
 
     Returns
     -------

@@ -93,7 +93,8 @@ def compute_hierarchy(scores: Sequence[LayerScores] | SubjectStack, *,
     stack = scores if isinstance(scores, SubjectStack) else stack_layer_scores(
         scores, layers=layers)
     if test not in ("wilcoxon", "signflip", "ttest"):
-        raise ValueError(f"'test' must be one of ['wilcoxon', 'signflip', 'ttest'] for the "
+        raise ValueError(f"'test' must be one of ['wilcoxon', 'signflip', 'ttest'] "
+                         f"for the "
                          f"hierarchy map, got {test!r}.")
     rng = check_random_state(random_state)
     x = stack.data  # (n_sub, n_layers, n_targets)

@@ -63,7 +63,7 @@ def make_icosphere(n_subdivisions: int = 3) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(int(n_subdivisions)):
         cache: dict[tuple[int, int], int] = {}
 
-        def mid(a: int, b: int) -> int:
+        def mid(a: int, b: int, cache: dict = cache) -> int:
             key = (min(a, b), max(a, b))
             if key not in cache:
                 m = coords[a] + coords[b]
@@ -200,7 +200,7 @@ def simulate_layer_scores(
         e = (chol @ e).reshape(n_layers, n_folds, n_targets)
         scores = np.tanh(z_true[:, None, :] + sd * e).astype(np.float32)
         out.append(LayerScores(
-            scores=scores, alphas=np.ones_like(scores), layer_names=names,
+            scores=scores, best_alphas=np.ones_like(scores), layer_names=names,
             cv={"scheme": "simulated", "n_folds": n_folds}, subject=sub,
             model_id=model_id, space=space, model_meta=meta, hemi_sizes=hemi_sizes,
             provenance=prov))

@@ -124,6 +124,16 @@ def regime_of(ls: LayerScores) -> str:
     Speech models become ``native`` / ``nonnative`` by comparing
     ``model_meta["language"]`` with ``model_meta["participant_language"]``; a speech
     model without both is ``speech``.
+
+    Parameters
+    ----------
+    ls : LayerScores
+        One subject's scores (its ``model_meta``).
+
+    Returns
+    -------
+    str
+        ``random``, ``sound``, ``native``, ``nonnative``, ``speech`` or ``pretrained``.
     """
     meta = ls.model_meta or {}
     regime = str(meta.get("regime", "unknown"))

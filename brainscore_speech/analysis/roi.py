@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_option
+from .._validation import check_option, check_path
 from ..containers import LayerScores
 from .collect import stack_layer_scores
 
@@ -56,7 +56,7 @@ SPEECH_ROI_MAPPINGS: dict[str, dict[str, tuple[str, ...]]] = {
 class SurfaceAtlas:
     """A surface parcellation of both hemispheres.
 
-    Attributes
+    Parameters
     ----------
     labels : array of shape (n_targets,) of int
         Label id per vertex, left hemisphere then right (-1 or 0 = unknown).
@@ -86,13 +86,13 @@ def _clean_name(name: str) -> str:
 def _read_one(path: Path) -> tuple[np.ndarray, dict[int, str]]:
     import nibabel as nib
 
-    if not path.is_file():
-        raise FileNotFoundError(f"Atlas file not found: {path}")
+    path = check_path(path, "atlas", what="Atlas file")
     if path.name.endswith(".annot"):
         try:
             labels, _, names = nib.freesurfer.read_annot(str(path))
         except Exception as err:  # nibabel raises bare ValueError/struct errors
-            raise ValueError(f"Cannot read FreeSurfer annotation {path}: {err}") from None
+            raise ValueError(
+                f"Cannot read FreeSurfer annotation {path}: {err}") from None
         return np.asarray(labels, int), {i: _clean_name(n.decode() if isinstance(
             n, bytes) else str(n)) for i, n in enumerate(names)}
     if path.name.endswith(".gii"):
@@ -145,6 +145,11 @@ def load_surface_atlas(lh: str | os.PathLike, rh: str | os.PathLike, *,
 
 def fetch_destrieux_atlas() -> SurfaceAtlas:
     """Destrieux (aparc.a2009s) on fsaverage5 through nilearn's fetcher (online).
+
+    Returns
+    -------
+    SurfaceAtlas
+        The Destrieux labels of both hemispheres (``name="destrieux"``).
 
     Raises
     ------

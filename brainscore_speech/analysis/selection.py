@@ -34,13 +34,12 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Sequence
-
 from typing import Any
 
 import numpy as np
 
 from ..containers import GroupMap, LayerScores
-from ..exceptions import BrainscoreWarning
+from ..exceptions import BrainscoreWarning, UsageError
 from .collect import stack_layer_scores
 from .stats import group_test
 
@@ -108,11 +107,12 @@ def check_reduce(reduce: str, *, warn: bool = True, stacklevel: int = 3) -> str:
 
     Raises
     ------
-    ValueError
-        When ``reduce`` is not a non-empty string.
+    UsageError
+        A ValueError (exit 2 on the command line) when ``reduce`` is not a
+        non-empty string.
     """
     if not isinstance(reduce, str) or not reduce:
-        raise ValueError(f"'reduce' must be one of {list(REDUCTIONS)} or a layer name, "
+        raise UsageError(f"'reduce' must be one of {list(REDUCTIONS)} or a layer name, "
                          f"got {reduce!r}.")
     if reduce == "max" and warn:
         warnings.warn(_MAX_WARNING, BrainscoreWarning, stacklevel=stacklevel)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import check_option, check_random_state
+from .._validation import check_int, check_option, check_random_state, check_scalar
 from ..containers import GroupMap
 
 __all__ = [
@@ -433,11 +433,10 @@ def group_test(data: np.ndarray, *, test: Literal["wilcoxon", "signflip", "ttest
 
     check_option("test", test, TESTS)
     x = _check_stack(data)
-    if not 0 < alpha < 1:
-        raise ValueError(f"'alpha' must be in (0, 1), got {alpha}.")
+    check_scalar("alpha", alpha, low=0, high=1, inclusive="neither",
+                 expected="in (0, 1)")
     finite = np.all(np.isfinite(x), axis=0)
-    if int(n_selected) < 1:
-        raise ValueError(f"'n_selected' must be >= 1, got {n_selected}.")
+    check_int("n_selected", n_selected, low=1, expected=">= 1")
     info: dict[str, Any] = dict(extra or {})
     _warn_underpowered(test, x.shape[0], alpha, n_permutations)
     if test == "ttest":

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._io import make_provenance
-from .._validation import check_option, check_random_state
+from .._validation import check_int, check_option, check_random_state
 from ..containers import LayerScores
 
 __all__ = ["make_synthetic_layer_scores", "make_synthetic_mesh", "SPEECH_ROI_ORDER",
@@ -39,12 +39,14 @@ def _default_rois(n_per_hemi: int, hemis: Sequence[str], fraction: float
 
 
 def make_synthetic_layer_scores(
-    n_subjects: int = 10, *, effect: Literal["hierarchy", "effect", "null"] = "hierarchy",
+    n_subjects: int = 10, *, effect: Literal["hierarchy", "effect",
+                                             "null"] = "hierarchy",
     n_vertices_per_hemi: int = FSAVERAGE5_N_VERTICES, hemis: Sequence[str] = ("L", "R"),
     layer_names: Sequence[str] = _DEFAULT_LAYERS, n_folds: int = 4,
     peak_r: float = 0.15, noise_sd: float = 0.05, layer_width: float = 0.7,
     rois: Mapping[str, np.ndarray] | None = None,
-    roi_order: Sequence[str] = SPEECH_ROI_ORDER, effect_vertices: np.ndarray | None = None,
+    roi_order: Sequence[str] = SPEECH_ROI_ORDER,
+    effect_vertices: np.ndarray | None = None,
     roi_fraction: float = 0.5, model_id: str = "stages", space: str = "fsaverage5",
     model_meta: Mapping[str, Any] | None = None, subjects: Sequence[str] | None = None,
     random_state: int | np.random.Generator | None = 0,
@@ -86,7 +88,8 @@ def make_synthetic_layer_scores(
     roi_fraction : float, default=0.5
     model_id, space : str
     model_meta : dict, optional
-        Default ``{"regime": "speech", "language": "en", "participant_language": "en"}``.
+        Default ``{"regime": "speech", "language": "en",
+        "participant_language": "en"}``.
     subjects : sequence of str, optional
         Default ``"01"``, ``"02"``...
     random_state : int, Generator or None, default=0
@@ -106,10 +109,8 @@ def make_synthetic_layer_scores(
     (5, 4, 100)
     """
     check_option("effect", effect, ("hierarchy", "effect", "null"))
-    if n_subjects < 1:
-        raise ValueError(f"'n_subjects' must be >= 1, got {n_subjects}.")
-    if n_folds < 1:
-        raise ValueError(f"'n_folds' must be >= 1, got {n_folds}.")
+    check_int("n_subjects", n_subjects, low=1, expected=">= 1")
+    check_int("n_folds", n_folds, low=1, expected=">= 1")
     rng = check_random_state(random_state)
     layer_names = tuple(layer_names)
     n_layers = len(layer_names)
@@ -154,7 +155,7 @@ def make_synthetic_layer_scores(
         scores = (subj[:, None, :] + fold).astype(np.float32)
         alphas = np.full(scores.shape, 1e3, dtype=np.float32)
         out.append(LayerScores(
-            scores=scores, alphas=alphas, layer_names=layer_names,
+            scores=scores, best_alphas=alphas, layer_names=layer_names,
             cv={"scheme": "synthetic", "n_folds": n_folds}, subject=sub,
             model_id=model_id, space=space, model_meta=meta, hemi_sizes=hemi_sizes,
             provenance=make_provenance("make_synthetic_layer_scores", params=params)))
@@ -177,8 +178,7 @@ def make_synthetic_mesh(n_side: int = 20) -> tuple[np.ndarray, np.ndarray]:
     coords : array of shape (n_side ** 2, 3), mm
     faces : array of shape (2 * (n_side - 1) ** 2, 3) of int
     """
-    if n_side < 2:
-        raise ValueError(f"'n_side' must be >= 2, got {n_side}.")
+    check_int("n_side", n_side, low=2, expected=">= 2")
     ii, jj = np.meshgrid(np.arange(n_side), np.arange(n_side), indexing="ij")
     coords = np.stack([ii.ravel(), jj.ravel(), np.zeros(n_side ** 2)], axis=1)
     idx = np.arange(n_side ** 2).reshape(n_side, n_side)

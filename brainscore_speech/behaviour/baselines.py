@@ -40,6 +40,24 @@ def mel_filterbank(n_mels: int = 23, *, n_fft: int = _NFFT, sfreq: int = 16000,
 
     Filter ``k`` rises linearly (in mel) from centre ``k - 1`` to ``k`` and falls
     to ``k + 1``; centres are equally spaced in mel between ``fmin`` and ``fmax``.
+
+    Parameters
+    ----------
+    n_mels : int, default=23
+        Number of filters.
+    n_fft : int, default=512
+        FFT size (``n_fft // 2 + 1`` frequency bins).
+    sfreq : int, default=16000
+        Sampling rate (Hz).
+    fmin : float, default=20.0
+        Lowest edge (Hz).
+    fmax : float, optional
+        Highest edge (Hz); default ``sfreq / 2``.
+
+    Returns
+    -------
+    ndarray of shape (n_mels, n_fft // 2 + 1)
+        Filter weights.
     """
     fmax = sfreq / 2 if fmax is None else fmax
     mels = np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2)

@@ -47,13 +47,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._logging import progress
-from .._validation import check_random_state, suggest
+from .._validation import check_path, check_random_state, suggest
 from ..exceptions import DataError
 
 __all__ = [
@@ -101,9 +100,7 @@ def read_humans(path: str | os.PathLike, *, models: Sequence[str] = ()
         numeric column (the message names the file, line and column) or a
         binarised answer other than -1/1.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Human answers file not found: {path}")
+    path = check_path(path, "path", what="Human answers file")
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         df = pd.read_csv(path, sep=sep, dtype={"filename": str, "individual": str})
@@ -149,6 +146,11 @@ def attach_deltas(humans: pd.DataFrame, deltas: pd.DataFrame, *,
     name : str, optional
         Name of the new column (default ``column``).
 
+    Returns
+    -------
+    DataFrame
+        A copy of ``humans`` with the new delta column.
+
     Raises
     ------
     DataError
@@ -168,14 +170,40 @@ def attach_deltas(humans: pd.DataFrame, deltas: pd.DataFrame, *,
 
 
 def agreement_accuracy(df: pd.DataFrame, model: str) -> float:
-    """Fraction of trials where ``delta > 0`` matches the listener's choice."""
+    """Fraction of trials where ``delta > 0`` matches the listener's choice.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Human trials joined to the model's deltas (:func:`attach_deltas`).
+    model : str
+        Column of ``df`` holding the model's deltas.
+
+    Returns
+    -------
+    float
+        Fraction of trials, in [0, 1].
+    """
     return float(np.mean((df[model].to_numpy() > 0)
                          == (df["binarized_answer"].to_numpy() > 0)))
 
 
 def abx_accuracy(df: pd.DataFrame, model: str) -> dict[str, float]:
     """The model's mean of ``delta > 0`` over distinct triplets, per stimulus
-    language and over all ("all")."""
+    language and over all ("all").
+
+    Parameters
+    ----------
+    df : DataFrame
+        Human trials joined to the model's deltas (:func:`attach_deltas`).
+    model : str
+        Column of ``df`` holding the model's deltas.
+
+    Returns
+    -------
+    dict of str to float
+        Accuracy per stimulus language, and over all triplets under ``"all"``.
+    """
     trip = df.drop_duplicates("filename")
     out = {"all": float(np.mean(trip[model] > 0))}
     for lang, g in trip.groupby("stimulus_language"):
@@ -231,6 +259,13 @@ def contrast_means(df: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     then over the two orders TGT/OTH (Millet & Dunbar,
     ``spearman_correlation_bootstrap.py``). The answer is ``correct_answer / 3``.
 
+    Parameters
+    ----------
+    df : DataFrame
+        Human trials joined to the models' deltas.
+    models : sequence of str
+        Delta columns of ``df``.
+
     Returns
     -------
     contrasts : DataFrame
@@ -251,7 +286,20 @@ def contrast_means(df: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
 
 
 def spearman_contrast(df: pd.DataFrame, model: str) -> float:
-    """``|rho|`` between mean human answer and mean delta across phone contrasts."""
+    """``|rho|`` between mean human answer and mean delta across phone contrasts.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Human trials joined to the model's deltas.
+    model : str
+        Column of ``df`` holding the model's deltas.
+
+    Returns
+    -------
+    float
+        Absolute Spearman correlation across contrasts.
+    """
     from scipy.stats import spearmanr
 
     c = contrast_means(df, [model])
@@ -314,6 +362,16 @@ def bootstrap_samples(df: pd.DataFrame, *, n_boot: int, per_triplet: int = 3,
     """Row indices of bootstrap resamples: ``per_triplet`` trials drawn with
     replacement for every triplet (the published resampling), within each
     listener group (column ``language``) when there is one.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Human trials (``filename`` = triplet id, optional ``language``).
+    n_boot : int
+        Number of resamples.
+    per_triplet : int, default=3
+        Trials drawn per triplet.
+    random_state : int, numpy Generator or None
 
     Returns
     -------

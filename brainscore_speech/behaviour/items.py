@@ -72,6 +72,8 @@ class Items:
         (float, s), label columns (str), indexed by item name (str).
     path : str
         Source file (used in error messages); "<memory>" when built in code.
+    meta : dict
+        Format details of the source file (columns found, separator...).
     """
 
     table: pd.DataFrame
@@ -252,6 +254,17 @@ def read_triplets(path: str | os.PathLike, items: Items) -> pd.DataFrame:
 def item_labels(items: Items, on: str, by: list[str] | tuple[str, ...] | str | None,
                 across: str | None) -> pd.DataFrame:
     """The ``on``, ``by`` and ``across`` labels of every item (validated).
+
+    Parameters
+    ----------
+    items : Items
+        The items.
+    on : str
+        Label to discriminate (e.g. ``"phone"``).
+    by : str or sequence of str or None
+        Labels held constant within a triplet.
+    across : str or None
+        Label that differs between X and A/B (e.g. ``"speaker"``).
 
     Returns
     -------

@@ -109,6 +109,16 @@ def _write_item_audio(items: Items, audio_index: dict[str, Path], folder: Path
 def load_abx_deltas(path: str | os.PathLike) -> pd.DataFrame:
     """Read ``abx_deltas.tsv`` (a file or the ``abx`` output folder).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``abx_deltas.tsv`` or the folder holding it.
+
+    Returns
+    -------
+    DataFrame
+        One row per model, layer and triplet (see ``DELTA_COLUMNS``).
+
     Raises
     ------
     DataError

@@ -13,11 +13,20 @@ import traceback
 import typer
 
 from ..exceptions import BrainscoreError, BrainscoreWarning, UsageError
-from . import _data, _demo, _extract, _group, _score, _simulate, _train  # noqa: F401
-from . import _models  # noqa: F401  (models, convert)
-from . import _abx  # noqa: F401
-from . import _verify  # noqa: F401
+from . import (  # noqa: F401
+    _abx,  # noqa: F401
+    _data,
+    _demo,
+    _extract,
+    _group,
+    _models,  # noqa: F401  (models, convert)
+    _score,
+    _simulate,
+    _train,
+    _verify,  # noqa: F401
+)
 from ._app import app
+from ._choices import choice_error
 
 __all__ = ["app", "main"]
 
@@ -69,6 +78,19 @@ def _install_warning_hook() -> None:
         warnings.showwarning = _show
 
 
+def _headless_matplotlib() -> None:
+    """Console script only: figures are written, never shown, so use Agg.
+
+    Selected once, before pyplot is imported, and only when the user chose no
+    backend (``MPLBACKEND``); the plotting functions never switch backends, so a
+    notebook user's backend is left alone.
+    """
+    import os
+
+    if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
+        os.environ["MPLBACKEND"] = "Agg"  # read when matplotlib is first imported
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else repr(err)
@@ -81,10 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     _install_log_handler()
     if argv is None:
         _install_warning_hook()
+        _headless_matplotlib()
     try:
         code = app(args=args, prog_name="brainscore-speech", standalone_mode=False)
     except _UsageError as err:
-        err.show()
+        choice_error(err).show()  # an invalid choice in the library's words
         sys.exit(2)
     except typer.Abort:
         typer.echo("Aborted.", err=True)

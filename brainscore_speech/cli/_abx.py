@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import AbxContext, Baseline, Distance, DtwNorm
 
 
 @app.command("abx")
@@ -18,21 +19,24 @@ def abx_cmd(
     audio: Path = typer.Option(None, "--audio", help="Folder of the items' audio."),
     activations: Path = typer.Option(None, "--activations",
                                      help="Existing 'extract' folder (no --model)."),
-    baseline: str = typer.Option(None, "--baseline", help="'mfcc' instead of a model."),
+    baseline: Baseline | None = typer.Option(None, "--baseline", help="'mfcc' instead "
+                                                                      "of a model."),
     triplets: Path = typer.Option(None, "--triplets", help="Fixed triplets (TGT_item, "
                                   "OTH_item, X_item); default every triplet."),
     layers: list[str] = typer.Option(None, "--layers", help="Layer names (repeat)."),
-    distance: str = typer.Option("cosine", "--distance",
+    distance: Distance = typer.Option("cosine", "--distance",
                                  help="cosine (Millet & Dunbar) | angular "
                                       "(ZeroSpeech) | kl | euclidean."),
-    dtw_norm: str = typer.Option(None, "--dtw-norm", help="max_len | path_len | none; "
+    dtw_norm: DtwNorm | None = typer.Option(None, "--dtw-norm", help="max_len | "
+                                                                     "path_len | none; "
                                  "default the distance's published convention."),
     on: str = typer.Option("phone", "--on", help="Label to discriminate."),
     by: list[str] = typer.Option(None, "--by", help="Labels held constant (repeat); "
                                  "default 'context' (prev-phone_next-phone)."),
     across: str = typer.Option("speaker", "--across", help="Label differing between X "
                                "and A/B; 'none' for no constraint."),
-    context: str = typer.Option("file", "--context", help="file: run on the whole file "
+    context: AbxContext = typer.Option("file", "--context", help="file: run on the "
+                                                                 "whole file "
                                 "and slice; item: run on the item alone."),
     max_triplets: int = typer.Option(None, "--max-triplets", help="Random subset."),
     seed: int = typer.Option(0, "--seed", help="Random seed (subset)."),

@@ -7,13 +7,15 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import CorpusKind
 from ._train import corpus_app
 
 
 @app.command("demo")
 def demo(
     out: Path = typer.Argument(Path("demo_out"), help="Output folder (resumable)."),
-    subjects: int = typer.Option(6, help="Simulated participants (>= 6 for significance)."),
+    subjects: int = typer.Option(6, help="Simulated participants (>= 6 for "
+                                         "significance)."),
     runs: int = typer.Option(4, help="Runs per participant."),
     train_steps: int = typer.Option(300, help="Updates per trained tiny model."),
     seed: int = typer.Option(0, help="Seed of everything."),
@@ -37,7 +39,8 @@ def demo(
 @corpus_app.command("synth")
 def corpus_synth(
     out: Path = typer.Argument(..., help="Output folder (audio/ + manifest.tsv)."),
-    kind: str = typer.Option("speech", help="speech (espeak-ng voices) or nonspeech."),
+    kind: CorpusKind = typer.Option("speech", help="speech (espeak-ng voices) or "
+                                                   "nonspeech."),
     language: str = typer.Option("en", help="Speech language: en, fr or cmn."),
     minutes: float = typer.Option(3.0, help="Minutes of audio to synthesise."),
     seed: int = typer.Option(0, help="Seed of the sentence/voice/sound choices."),

@@ -7,34 +7,57 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import GroupTest, LayerAxis
 
 
 @app.command("group")
 def group_cmd(
-    deriv: Path = typer.Argument(..., help="Score derivatives folder (sub-*/*_layerscores.npz)."),
+    deriv: Path = typer.Argument(
+        ..., help="Score derivatives folder (sub-*/*_layerscores.npz)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output group folder."),
-    model: list[str] = typer.Option(None, "--model", help="Model id(s) to analyse (default all)."),
-    layer: list[str] = typer.Option(None, "--layer", help="Layer(s) entering every map (default all but encoder_input: the paper's conv0-6 + transf0-11; name encoder_input to include it)."),
+    model: list[str] = typer.Option(
+        None, "--model", help="Model id(s) to analyse (default all)."),
+    layer: list[str] = typer.Option(
+        None, "--layer",
+        help="Layer(s) entering every map (default all but encoder_input: the "
+             "paper's conv0-6 + transf0-11; name encoder_input to include it)."),
     alpha: float = typer.Option(0.05, help="Significance level (FDR / cluster)."),
-    test: str = typer.Option("auto", help="Vertex-wise test: auto (t-test for the maps of cross-validated best-layer scores, which are skewed under the null; Wilcoxon for the hierarchy), wilcoxon, signflip or ttest."),
+    test: GroupTest = typer.Option(
+        "auto",
+        help="Vertex-wise test: auto (t-test for the maps of cross-validated "
+             "best-layer scores, which are skewed under the null; Wilcoxon for the "
+             "hierarchy), wilcoxon, signflip or ttest."),
     cluster: bool = typer.Option(False, help="Also run the cluster permutation test."),
-    n_permutations: int = typer.Option(1000, help="Permutations (sign-flip / cluster)."),
-    atlas: list[Path] = typer.Option(None, "--atlas", help="lh and rh atlas files (.annot or .label.gii), give twice."),
+    n_permutations: int = typer.Option(
+        1000, help="Permutations (sign-flip / cluster)."),
+    atlas: list[Path] = typer.Option(
+        None, "--atlas",
+        help="lh and rh atlas files (.annot or .label.gii), give twice."),
     seed: int = typer.Option(0, help="Random seed."),
     overwrite: bool = typer.Option(False, help="Recompute even when up to date."),
-    layer_axis: str = typer.Option("name", "--layer-axis", help="name | depth: depth "
-                                   "also puts every model on one hierarchy map by "
-                                   "relative layer depth (model-bydepth)."),
-    reduce: str = typer.Option("cv", help="One score per subject from the layers: cv (layer chosen on the other folds, scored on the held-out fold; unbiased), mean, a layer name, or max (biased by selection; warns)."),
-    mesh: list[Path] = typer.Option(None, "--mesh", help="lh and rh GIFTI surfaces of the scores' mesh for --cluster (default fsaverage5), give twice."),
+    layer_axis: LayerAxis = typer.Option(
+        "name", "--layer-axis",
+        help="name | depth: depth also puts every model on one hierarchy map by "
+             "relative layer depth (model-bydepth)."),
+    reduce: str = typer.Option(
+        "cv",
+        help="One score per subject from the layers: cv (layer chosen on the other "
+             "folds, scored on the held-out fold; unbiased), mean, a layer name, or "
+             "max (biased by selection; warns)."),
+    mesh: list[Path] = typer.Option(
+        None, "--mesh",
+        help="lh and rh GIFTI surfaces of the scores' mesh for --cluster (default "
+             "fsaverage5), give twice."),
 ) -> None:
     """Group statistics, hierarchy and regime maps from per-subject scores."""
     from ..analysis import run_group
 
     if atlas and len(atlas) != 2:
-        raise typer.BadParameter(f"--atlas needs exactly 2 files (lh, rh), got {len(atlas)}.")
+        raise typer.BadParameter(
+            f"--atlas needs exactly 2 files (lh, rh), got {len(atlas)}.")
     if mesh and len(mesh) != 2:
-        raise typer.BadParameter(f"--mesh needs exactly 2 files (lh, rh), got {len(mesh)}.")
+        raise typer.BadParameter(
+            f"--mesh needs exactly 2 files (lh, rh), got {len(mesh)}.")
     res = run_group(deriv, out, models=model or None, layers=layer or None, alpha=alpha,
                     test=test, cluster=cluster, n_permutations=n_permutations,
                     atlas=tuple(str(a) for a in atlas) if atlas else None,

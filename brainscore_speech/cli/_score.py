@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import Repeated, Solver
 
 
 def parse_alphas(text: str) -> tuple[float, ...]:
@@ -62,7 +63,7 @@ def score(
                                  help="Participant's native language."),
     cv: str = typer.Option("leave-one-run-out", "--cv",
                            help="'leave-one-run-out' or a number of folds."),
-    repeated: str = typer.Option("group", "--repeated",
+    repeated: Repeated = typer.Option("group", "--repeated",
                                  help="Runs replaying a stimulus: 'group' (cross-"
                                       "validate over stimuli) or 'first' (keep the "
                                       "first presentation only, as the paper)."),
@@ -76,7 +77,7 @@ def score(
     force: bool = typer.Option(False, "--force", help="Refit even when cached."),
     mask: Path = typer.Option(None, "--mask", help="Volume spaces: one brain mask "
                               "(NIfTI) for every subject, so that group maps line up."),
-    solver: str = typer.Option("fast", "--solver", help="Ridge solver: 'fast' "
+    solver: Solver = typer.Option("fast", "--solver", help="Ridge solver: 'fast' "
                                "(default), 'fast-local' (local alpha search) or "
                                "'exact' (the direct solve)."),
     alphas: str = typer.Option("1e-1:1e8:10", "--alphas",

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._choices import Objective, Preset
 
 corpus_app = typer.Typer(help="Build audio corpora (manifests) for `train`.",
                          no_args_is_help=True)
@@ -21,7 +22,7 @@ def corpus_build(
     min_seconds: float = typer.Option(0.0, "--min-seconds",
                                       help="Skip files shorter than this (s)."),
 ) -> None:
-    """Scan DIRECTORY into a fairseq manifest (root line, then path<TAB>n_samples@16kHz)."""
+    """Scan DIRECTORY into a fairseq manifest (root, then path<TAB>n_samples@16kHz)."""
     from ..training.dataset import build_manifest, read_manifest
 
     path = build_manifest(directory, out, min_seconds=min_seconds)
@@ -34,8 +35,9 @@ def corpus_build(
 def train_cmd(
     regime: str = typer.Option(None, "--regime", help="random, sound, speech-en, "
                                "speech-fr, speech-zh, speech-nl, or a regime YAML."),
-    preset: str = typer.Option(None, "--preset", help="tiny, base or large."),
-    corpus: list[Path] = typer.Option(None, "--corpus", help="Manifest(s) (repeatable)."),
+    preset: Preset | None = typer.Option(None, "--preset", help="tiny, base or large."),
+    corpus: list[Path] = typer.Option(None, "--corpus", help="Manifest(s) "
+                                                             "(repeatable)."),
     valid: list[Path] = typer.Option(None, "--valid", help="Validation manifest(s)."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint directory."),
     max_steps: int = typer.Option(None, "--max-steps", help="Number of updates."),
@@ -47,9 +49,10 @@ def train_cmd(
     micro_batch_seconds: float = typer.Option(
         None, "--micro-batch-seconds", help="Max audio (s) per forward pass."),
     checkpoint_every: int = typer.Option(None, "--checkpoint-every",
-                                         help="Checkpoint (and validate) every N updates."),
+                                         help="Checkpoint (and validate) every N "
+                                              "updates."),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
-    objective: str = typer.Option(None, "--objective",
+    objective: Objective | None = typer.Option(None, "--objective",
                                   help="wav2vec2 (default), hubert or wavlm."),
     targets: Path = typer.Option(None, "--targets", help="Hidden-unit targets "
                                  "directory (`targets`) for hubert / wavlm."),
@@ -65,7 +68,8 @@ def train_cmd(
     if resume and (out / "brainscore_speech.json").is_file():
         saved = Checkpoint.load(out).config  # resume: saved values unless given
         base = {k: v for k, v in saved.to_dict().items()
-                if k not in ("regime", "regime_kind", "language", "preset", "corpus", "out")}
+                if k not in ("regime", "regime_kind", "language", "preset", "corpus",
+                             "out")}
         base.update({k: v for k, v in given.items() if v is not None})
         regime, preset = regime or saved.regime, preset or saved.preset
         corpus = corpus or [Path(c) for c in saved.corpus]

@@ -1,1 +1,1 @@
-"""Data stage: audio, BIDS/fMRIPrep BOLD, atlases, simulated studies, dataset manifest."""
+"""Data stage: audio, BIDS/fMRIPrep BOLD, atlases, simulated studies, manifests."""

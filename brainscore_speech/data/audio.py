@@ -16,7 +16,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", "
 
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
-    """Return ``(n_samples, sfreq, n_channels)`` of an audio file without decoding it."""
+    """``(n_samples, sfreq, n_channels)`` of an audio file, without decoding it."""
     import soundfile as sf
 
     path = Path(path)

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._io import read_json, read_tsv
 from .._logging import logger, verbose
-from .._validation import check_option
+from .._validation import check_option, check_path
 from ..containers import BoldRuns
 from ..exceptions import BrainscoreWarning, DataError
 from .studies import StudyPreset, load_study
@@ -161,7 +161,6 @@ def read_events(path: str | os.PathLike) -> tuple[str, float, float | None]:
 
 def read_participant_language(bids_root: str | os.PathLike, subject: str) -> str | None:
     """The ``language`` column of ``participants.tsv`` for ``subject``, if any."""
-    import pandas as pd
 
     path = Path(bids_root) / "participants.tsv"
     if not path.is_file():
@@ -343,7 +342,8 @@ def find_bold_files(derivatives: str | os.PathLike, subject: str, spec: RunSpec,
                                            file_type="func.gii", sub_label=sub,
                                            modality_folder="func", filters=filters)
                  if _same_run(p) and ".tmp-" not in p]
-        by_hemi = {parse_bids_filename(p)["entities"].get("hemi"): Path(p) for p in files}
+        by_hemi = {parse_bids_filename(p)["entities"].get("hemi"): Path(p)
+                   for p in files}
         if not by_hemi:
             raise FileNotFoundError(
                 f"Missing run: no fMRIPrep BOLD for {where} "
@@ -520,7 +520,8 @@ def read_gifti_timeseries(path: str | os.PathLike) -> tuple[np.ndarray, float | 
     return np.asarray(data, dtype=np.float32), _gifti_tr(img)
 
 
-def _read_volume(files: Mapping[str, Path], mask_img: Any) -> tuple[np.ndarray, float | None]:
+def _read_volume(files: Mapping[str, Path], mask_img: Any) -> tuple[np.ndarray,
+                                                                    float | None]:
     import nibabel as nib
     from nilearn.maskers import NiftiMasker
 
@@ -537,7 +538,8 @@ def _read_volume(files: Mapping[str, Path], mask_img: Any) -> tuple[np.ndarray, 
     mask = mask_img if mask_img is not None else files.get("mask")
     if mask is None:
         raise FileNotFoundError(
-            f"No brain mask for {path}: expected a *_desc-brain_mask.nii.gz next to it, "
+            f"No brain mask for {path}: expected a *_desc-brain_mask.nii.gz next to "
+            f"it, "
             "or pass 'mask_img'."
         )
     data = NiftiMasker(mask_img=str(mask) if isinstance(mask, Path) else mask,
@@ -666,8 +668,8 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
     sub = _sub(subject)
     deriv = Path(derivatives) if derivatives is not None else \
         Path(bids_root) / "derivatives" / "fmriprep"
-    if not deriv.is_dir():
-        raise FileNotFoundError(f"fMRIPrep derivatives folder not found: {deriv}")
+    check_path(deriv, "derivatives", kind="dir",
+               what="fMRIPrep derivatives folder")
     specs = describe_runs(bids_root, sub, task=task, study=preset)
     trs = {s.tr_s for s in specs}
     if len(trs) != 1:
@@ -703,7 +705,8 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
                 mask_used = str(mask_img) if isinstance(mask_img, (str, os.PathLike)) \
                     else (str(files["mask"]) if "mask" in files else None)
         for path, tr_file in file_trs:
-            if tr_file is not None and not math.isclose(tr_file, spec.tr_s, rel_tol=1e-2):
+            if tr_file is not None and not math.isclose(tr_file, spec.tr_s,
+                                                        rel_tol=1e-2):
                 raise DataError(
                     f"TR mismatch for {where}: sidecar {spec.sidecar.name} says "
                     f"RepetitionTime {spec.tr_s} s but {path.name} says {tr_file} s."
@@ -714,18 +717,22 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
             raise DataError(f"{where}: {data.shape[1]} targets, but earlier runs have "
                             f"{n_targets}.")
         n_scans = data.shape[0]
-        duration = (stimulus_durations_s or {}).get(spec.stimulus, spec.stimulus_duration_s)
+        duration = (stimulus_durations_s or {}).get(spec.stimulus,
+                                                    spec.stimulus_duration_s)
         if duration is not None:
             needed = spec.onset_s + float(duration) + spec.padding_end_s
             have = n_scans * spec.tr_s
             # Without a preset the end padding is unknown: allow up to 16 s (the
             # HRF tail) on top of the tolerance.
             extra = 0.0 if preset is not None else 16.0
-            if have < needed - tol - spec.tr_s or have > needed + extra + tol + spec.tr_s:
+            if (have < needed - tol - spec.tr_s
+                    or have > needed + extra + tol + spec.tr_s):
                 raise DataError(
                     f"{where}: BOLD has {n_scans} scans ({have:.1f} s at TR "
-                    f"{spec.tr_s} s) but stimulus {spec.stimulus!r} needs {needed:.1f} s "
-                    f"(onset {spec.onset_s:.1f} + audio {float(duration):.1f} + padding "
+                    f"{spec.tr_s} s) but stimulus {spec.stimulus!r} needs "
+                    f"{needed:.1f} s "
+                    f"(onset {spec.onset_s:.1f} + audio {float(duration):.1f} + "
+                    f"padding "
                     f"{spec.padding_end_s:.1f} s); tolerance {tol + spec.tr_s:.1f} s"
                     + (f" (+{extra:.0f} s end padding)." if extra else ".")
                 )
@@ -734,7 +741,8 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
                           f"{spec.expected_scans}.", BrainscoreWarning, stacklevel=2)
         confounds = _load_run_confounds(files, confounds_strategy, where)
         if confounds is not None and confounds.shape[0] != n_scans:
-            raise DataError(f"{where}: confounds have {confounds.shape[0]} rows but the "
+            raise DataError(f"{where}: confounds have {confounds.shape[0]} rows but "
+                            f"the "
                             f"BOLD has {n_scans} scans.")
         bad = ~np.isfinite(data).all(axis=0)
         if bad.any():
@@ -767,7 +775,8 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
         report[spec.key] = {
             "files": [str(p) for p in files.values()], "n_scans": int(cleaned.shape[0]),
             "slice_time_ref": float(stref), "slice_time_source": stsource,
-            "n_nonfinite_targets": int(bad.sum()), "n_constant_targets": int(constant.sum()),
+            "n_nonfinite_targets": int(bad.sum()),
+            "n_constant_targets": int(constant.sum()),
             "trimmed_scans": int(n_scans - cleaned.shape[0]),
         }
         logger.debug("%s: %s scans x %s targets", where, *cleaned.shape)

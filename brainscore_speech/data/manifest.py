@@ -31,7 +31,7 @@ from typing import Any
 
 from .._io import TMP_MARK, check_output_dir, file_hash, safe_join
 from .._logging import logger, progress, use_log_level
-from .._validation import check_unknown_keys, suggest
+from .._validation import check_path, check_unknown_keys, suggest
 from ..exceptions import ManifestError
 
 __all__ = [
@@ -288,8 +288,7 @@ def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
     import yaml
 
     mpath = Path(path) if path is not None else default_manifest_path()
-    if not mpath.is_file():
-        raise FileNotFoundError(f"Dataset manifest not found: {mpath}")
+    mpath = check_path(mpath, "manifest", what="Dataset manifest")
     try:
         raw = yaml.safe_load(mpath.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

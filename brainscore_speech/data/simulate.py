@@ -34,7 +34,6 @@ the truth (stage per vertex, planted r) is saved per subject.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -47,11 +46,19 @@ import numpy as np
 from .._io import atomic_path, check_output_dir, make_provenance, write_json
 from .._layers import relative_depths
 from .._logging import logger, verbose
-from .._validation import check_option, check_random_state
+from .._validation import check_int, check_option, check_random_state, check_scalar
 from ..containers import StimulusActivations
 from ..exceptions import UsageError
-from ._generative import _describe_generator, _describe_truth_maps, _hrf_jitter, \
-    _mesh_adjacencies, _realistic_signal, _roll_units, _slice_timing, smooth_mesh_noise
+from ._generative import (
+    _describe_generator,
+    _describe_truth_maps,
+    _hrf_jitter,
+    _mesh_adjacencies,
+    _realistic_signal,
+    _roll_units,
+    _slice_timing,
+    smooth_mesh_noise,
+)
 
 __all__ = [
     "GENERATORS",
@@ -226,7 +233,8 @@ def log_spectrogram(audio: np.ndarray, *, sfreq: int = SFREQ) -> tuple[np.ndarra
     edges = np.geomspace(100, 7000, _N_BANDS + 1)
     centre = np.sqrt(edges[:-1] * edges[1:])
     width = np.diff(np.log(edges))[0]
-    fb = np.exp(-0.5 * ((np.log(np.maximum(freqs, 1))[None, :] - np.log(centre)[:, None])
+    fb = np.exp(-0.5 * ((np.log(np.maximum(freqs, 1))[None, :] - np.log(centre)[:,
+                                                                                None])
                         / width) ** 2)
     spec = np.log(power @ fb.T + 1e-8)
     times = (np.arange(n_frames) * hop + win / 2) / sfreq
@@ -237,7 +245,8 @@ def _smooth(x: np.ndarray, n: int) -> np.ndarray:
     """Centred moving average over ``n`` frames along axis 0 (edge-padded)."""
     if n <= 1:
         return x
-    c = np.cumsum(np.pad(x, ((n // 2 + 1, n - n // 2 - 1), (0, 0)), mode="edge"), axis=0)
+    c = np.cumsum(np.pad(x, ((n // 2 + 1, n - n // 2 - 1), (0, 0)), mode="edge"),
+                  axis=0)
     return (c[n:] - c[:-n]) / n
 
 
@@ -473,13 +482,13 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         raise ValueError(f"'story_locked' must be in [0, 1), got {story_locked!r}.")
     check_option("language", language, ["en", "fr", "cmn", "zh"])
     for name, value in (("n_subjects", n_subjects), ("n_runs", n_runs)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
+        if not isinstance(value, (int, np.integer)):  # 2.0 is refused
             raise UsageError(f"{name!r} must be a positive integer, got {value!r}.")
+        check_int(name, value, low=1, expected="a positive integer")
     if n_runs < 2:
         raise UsageError(f"'n_runs' must be at least 2 (leave-one-run-out CV), got "
                          f"{n_runs}.")
-    if not tr_s > 0:
-        raise UsageError(f"'tr_s' must be positive, got {tr_s}.")
+    check_scalar("tr_s", tr_s, low=0, inclusive="neither", expected="positive")
     scans = [int(scans_per_run)] * n_runs if np.ndim(scans_per_run) == 0 else \
         [int(s) for s in scans_per_run]
     if len(scans) != n_runs:
@@ -492,7 +501,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     min_scans = int(math.ceil((padding_end_s + 20.0) / tr_s))
     if min(scans) < min_scans:
         raise UsageError(f"'scans_per_run' must be at least {min_scans} at TR {tr_s} s "
-                         f"(20 s of audio + {padding_end_s} s padding), got {min(scans)}.")
+                         f"(20 s of audio + {padding_end_s} s padding), got "
+                         f"{min(scans)}.")
     if from_model is not None:  # checked before anything is written
         from ..features.hub import parse_model_spec
 
@@ -584,7 +594,7 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                     "layers": layer_names})
     # HRF regressors per layer and run, z-scored over the concatenation.
     regs = {}
-    for li, layer in enumerate(layer_names if generator == "legacy" else []):
+    for layer in (layer_names if generator == "legacy" else []):
         blocks = [_glover_regressors(layer_feats[run_stims[r - 1]][0][layer],
                                      layer_feats[run_stims[r - 1]][1][layer],
                                      scans[r - 1], tr_s, 0.0)
@@ -659,7 +669,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
             idx = np.flatnonzero(stage == li)
             if idx.size == 0:
                 continue
-            w = srng.standard_normal((regs[layer].shape[1], idx.size)).astype(np.float32)
+            w = srng.standard_normal((regs[layer].shape[1],
+                                      idx.size)).astype(np.float32)
             s = regs[layer] @ w
             signal[:, idx] = (s - s.mean(0)) / (s.std(0) + 1e-8)
         if generator == "realistic":
@@ -684,7 +695,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
             base = f"sub-{sub}_task-{task}_run-{r}"
             stim = run_stims[r - 1]
             _write_tsv(func / f"{base}_events.tsv",
-                       {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ, 3)],
+                       {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ,
+                                                           3)],
                         "trial_type": ["story"], "stim_file": [f"{stim}.wav"]})
             raw_side = {"TaskName": task, "RepetitionTime": tr_s, "Simulated": True}
             if slice_times is not None:
@@ -700,7 +712,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
             nuis = np.column_stack([motion, csf, wm])
             load = srng.normal(0, 0.4, (nuis.shape[1], n_targets)).astype(np.float32)
             trend = np.linspace(-1, 1, n)[:, None] * srng.normal(0, 0.5, n_targets)
-            drift = cos[:, :2] @ srng.normal(0, 1.0, (min(2, cos.shape[1]), n_targets)) \
+            drift = cos[:, :2] @ srng.normal(0, 1.0, (min(2, cos.shape[1]),
+                                                      n_targets)) \
                 if cos.shape[1] else 0.0
             bold = (100.0 + y + nuis @ load + trend + drift).astype(np.float32)
             # Planted r of this run: correlation of the planted (noise-free)
@@ -764,7 +777,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                             "noise. Files sub-<label>_truth.npz: stage, planted_r "
                             "(correlation of the noise-free planted signal with the "
                             "BOLD after load_bold's default cleaning, mean over runs: "
-                            "the r of the true encoding model), nominal_r (design value before "
+                            "the r of the true encoding model), nominal_r (design "
+                            "value before "
                             "cleaning), snr, distance_mm.",
         "generator": generator, "mode": mode, "run_stimuli": run_stims,
         "repeat_story": bool(repeat_story), "story_locked": story_locked,

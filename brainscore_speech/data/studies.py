@@ -124,7 +124,8 @@ class StudyPreset:
             Repetition time in seconds (converts ``onset_trs``).
         """
         if self.onset_trs:
-            stem = stimulus[:-len("_audio")] if stimulus.endswith("_audio") else stimulus
+            stem = (stimulus[:-len("_audio")] if stimulus.endswith("_audio")
+                    else stimulus)
             for key in (stem, task):
                 if key is not None and key in self.onset_trs:
                     return float(self.onset_trs[key]) * float(tr_s)
@@ -184,5 +185,6 @@ def load_study(study: str | os.PathLike | StudyPreset) -> StudyPreset:
             f"Study preset {path} must be a mapping with at least a 'name' key, got "
             f"{type(raw).__name__}."
         )
-    check_unknown_keys(f"study preset {path}", raw, [f.name for f in fields(StudyPreset)])
+    check_unknown_keys(f"study preset {path}", raw,
+                       [f.name for f in fields(StudyPreset)])
     return StudyPreset(**raw)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._io import atomic_path, write_json
 from .._logging import logger
-from .._validation import check_option, check_random_state
+from .._validation import check_option, check_random_state, check_scalar
 
 __all__ = [
     "SAMPLE_TEXTS",
@@ -304,11 +304,8 @@ def _check_sfreq(sfreq) -> int:
 
 
 def _check_duration(duration_s) -> float:
-    if isinstance(duration_s, bool) \
-            or not isinstance(duration_s, (int, float, np.number)) \
-            or not np.isfinite(duration_s) or duration_s <= 0:
-        raise ValueError(f"'duration_s' must be a positive number of seconds, got "
-                         f"{duration_s!r}.")
+    check_scalar("duration_s", duration_s, low=0, inclusive="neither",
+                 expected="a positive number of seconds")
     return float(duration_s)
 
 

@@ -1,7 +1,14 @@
 """encoding stage: cross-validated ridge encoding models and brain scores."""
 
-from .cv import describe_splits, group_splits, inner_splits, run_order, run_splits, \
-    stimulus_groups, trim_gap
+from .cv import (
+    describe_splits,
+    group_splits,
+    inner_splits,
+    run_order,
+    run_splits,
+    stimulus_groups,
+    trim_gap,
+)
 from .ridge import ALPHA_SELECTIONS, fit_ridge_cv, ridge_cv_predict
 from .scoring import EDGE_WARN_FRACTION, pearson_r, score_layers
 

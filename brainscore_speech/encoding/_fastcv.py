@@ -614,7 +614,7 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
                 macs += n_te * d * n_targets
             else:
                 macs += n_tr * d * n_targets + d * d * n_targets + n_te * d * n_targets
-                for tr, v in ins:
+                for _tr, v in ins:
                     macs += len(v) * d * n_targets * (1 + n_alphas) + d * d * n_targets
                     macs += len(v) * d * d
             eighs += 1 + len(ins)

@@ -52,7 +52,8 @@ def _check_cv(cv: Any) -> None:
             f"'cv' must be 'leave-one-run-out' or an int >= 2 (number of contiguous "
             f"folds), got {cv!r}.")
     if isinstance(cv, (int, np.integer)) and cv < 2:
-        raise ValueError(f"'cv' must be an int >= 2 (number of contiguous folds), got {cv}.")
+        raise ValueError(f"'cv' must be an int >= 2 (number of contiguous folds), got "
+                         f"{cv}.")
 
 
 def group_splits(groups: np.ndarray, n_splits: int | None = None,
@@ -332,6 +333,20 @@ def describe_splits(runs: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]
 
     With ``groups`` (stimuli), each fold also lists its held-out stimuli and the
     number of training samples (smaller than the complement under a gap).
+
+    Parameters
+    ----------
+    runs : ndarray of shape (n_samples,)
+        Run label of each sample.
+    splits : list of (train, test) index arrays
+        The folds.
+    groups : ndarray of shape (n_samples,), optional
+        Stimulus of each sample.
+
+    Returns
+    -------
+    list of dict
+        One JSON-able record per fold.
     """
     runs = np.asarray(runs)
     out = []

@@ -20,6 +20,8 @@ from .ridge import ALPHA_SELECTIONS, _check_alphas, _Ops, fit_ridge_cv
 
 __all__ = ["RunwiseRidgeCV"]
 
+_DEFAULT_ALPHAS = tuple(np.logspace(-1, 8, 10))
+
 
 class RunwiseRidgeCV(RegressorMixin, BaseEstimator):
     """Ridge regression with one penalty per target chosen over whole runs.
@@ -62,7 +64,7 @@ class RunwiseRidgeCV(RegressorMixin, BaseEstimator):
     >>> r = pearson_r(Y_test, est.predict(X_test))  # doctest: +SKIP
     """
 
-    def __init__(self, alphas=tuple(np.logspace(-1, 8, 10)), *, inner_cv=None,
+    def __init__(self, alphas=_DEFAULT_ALPHAS, *, inner_cv=None,
                  alpha_selection="inner-cv", target_batch_size=4096, dtype="float32"):
         self.alphas = alphas
         self.inner_cv = inner_cv
@@ -96,13 +98,15 @@ class RunwiseRidgeCV(RegressorMixin, BaseEstimator):
         if not np.all(np.isfinite(Y)):
             raise ValueError("'y' contains NaN or inf.")
         if self.alpha_selection not in ALPHA_SELECTIONS:
-            raise ValueError(f"'alpha_selection' must be one of {list(ALPHA_SELECTIONS)}"
+            raise ValueError(f"'alpha_selection' must be one of "
+                             f"{list(ALPHA_SELECTIONS)}"
                              f", got {self.alpha_selection!r}.")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"'dtype' must be 'float32' or 'float64', got "
                              f"{self.dtype!r}.")
         alphas = _check_alphas(self.alphas)
-        runs = np.zeros(X.shape[0], dtype=np.int64) if runs is None else np.asarray(runs)
+        runs = np.zeros(X.shape[0],
+                        dtype=np.int64) if runs is None else np.asarray(runs)
         if runs.shape != (X.shape[0],):
             raise ValueError(f"'runs' must have shape (n_samples,) = ({X.shape[0]},), "
                              f"got {runs.shape}.")

@@ -10,18 +10,22 @@ from typing import Any
 import numpy as np
 
 from .._io import make_provenance
-from .._logging import logger, progress, verbose as _verbose
-from .._validation import check_finite, check_option, check_shapes
+from .._logging import logger, progress
+from .._logging import verbose as _verbose
+from .._validation import check_finite, check_int, check_option, check_shapes
 from ..containers import LayerScores
 from ..exceptions import BrainscoreWarning
-from .cv import describe_splits, inner_splits, run_order, run_splits
 from ._fastcv import SharedCV, estimate_job
+from .cv import describe_splits, inner_splits, run_order, run_splits
 from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops
 
 __all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION", "SOLVERS",
            "edge_alpha_summary", "warn_edge_alphas"]
 
 SOLVERS = ("fast", "fast-local", "exact")
+#: The default ridge penalties of :func:`score_layers` (read-only).
+DEFAULT_ALPHAS = np.logspace(-1, 8, 10)
+DEFAULT_ALPHAS.flags.writeable = False
 
 # Warn when more than this fraction of the predicted targets picked an alpha at
 # an end of the grid (the optimum may lie outside it).
@@ -201,7 +205,7 @@ def score_layers(
     Y: np.ndarray,
     runs: np.ndarray,
     *,
-    alphas: np.ndarray = np.logspace(-1, 8, 10),
+    alphas: np.ndarray = DEFAULT_ALPHAS,
     cv: str | int = "leave-one-run-out",
     groups: np.ndarray | None = None,
     gap: int = 0,
@@ -322,10 +326,10 @@ def score_layers(
         backend = "numpy" if device == "cpu" else "torch"
     check_option("backend", backend, ("numpy", "torch"))
     if backend == "numpy" and device != "cpu":
-        raise ValueError(f"backend='numpy' runs on device='cpu' only, got device={device!r}.")
-    if int(target_batch_size) != target_batch_size or target_batch_size < 1:
-        raise ValueError(
-            f"'target_batch_size' must be a positive integer, got {target_batch_size!r}.")
+        raise ValueError(f"backend='numpy' runs on device='cpu' only, got "
+                         f"device={device!r}.")
+    check_int("target_batch_size", target_batch_size, low=1,
+              expected="a positive integer")
     if inner_cv is not None and (int(inner_cv) != inner_cv or inner_cv < 2):
         raise ValueError(f"'inner_cv' must be None or an int >= 2, got {inner_cv!r}.")
 
@@ -388,7 +392,7 @@ def score_layers(
     def result(idx):
         e = edges(idx)
         return LayerScores(
-            scores=scores[idx], alphas=chosen[idx],
+            scores=scores[idx], best_alphas=chosen[idx],
             layer_names=tuple(names[i] for i in idx),
             cv={**cv_desc, "edge_alpha_fraction": {"low": e["low"], "high": e["high"]},
                 "edge_alpha_predicted": {"n": e["n_predicted"],

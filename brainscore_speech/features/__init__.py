@@ -5,6 +5,7 @@ to HF ``hidden_states`` and the paper, and :mod:`brainscore_speech.features.fram
 for the frame-time arithmetic.
 """
 
+from .convert import convert_fairseq_checkpoint
 from .extract import extract_activations, extract_stimuli, resolve_layers
 from .frames import (
     SFREQ,
@@ -16,7 +17,6 @@ from .frames import (
     plan_windows,
     pool_factor,
 )
-from .convert import convert_fairseq_checkpoint
 from .hub import ModelSource, list_cached_models, load_registry, resolve_model
 from .models import (
     SUPPORTED_MODEL_TYPES,

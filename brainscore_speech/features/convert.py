@@ -61,6 +61,7 @@ import torch
 
 from .._io import file_hash, make_provenance
 from .._logging import logger
+from .._validation import check_path
 from ..exceptions import DataError
 
 __all__ = ["FAIRSEQ_ARCHITECTURES", "convert_fairseq_checkpoint", "fairseq_to_hf",
@@ -203,9 +204,7 @@ def load_fairseq_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """
     import pickle
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"fairseq checkpoint not found: {path}")
+    path = check_path(path, "path", what="fairseq checkpoint")
     names: list[str] = _unsafe_globals(path, None)
     for _ in range(64):  # each retry names one more global (legacy format)
         foreign = [n for n in dict.fromkeys(names) if not n.startswith(_INERT_MODULES)]

@@ -24,10 +24,18 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._io import array_hash, atomic_path, file_hash, make_provenance, to_jsonable
-from .._io import check_output_dir, remove_stale_temps, write_json
+from .._io import (
+    array_hash,
+    atomic_path,
+    check_output_dir,
+    file_hash,
+    make_provenance,
+    remove_stale_temps,
+    to_jsonable,
+    write_json,
+)
 from .._logging import logger, progress, verbose
-from .._validation import check_option, suggest
+from .._validation import check_int, check_option, check_scalar, suggest
 from ..containers import StimulusActivations, read_activation_meta
 from ..data.audio import find_audio, load_audio
 from ..exceptions import DataError, UsageError
@@ -141,9 +149,7 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
                     normalize, batch_size, device, dtype) -> dict[str, Any]:
     check_option("mode", mode, MODES)
     check_option("dtype", dtype, list(DTYPES))
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise UsageError(
-            f"'batch_size' must be a positive integer, got {batch_size!r}.")
+    check_int("batch_size", batch_size, low=1, expected="a positive integer")
     names = resolve_layers(sm, layers)
     geo_all = sm.geometry(pool_hz)
     geo = {n: geo_all[n] for n in names}
@@ -156,9 +162,8 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
                               "device": str(device)}
     if mode != "full":
         for key, val in (("window_s", window_s), ("stride_s", stride_s)):
-            if not (isinstance(val, (int, float)) and val > 0):
-                raise UsageError(f"{key!r} must be a positive number of seconds, got "
-                                 f"{val!r}.")
+            check_scalar(key, val, low=0, inclusive="neither",
+                         expected="a positive number of seconds")
         window = int(round(window_s * SFREQ))
         stride = int(round(stride_s * SFREQ))
         if stride % align:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..exceptions import UsageError
+from .._validation import check_scalar
 
 __all__ = [
     "SFREQ",
@@ -188,8 +188,8 @@ def pool_factor(hop: int, pool_hz: float | None, sfreq: int = SFREQ) -> int:
     """
     if pool_hz is None:
         return 1
-    if not pool_hz > 0:
-        raise UsageError(f"'pool_hz' must be positive or None, got {pool_hz!r}.")
+    check_scalar("pool_hz", pool_hz, low=0, inclusive="neither",
+                 expected="positive or None")
     rate = sfreq / hop
     return max(1, math.ceil(rate / pool_hz - 1e-9))
 
@@ -241,6 +241,13 @@ class Window:
     A stored frame whose samples span ``[s, e)`` is taken from this window when
     ``start <= s``, ``e <= stop`` and ``lo < e <= hi``; frames taken from several
     windows are averaged.
+
+    Parameters
+    ----------
+    start, stop : int
+        Samples of the audio fed to the model.
+    lo, hi : int
+        Sample range whose frame ends this window owns.
     """
 
     start: int

@@ -41,9 +41,6 @@ def plot_abx_profile(scores, *, metric: str = "error", baselines=None,
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     need = {"model", "layer", metric}
@@ -90,9 +87,6 @@ def plot_model_vs_humans(contrasts, models, *, output_file=None, dpi: int = 150)
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from scipy.stats import spearmanr
 
@@ -124,14 +118,14 @@ def plot_human_agreement(summary, *, output_file=None, dpi: int = 150):
     ----------
     summary : pandas.DataFrame
         From :func:`brainscore_speech.behaviour.humans.compare_humans`.
+    output_file : str or Path, optional
+        Write a PNG there.
+    dpi : int, default=150
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     metrics = [m for m in ("accuracy", "loglik", "spearman")

@@ -28,9 +28,6 @@ def plot_layer_profiles(profiles, *, hue: str = "roi", title: str = "",
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -78,9 +75,6 @@ def plot_best_layer_distribution(table, *, title: str = "",
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     from .surface import _layer_cmap

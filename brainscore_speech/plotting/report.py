@@ -49,9 +49,9 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     from ..analysis import load_group_outputs
 
     check_output_dir(out_dir, what="--out")
-    from .profiles import plot_best_layer_distribution, plot_layer_profiles
     import numpy as np
 
+    from .profiles import plot_best_layer_distribution, plot_layer_profiles
     from .surface import (
         layer_groups,
         plot_brain_score,

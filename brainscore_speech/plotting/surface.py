@@ -107,9 +107,9 @@ def project_volume(values: np.ndarray, mask_img, *, categorical: bool = False
     n_vox = int(np.count_nonzero(np.asarray(mask.dataobj)))
     values = np.asarray(values, dtype=np.float32)
     if values.shape != (n_vox,):
+        shown = mask_img if isinstance(mask_img, (str, os.PathLike)) else ""
         raise ValueError(f"'values' has shape {values.shape} but the mask "
-                         f"{mask_img if isinstance(mask_img, (str, os.PathLike)) else ''}"
-                         f" has {n_vox} voxels.")
+                         f"{shown} has {n_vox} voxels.")
     finite = np.isfinite(values)
     img = masking.unmask(np.where(finite, values, 0), mask)
     keep = masking.unmask(finite.astype(np.float32), mask)
@@ -123,7 +123,8 @@ def project_volume(values: np.ndarray, mask_img, *, categorical: bool = False
         with warnings.catch_warnings():  # vertices with no sample in the mask
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
             if categorical:
-                proj = surface.vol_to_surf(img, mesh, interpolation="nearest_most_frequent",
+                proj = surface.vol_to_surf(img, mesh,
+                                           interpolation="nearest_most_frequent",
                                            **kw)
             else:
                 # trilinear samples next to the mask's edge mix in out-of-mask
@@ -148,9 +149,8 @@ def _layer_cmap(n: int):
     With at most :data:`MAX_LAYER_COLOURS` categories, neighbouring layers are at
     least 1/12 of the scale apart, enough to tell them apart on the cortex.
     """
-    from matplotlib.colors import ListedColormap
-
     import matplotlib
+    from matplotlib.colors import ListedColormap
 
     base = matplotlib.colormaps["viridis"]
     return ListedColormap(base(np.linspace(0.0, 1.0, max(n, 2))[:n] if n > 1
@@ -238,8 +238,6 @@ def plot_surface_map(values: np.ndarray, hemi_sizes: Mapping[str, int], *,
     matplotlib.figure.Figure
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import BoundaryNorm, Normalize
@@ -321,9 +319,9 @@ def _volume_mask(container, mask_img):
     recorded = container.extra.get("mask_img")
     if recorded is None or not Path(recorded).is_file():
         raise ValueError(
-            f"{type(container).__name__} {getattr(container, 'name', '')!r} is in volume "
-            f"space ({container.space}); its brain mask "
-            f"{'is not recorded' if recorded is None else repr(recorded) + ' is not found'}"
+            f"{type(container).__name__} {getattr(container, 'name', '')!r} is in "
+            f"volume space ({container.space}); its brain mask "
+            f"{'is not recorded' if recorded is None else f'{recorded!r} is not found'}"
             ": pass 'mask_img' (make_figures finds the copy in the group folder).")
     return recorded
 
@@ -433,9 +431,11 @@ def plot_hierarchy(hmap: HierarchyMap, *, kind: str = "best_layer",
                                 output_file=output_file, dpi=dpi, mask_img=mask_img,
                                 note=note)
     vals = hmap.preference_index if kind == "preference" else hmap.stability
+    what = ("Layer preference index" if kind == "preference"
+            else "Best-layer bootstrap stability")
     return plot_surface_map(np.where(sig, vals, np.nan), hmap.hemi_sizes,
                             cmap="viridis", vmin=0, vmax=1,
-                            title=title or f"{'Layer preference index' if kind == 'preference' else 'Best-layer bootstrap stability'} ({who})",
+                            title=title or f"{what} ({who})",
                             colorbar_label="0 = first layer, 1 = last" if
                             kind == "preference" else "fraction of resamples",
                             output_file=output_file, dpi=dpi, mask_img=mask_img,

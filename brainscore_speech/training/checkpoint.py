@@ -6,8 +6,8 @@ Layout of ``CKPT/``::
                                           (or the HuBERT / WavLM masked-prediction
                                           model: weights ``hubert.*`` / ``wavlm.*``)
     preprocessor_config.json              Wav2Vec2FeatureExtractor (do_normalize)
-    brainscore_speech.json                regime, objective, language, preset, seed, step,
-                                          config, provenance, best, hours_seen
+    brainscore_speech.json                regime, objective, language, preset, seed,
+                                          step, config, provenance, best, hours_seen
     train_state/state.pt                  optimizer, schedule, RNG, data position
                                           (torch.load(weights_only=True))
     metrics.jsonl                         one record per update
@@ -34,7 +34,8 @@ from .._io import make_provenance, read_json, write_json
 from ..exceptions import DataError
 from .config import TrainConfig
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_train_state", "recover_checkpoint_dir",
+__all__ = ["Checkpoint", "save_checkpoint", "load_train_state",
+           "recover_checkpoint_dir",
            "read_metrics", "META_NAME"]
 
 META_NAME = "brainscore_speech.json"
@@ -46,7 +47,7 @@ _MODEL_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 class Checkpoint:
     """A training checkpoint on disk.
 
-    Attributes
+    Parameters
     ----------
     path : Path
         The HF-format directory.
@@ -109,7 +110,18 @@ def recover_checkpoint_dir(out: str | os.PathLike) -> None:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """Records of ``CKPT/metrics.jsonl`` (empty list when absent)."""
+    """Records of ``CKPT/metrics.jsonl`` (empty list when absent).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint directory.
+
+    Returns
+    -------
+    list of dict
+        One record per logged update.
+    """
     p = Path(path) / "metrics.jsonl" if Path(path).is_dir() else Path(path)
     if not p.is_file():
         return []
@@ -174,7 +186,8 @@ def save_checkpoint(out: str | os.PathLike, *, model, feature_extractor,
             shutil.copytree(out / "best", tmp / "best", copy_function=os.link)
         cfg = config.to_dict()
         prov = make_provenance("train", params=cfg, seed=config.seed,
-                               inputs={f"corpus{i}": c for i, c in enumerate(config.corpus)})
+                               inputs={f"corpus{i}": c
+                                       for i, c in enumerate(config.corpus)})
         meta = {"regime": config.regime_kind, "regime_name": config.regime,
                 "objective": config.objective,
                 "language": config.language, "preset": config.preset,
@@ -183,7 +196,8 @@ def save_checkpoint(out: str | os.PathLike, *, model, feature_extractor,
         meta.update(extra_meta or {})
         write_json(tmp / META_NAME, meta)
         if (tmp / "best").is_dir():
-            write_json(tmp / "best" / META_NAME, {**meta, "step": (best or {}).get("step")})
+            write_json(tmp / "best" / META_NAME, {**meta,
+                                                  "step": (best or {}).get("step")})
         old = _sibling(out, "old-tmp")
         if out.exists():
             os.replace(out, old)
@@ -198,7 +212,18 @@ def save_checkpoint(out: str | os.PathLike, *, model, feature_extractor,
 
 
 def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
-    """``torch.load(CKPT/train_state/state.pt, weights_only=True)``."""
+    """``torch.load(CKPT/train_state/state.pt, weights_only=True)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint directory.
+
+    Returns
+    -------
+    dict
+        Optimizer, scheduler and RNG states, and the step.
+    """
     p = Path(path) / STATE_NAME
     if not p.is_file():
         raise FileNotFoundError(f"Cannot resume: {p} is missing (not a training "

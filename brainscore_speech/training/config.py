@@ -1,4 +1,4 @@
-"""Training configuration: presets (architecture + recipe), regimes (corpora + language).
+"""Training configuration: presets (architecture + recipe), regimes (corpora, language).
 
 A run is fully described by one frozen :class:`TrainConfig`. It is resolved from
 
@@ -21,7 +21,6 @@ non-native for French ones.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from .._io import load_yaml
-from .._validation import check_device, check_option, check_unknown_keys
+from .._validation import (
+    check_device,
+    check_int,
+    check_option,
+    check_path,
+    check_scalar,
+    check_unknown_keys,
+)
 from ..exceptions import UsageError
 
 __all__ = [
@@ -210,18 +216,19 @@ class TrainConfig:
                 "--corpus MANIFEST --out DIR`).")
         for name in ("max_steps", "seed"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int):  # 3.0 is refused in a config
                 raise UsageError(f"{name!r} must be a non-negative int, got {value!r}.")
+            check_int(name, value, low=0, expected="a non-negative int")
         for name in ("checkpoint_every", "log_every", "collapse_patience"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int):
                 raise UsageError(f"{name!r} must be a positive int, got {value!r}.")
+            check_int(name, value, low=1, expected="a positive int")
         for name in ("lr", "batch_seconds", "micro_batch_seconds", "crop_min_s",
                      "crop_max_s", "gumbel_max", "gumbel_min", "eval_seconds"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)
-                    and value > 0):
-                raise UsageError(f"{name!r} must be a positive number, got {value!r}.")
+            check_scalar(name, value, low=0, inclusive="neither",
+                         expected="a positive number")
         if self.crop_min_s > self.crop_max_s:
             raise UsageError(
                 f"'crop_min_s' ({self.crop_min_s}) must not exceed 'crop_max_s' "
@@ -231,7 +238,8 @@ class TrainConfig:
                 f"'micro_batch_seconds' ({self.micro_batch_seconds}) must hold at "
                 f"least one crop of 'crop_min_s' ({self.crop_min_s}) seconds.")
         if not 0.0 <= self.warmup_frac < 1.0:
-            raise ValueError(f"'warmup_frac' must be in [0, 1), got {self.warmup_frac}.")
+            raise ValueError(f"'warmup_frac' must be in [0, 1), got "
+                             f"{self.warmup_frac}.")
         if self.regime_kind != "random" and self.max_steps > 0 and not self.corpus:
             raise ValueError(
                 f"Regime {self.regime!r} ({self.regime_kind}) needs a training corpus: "
@@ -254,7 +262,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are a ValueError."""
-        check_unknown_keys("TrainConfig", data, [f.name for f in dataclasses.fields(cls)])
+        check_unknown_keys("TrainConfig", data,
+                           [f.name for f in dataclasses.fields(cls)])
         kw = {}
         for f in dataclasses.fields(cls):
             if f.name in data:
@@ -316,7 +325,7 @@ OBJECTIVE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 class Regime:
     """A training regime read from YAML.
 
-    Attributes
+    Parameters
     ----------
     name : str
     kind : {"random", "sound", "speech"}
@@ -344,12 +353,28 @@ def _regime_dir():
 
 
 def list_regimes() -> list[str]:
-    """Names of the regimes shipped with the package (sorted)."""
-    return sorted(p.name[:-5] for p in _regime_dir().iterdir() if p.name.endswith(".yaml"))
+    """Names of the regimes shipped with the package (sorted).
+
+    Returns
+    -------
+    list of str
+        Regime names (``random``, ``sound``, ``speech-en``...).
+    """
+    return sorted(p.name[:-5] for p in _regime_dir().iterdir()
+                  if p.name.endswith(".yaml"))
 
 
 def load_regime(regime: str | os.PathLike) -> Regime:
     """Read a shipped regime by name, or a regime YAML by path.
+
+    Parameters
+    ----------
+    regime : str or os.PathLike
+        A shipped regime name (:func:`list_regimes`) or a YAML file.
+
+    Returns
+    -------
+    Regime
 
     Raises
     ------
@@ -360,9 +385,7 @@ def load_regime(regime: str | os.PathLike) -> Regime:
 
     text_path = str(regime)
     if text_path.endswith((".yaml", ".yml")) or os.sep in text_path:
-        path = Path(text_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"Regime file not found: {path}")
+        path = check_path(text_path, "regime", what="Regime file")
         text = None
     else:
         names = list_regimes()
@@ -373,7 +396,8 @@ def load_regime(regime: str | os.PathLike) -> Regime:
     data = (load_yaml(path, what="regime file") if text is None
             else yaml.safe_load(text)) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"Regime file {path} must hold a mapping, got {type(data).__name__}.")
+        raise ValueError(f"Regime file {path} must hold a mapping, got "
+                         f"{type(data).__name__}.")
     valid = ("name", "kind", "language", "description", "target_hours", "corpora")
     check_unknown_keys(f"regime file {path}", data, valid)
     kind = check_option(f"'kind' in {path}", data.get("kind"), REGIME_KINDS)
@@ -431,5 +455,6 @@ def make_config(*, regime: str = "speech-en", preset: str = "base",
     for k in ("betas", "grad_norm_band", "valid_corpus", "mix_energy_db"):
         if k in kw and isinstance(kw[k], list):
             kw[k] = tuple(kw[k])
-    return TrainConfig(regime=str(regime), regime_kind=reg.kind, language=reg.language, preset=preset,
+    return TrainConfig(regime=str(regime), regime_kind=reg.kind, language=reg.language,
+                       preset=preset,
                        corpus=corpora, out=str(out), **kw)

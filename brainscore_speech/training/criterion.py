@@ -169,7 +169,8 @@ def wav2vec2_loss(outputs, mask: torch.Tensor, negatives: torch.Tensor, *,
     neg_is_pos = (negs == pos[:, None]).all(-1)
     if neg_is_pos.any():
         logits = torch.cat([logits[:, :1],
-                            logits[:, 1:].masked_fill(neg_is_pos, float("-inf"))], dim=1)
+                            logits[:, 1:].masked_fill(neg_is_pos, float("-inf"))],
+                            dim=1)
     zeros = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
     contrastive = F.cross_entropy(logits, zeros, reduction="sum")
     n_masked = int(flat_mask.sum())

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path, check_output_file, safe_join
+from .._validation import check_path
 from ..data.audio import TARGET_SFREQ, audio_info, find_audio, load_audio
 from ..exceptions import DataError, ManifestError
 from ._preflight import min_manifest_samples, report_skipped
@@ -70,9 +71,7 @@ def read_manifest(path: str | os.PathLike, *, check_files: bool = True
         Bad root line, malformed line, a path escaping the root, a non-positive
         sample count, or a missing / unreadable file (each names the line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Manifest not found: {path}")
+    path = check_path(path, "manifest", what="Manifest")
     lines = path.read_text().splitlines()
     if not lines or not lines[0].strip():
         raise ManifestError(f"Manifest {path} is empty; expected a root directory on "
@@ -81,7 +80,8 @@ def read_manifest(path: str | os.PathLike, *, check_files: bool = True
     if not root.is_absolute():
         root = path.parent / root
     if not root.is_dir():
-        raise ManifestError(f"Manifest {path} line 1: root directory {lines[0].strip()!r} "
+        raise ManifestError(f"Manifest {path} line 1: root directory "
+                            f"{lines[0].strip()!r} "
                             "does not exist.")
     entries = []
     for i, line in enumerate(lines[1:], start=2):
@@ -97,7 +97,8 @@ def read_manifest(path: str | os.PathLike, *, check_files: bool = True
         except ValueError:
             n = -1
         if n <= 0:
-            raise ManifestError(f"Manifest {path} line {i}: n_samples must be a positive "
+            raise ManifestError(f"Manifest {path} line {i}: n_samples must be a "
+                                f"positive "
                                 f"integer, got {n_text!r}.")
         try:
             full = safe_join(root, rel, what=f"Manifest {path} line {i}: path")
@@ -112,15 +113,32 @@ def read_manifest(path: str | os.PathLike, *, check_files: bool = True
                                     "not readable (permission denied).")
         entries.append(ManifestEntry(full, n, str(path), i))
     if not entries:
-        raise ManifestError(f"Manifest {path} lists no audio files (only the root line).")
+        raise ManifestError(f"Manifest {path} lists no audio files (only the root "
+                            f"line).")
     return entries
 
 
 def write_manifest(root: str | os.PathLike, rows: Sequence[tuple[str, int]],
                    out: str | os.PathLike) -> Path:
-    """Write a manifest atomically (root line, then ``relpath<TAB>n_samples``)."""
+    """Write a manifest atomically (root line, then ``relpath<TAB>n_samples``).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder the paths are relative to (first line).
+    rows : sequence of (str, int)
+        Relative path and number of samples of each file.
+    out : str or os.PathLike
+        The manifest to write.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
     out = Path(out)
-    text = str(Path(root).resolve()) + "\n" + "".join(f"{r}\t{int(n)}\n" for r, n in rows)
+    text = str(Path(root).resolve()) + "\n" + "".join(
+        f"{r}\t{int(n)}\n" for r, n in rows)
     with atomic_path(out) as tmp:
         tmp.write_text(text)
     return out
@@ -152,8 +170,7 @@ def build_manifest(directory: str | os.PathLike, out: str | os.PathLike, *,
     """
     directory = Path(directory)
     check_output_file(out, what="--out")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"Corpus directory not found: {directory}")
+    check_path(directory, "directory", kind="dir", what="Corpus directory")
     min_n, rows, files = min_manifest_samples(min_seconds), [], find_audio(directory)
     for f in files:
         frames, sr, _ = audio_info(f)
@@ -220,7 +237,22 @@ class Corpus:
 
 def load_corpus(manifests: Sequence[str | os.PathLike], *, crop_min_s: float,
                 check_files: bool = True) -> Corpus:
-    """Read manifests into a :class:`Corpus` (see :func:`read_manifest`)."""
+    """Read manifests into a :class:`Corpus` (see :func:`read_manifest`).
+
+    Parameters
+    ----------
+    manifests : sequence of str or os.PathLike
+        fairseq-style manifests.
+    crop_min_s : float
+        Utterances shorter than this (s) are left out.
+    check_files : bool, default=True
+        Check that every audio file exists.
+
+    Returns
+    -------
+    Corpus
+        The utterances of every manifest.
+    """
     if not manifests:
         raise ValueError("At least one manifest is needed; got none.")
     entries: list[ManifestEntry] = []
@@ -235,6 +267,15 @@ class MicroBatch:
 
     ``items``: tuple of (utterance index, offset in samples); ``seed``: seeds the
     masks, negatives and torch noise of this pass.
+
+    Parameters
+    ----------
+    items : tuple of (int, int)
+        (utterance index, offset in samples) of each crop.
+    n_samples : int
+        Length of every crop.
+    seed : int
+        Seeds the masks, negatives and torch noise of this pass.
     """
 
     items: tuple[tuple[int, int], ...]

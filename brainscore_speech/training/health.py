@@ -75,6 +75,10 @@ class HealthMonitor:
     grad_norm_band : (low, high)
     patience : int
         Consecutive updates with a sign of collapse before :class:`CollapseError`.
+    streak : int, default=0
+        Consecutive bad updates so far (state).
+    _warned : set
+        Warnings already given (state; each is given once).
     """
 
     num_groups: int

@@ -106,8 +106,12 @@ def _init_head(self, config):
 
 
 def _model_classes():
-    from transformers import HubertModel, HubertPreTrainedModel, WavLMModel
-    from transformers import WavLMPreTrainedModel
+    from transformers import (
+        HubertModel,
+        HubertPreTrainedModel,
+        WavLMModel,
+        WavLMPreTrainedModel,
+    )
 
     class HubertForMaskedPrediction(HubertPreTrainedModel):
         """HubertModel + projection + label embeddings (see module docstring)."""
@@ -360,6 +364,22 @@ def check_masked_health(metrics: dict, *, collapse_unit_share: float,
     unit, nothing learned; non-finite loss or
     gradient; gradient norm below the band. Warnings: targets of the batch use
     fewer than 2 effective units (degenerate codebook), gradient above the band.
+
+    Parameters
+    ----------
+    metrics : dict
+        One update's metrics (loss, accuracy, unit shares, perplexities, grad norm).
+    collapse_unit_share : float
+        See :class:`MaskedHealthMonitor`.
+    grad_norm_band : (low, high)
+        See :class:`MaskedHealthMonitor`.
+
+    Returns
+    -------
+    signs : list of str
+        Signs of collapse.
+    warnings : list of str
+        Warnings.
     """
     collapse, other = [], []
     share, loss = metrics["pred_max_share"], metrics["loss"]
@@ -383,7 +403,23 @@ def check_masked_health(metrics: dict, *, collapse_unit_share: float,
 
 @dataclasses.dataclass
 class MaskedHealthMonitor:
-    """:class:`~.health.HealthMonitor` for masked prediction (same warn / patience)."""
+    """:class:`~.health.HealthMonitor` for masked prediction (same warn / patience).
+
+    Parameters
+    ----------
+    collapse_unit_share : float
+        Share of the masked predictions taken by one unit that signals collapse.
+    grad_norm_band : (low, high)
+        Gradient norms outside the band are a warning (above) or a sign (below).
+    patience : int
+        Consecutive updates with a sign of collapse before :class:`CollapseError`.
+    grace : int, default=0
+        Updates at the start that are not checked.
+    streak : int, default=0
+        Consecutive bad updates so far (state).
+    _warned : set
+        Warnings already given (state).
+    """
 
     collapse_unit_share: float
     grad_norm_band: tuple[float, float]

@@ -57,7 +57,20 @@ _SUM_KEYS = ("contrastive_sum", "n_masked", "n_correct", "n_neg_is_pos", "n_nega
 
 def get_lr(step: int, cfg: TrainConfig) -> float:
     """Learning rate of update ``step`` (0-based): linear warm-up, then linear
-    decay to 0 at ``max_steps`` or constant."""
+    decay to 0 at ``max_steps`` or constant.
+
+    Parameters
+    ----------
+    step : int
+        Update (0-based).
+    cfg : TrainConfig
+        ``lr``, warm-up and schedule.
+
+    Returns
+    -------
+    float
+        The learning rate.
+    """
     warmup = int(cfg.warmup_frac * cfg.max_steps)
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
@@ -67,7 +80,20 @@ def get_lr(step: int, cfg: TrainConfig) -> float:
 
 
 def get_gumbel_temperature(step: int, cfg: TrainConfig) -> float:
-    """``max(gumbel_max * decay**step, gumbel_min)``, stepped every update."""
+    """``max(gumbel_max * decay**step, gumbel_min)``, stepped every update.
+
+    Parameters
+    ----------
+    step : int
+        Update (0-based).
+    cfg : TrainConfig
+        ``gumbel_max``, ``gumbel_min``, ``gumbel_decay``.
+
+    Returns
+    -------
+    float
+        The Gumbel-softmax temperature.
+    """
     return max(cfg.gumbel_max * cfg.gumbel_decay_resolved ** step, cfg.gumbel_min)
 
 
@@ -79,7 +105,8 @@ def n_frames(model_config, n_samples: int) -> int:
     return int(n)
 
 
-def _plan(mb: MicroBatch, model_config, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def _plan(mb: MicroBatch, model_config, cfg: TrainConfig) -> tuple[np.ndarray,
+                                                                   np.ndarray]:
     """Masks (n_items, T) and negatives (n_masked, K) of one micro-batch."""
     rng = np.random.default_rng([cfg.seed, mb.seed])
     mask = sample_masks(len(mb.items), n_frames(model_config, mb.n_samples),
@@ -104,7 +131,8 @@ def _forward(model, tap, raw_model, x, mask, negs, cfg, device):
 
 def _accumulate(acc: dict, logs: dict, n_samples: int) -> None:
     n = logs["n_masked"]
-    for k in ("contrastive_sum", "n_masked", "n_correct", "n_neg_is_pos", "n_negatives"):
+    for k in ("contrastive_sum", "n_masked", "n_correct", "n_neg_is_pos",
+              "n_negatives"):
         acc[k] += logs[k]
     acc["ppl_prob_w"] += logs["prob_perplexity"] * n
     acc["ppl_code_w"] += logs["code_perplexity"] * n
@@ -287,7 +315,7 @@ def _setup_distributed(cfg: TrainConfig):
 
 
 def _only_step0(out: Path) -> bool:
-    """``out`` holds only the step-0 checkpoint of a run meant to train (max_steps > 0)."""
+    """``out`` holds only the step-0 checkpoint of a run meant to train (steps > 0)."""
     try:
         prev = Checkpoint.load(out)
     except Exception:  # noqa: BLE001 - unreadable: let the normal checks report it
@@ -392,7 +420,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        model = DDP(raw_model, device_ids=[device.index] if device.type == "cuda" else None,
+        model = DDP(raw_model,
+                    device_ids=[device.index] if device.type == "cuda" else None,
                     find_unused_parameters=raw_model.config.layerdrop > 0)
     feature_extractor = make_feature_extractor(cfg.normalize)
     n_params = sum(p.numel() for p in raw_model.parameters())
@@ -422,10 +451,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
               "rng": {"torch": torch.get_rng_state(), "seed": cfg.seed},
               "data_position": {"step": step, "seed": cfg.seed},
               "hours_seen": hours_seen, "best": best, "health_streak": monitor.streak}
-        return save_checkpoint(out, model=raw_model, feature_extractor=feature_extractor,
+        return save_checkpoint(out, model=raw_model,
+                               feature_extractor=feature_extractor,
                                config=cfg, step=step, state=st, best=best,
                                new_best=new_best,
-                               extra_meta={"hours_seen": hours_seen, "world_size": world,
+                               extra_meta={"hours_seen": hours_seen,
+                                           "world_size": world,
                                            "n_parameters": n_params,
                                            **objective.checkpoint_meta()})
 
@@ -505,7 +536,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
                                 ppl=f"{ppl:.1f}", lr=f"{lr:.1e}",
                                 gnorm=f"{grad_norm:.2f}")
         monitor.update(step, metrics, last_good=(
-            f"The last checkpoint is {out} (step {step - step % cfg.checkpoint_every}). "))
+            f"The last checkpoint is {out} (step "
+            f"{step - step % cfg.checkpoint_every}). "))
 
         if at_checkpoint:
             new_best = not best or vloss < best["valid_loss"]

@@ -77,6 +77,10 @@ def make_model_config(preset: str, *, diversity_loss_weight: float = 0.1):
     preset : {"tiny", "base", "large"}
     diversity_loss_weight : float
         Stored in the config for the record (our criterion applies it).
+
+    Returns
+    -------
+    transformers.Wav2Vec2Config
     """
     from transformers import Wav2Vec2Config
 
@@ -121,6 +125,10 @@ def make_feature_extractor(normalize: bool):
     ----------
     normalize : bool
         Whether the waveform was z-scored in training (``do_normalize``).
+
+    Returns
+    -------
+    transformers.Wav2Vec2FeatureExtractor
     """
     from transformers import Wav2Vec2FeatureExtractor
 

@@ -295,6 +295,13 @@ def predict_units(features: np.ndarray, centers: np.ndarray) -> np.ndarray:
 def codebook_usage(labels: np.ndarray, n_clusters: int) -> dict[str, float]:
     """Perplexity of the unit distribution and clusters never used.
 
+    Parameters
+    ----------
+    labels : ndarray of int
+        Unit labels.
+    n_clusters : int
+        Codebook size.
+
     Returns
     -------
     dict
@@ -345,7 +352,7 @@ def pnmi(phones: Sequence, units: np.ndarray) -> float:
 class Targets:
     """Hidden-unit labels of a set of utterances (a targets directory).
 
-    Attributes
+    Parameters
     ----------
     path : Path
     meta : dict
@@ -414,6 +421,15 @@ class Targets:
 
 def load_targets(path: str | os.PathLike) -> Targets:
     """Read a targets directory written by :func:`build_targets`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The targets directory.
+
+    Returns
+    -------
+    Targets
 
     Raises
     ------

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from .._io import check_output_dir, params_hash, read_json, write_json
-from .._logging import logger, verbose as _verbose
+from .._logging import logger
+from .._logging import verbose as _verbose
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -78,7 +79,8 @@ class DemoConfig:
             low = {"n_subjects": 2, "n_runs": 2, "scans_per_run": 1,
                    "train_steps": 0}[name]
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"DemoConfig {name!r} must be an integer >= {low}, got "
+                raise ValueError(f"DemoConfig {name!r} must be an integer >= {low}, "
+                                 f"got "
                                  f"{value!r}.")
         for name in ("tr_s", "corpus_minutes"):
             if not getattr(self, name) > 0:
@@ -142,7 +144,8 @@ def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
         marker = folder / ".done.json"
         if not _stage_done(marker, params):
             t0 = time.perf_counter()
-            logger.info("Synthesising the %s corpus (%.1f min)", name, cfg.corpus_minutes)
+            logger.info("Synthesising the %s corpus (%.1f min)", name,
+                        cfg.corpus_minutes)
             audio = folder / "audio"
             if kind == "speech":
                 make_speech_corpus(audio, language, cfg.corpus_minutes * 60,

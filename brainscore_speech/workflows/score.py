@@ -28,12 +28,20 @@ from typing import Any
 
 import numpy as np
 
-from .._io import TMP_MARK, array_hash, atomic_path, file_hash, make_provenance, \
-    params_hash, read_json, write_json
+from .._io import (
+    TMP_MARK,
+    array_hash,
+    atomic_path,
+    file_hash,
+    make_provenance,
+    params_hash,
+    read_json,
+    write_json,
+)
 from .._logging import logger, verbose
-from .._validation import check_option
-from ..containers import LayerScores, read_activation_layer, read_activation_meta
+from .._validation import check_option, check_path
 from ..analysis.group import write_volume_map
+from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..exceptions import BrainscoreWarning, DataError
 from ._score_checks import check_bold_coverage, check_score_inputs, record_score
 
@@ -54,7 +62,8 @@ class ScoreResult:
     layerscores : Path
         The LayerScores ``.npz`` (with its JSON sidecar).
     maps : dict of str to Path
-        ``"<layer>/<hemi>"`` -> per-layer r map; ``"hierarchy/<hemi>"`` -> best-layer map.
+        ``"<layer>/<hemi>"`` -> per-layer r map; ``"hierarchy/<hemi>"`` -> best-layer
+        map.
     table : Path
         Tidy TSV.
     provenance : Path
@@ -218,9 +227,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                          f"[0, 1], got {slice_time_ref!r}.")
     preset = load_study(study) if study is not None else None
     sub = str(subject)[4:] if str(subject).startswith("sub-") else str(subject)
-    act_dir = Path(activations)
-    if not act_dir.is_dir():
-        raise FileNotFoundError(f"Activation folder not found: {act_dir}")
+    act_dir = check_path(activations, "activations", kind="dir",
+                         what="Activation folder")
     out = Path(out)
     specs = describe_runs(bids_root, sub, task=task, study=preset)
     available = sorted(p.stem for p in act_dir.glob("*.h5") if ".tmp-" not in p.name)
@@ -229,7 +237,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         path = act_dir / f"{spec.stimulus}.h5"
         if not path.is_file():
             raise FileNotFoundError(
-                f"No activations for stimulus {spec.stimulus!r} (sub-{sub} {spec.key}): "
+                f"No activations for stimulus {spec.stimulus!r} (sub-{sub} "
+                f"{spec.key}): "
                 f"expected {path}; the folder has {available[:10]}"
                 + ("..." if len(available) > 10 else "") + "."
             )
@@ -252,15 +261,15 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     names = [n for n in layer_order if n in set(names)]
 
     if mask_img is not None:
-        mask_img = Path(mask_img)
-        if not mask_img.is_file():
-            raise FileNotFoundError(f"Brain mask not found: {mask_img}")
+        mask_img = check_path(mask_img, "mask_img", what="Brain mask")
         if space.startswith(("fsaverage", "fsnative")):
             raise ValueError(f"'mask_img' is for volume spaces; space {space!r} is a "
                              "surface.")
     bold = load_bold(bids_root, sub, task=task, space=space, derivatives=derivatives,
-                     study=preset, confounds_strategy=confounds_strategy, mask_img=mask_img,
-                     stimulus_durations_s={s: m["duration_s"] for s, m in metas.items()})
+                     study=preset, confounds_strategy=confounds_strategy,
+                     mask_img=mask_img,
+                     stimulus_durations_s={s: m["duration_s"]
+                                           for s, m in metas.items()})
     check_bold_coverage(bold, sub)  # NaN policy: see workflows/_score_checks.py
     run_keys = list(bold.runs)
     dropped: list[str] = []
@@ -305,7 +314,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     params = {"alphas": [float(a) for a in alphas], "cv": cv,
               "alpha_selection": alpha_selection, "hrf_model": hrf_model,
               "scaling": scaling, "confounds_strategy": list(confounds_strategy),
-              "space": space, "task": task_label, "study": preset.name if preset else None,
+              "space": space, "task": task_label,
+              "study": preset.name if preset else None,
               "runs": run_keys, "onsets_s": {k: bold.onsets_s[k] for k in run_keys},
               "stimuli": {k: bold.stimuli[k] for k in run_keys},
               "repeated": repeated, "dropped_runs": dropped, "gap_s": float(gap_s),
@@ -346,7 +356,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     if not force and prov_path.is_file() and all(p.is_file() for p in outputs):
         try:
             if read_json(prov_path).get("cache_key") == run_key:
-                logger.info("sub-%s model %s: up to date, nothing to do.", sub, model_id)
+                logger.info("sub-%s model %s: up to date, nothing to do.", sub,
+                            model_id)
                 return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=0,
                                    skipped=True, files=[*outputs, prov_path])
         except DataError:
@@ -393,7 +404,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     alpha_arr = np.full((len(names), n_f, n_targets), np.nan, dtype=np.float32)
     for i, name in enumerate(names):
         scores[i][:, valid] = per_layer[name].scores[0]
-        alpha_arr[i][:, valid] = per_layer[name].alphas[0]
+        alpha_arr[i][:, valid] = per_layer[name].best_alphas[0]
     model_meta = dict(first["model_meta"])
     model_meta["participant_language"] = participant_language
     provenance = make_provenance(
@@ -403,7 +414,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                 "bold_hash": bold_hash, "layer_keys": layer_keys,
                 "bold_runs": bold.provenance})
     provenance["cache_key"] = run_key
-    ls = LayerScores(scores=scores, alphas=alpha_arr, layer_names=tuple(names),
+    ls = LayerScores(scores=scores, best_alphas=alpha_arr, layer_names=tuple(names),
                      cv=dict(next(iter(per_layer.values())).cv), subject=sub,
                      model_id=model_id, space=space, model_meta=model_meta,
                      hemi_sizes=bold.hemi_sizes, provenance=provenance,
@@ -424,7 +435,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     mean = ls.mean_scores  # (n_layers, n_targets)
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(mean).any(0)
-        best = np.where(finite, np.argmax(np.where(np.isfinite(mean), mean, -np.inf), 0),
+        best = np.where(finite, np.argmax(np.where(np.isfinite(mean), mean, -np.inf),
+                                          0),
                         -1)
     hier = np.where(best >= 0, best.astype(np.float32), np.nan)
     slices, start = {}, 0
@@ -441,7 +453,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             _write_gifti_map(path, values, key)
         else:
             if mask is None:
-                raise DataError("Volume maps need the brain mask used to load the BOLD; "
+                raise DataError("Volume maps need the brain mask used to load the "
+                                "BOLD; "
                                 "none was recorded.")
             write_volume_map(values, mask, path)
     _write_table(table_path, ls, valid, slices, sub, model_id, model_meta)
@@ -470,7 +483,7 @@ def _warn_edge_alphas_once(per_layer: dict[str, LayerScores], alphas: Sequence[f
     total: dict[str, Any] = {"n_low": 0, "n_high": 0, "n_chosen": 0, "n_predicted": 0,
                              "r_threshold": np.nan}
     for ls in per_layer.values():
-        s = edge_alpha_summary(ls.alphas, ls.scores, grid, n_samples=n_samples)
+        s = edge_alpha_summary(ls.best_alphas, ls.scores, grid, n_samples=n_samples)
         for k in ("n_low", "n_high", "n_chosen", "n_predicted"):
             total[k] += s[k]
         total["r_threshold"] = s["r_threshold"]
@@ -511,7 +524,8 @@ def _write_table(path: Path, ls: LayerScores, valid: np.ndarray,
                 "median_r": float(np.median(v)) if v.size else np.nan,
                 "max_r": float(v.max()) if v.size else np.nan,
                 "n_targets": int(v.size),
-                "regime": model_meta.get("regime"), "language": model_meta.get("language"),
+                "regime": model_meta.get("regime"),
+                "language": model_meta.get("language"),
                 "objective": model_meta.get("objective"),
                 "participant_language": model_meta.get("participant_language"),
             })

@@ -41,7 +41,8 @@ def test_hrf_regressors_matches_nilearn_compute_regressor(rng, model, onset, sli
             assert r > 0.999, (model, j, k, r)  # acceptance threshold of issue 3
 
 
-@pytest.mark.parametrize(("model", "kernel"), [("glover", glover_hrf), ("spm", spm_hrf)])
+@pytest.mark.parametrize(("model", "kernel"), [("glover", glover_hrf), ("spm",
+                                                                        spm_hrf)])
 def test_hrf_regressors_impulse_equals_kernel(model, kernel):
     tr, n = 1.5, 40
     feats = np.zeros((n, 1))
@@ -164,17 +165,22 @@ def test_hrf_kernels_sum_to_one():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"features": np.zeros(5)}, r"'features' must be a 2-D array \(n_frames, n_units\), got shape \(5,\)"),
-    ({"features": np.zeros((0, 3)), "frame_times_s": np.zeros(0)}, r"'features' is empty"),
+    ({"features": np.zeros(5)}, r"'features' must be a 2-D array \(n_frames, "
+                                r"n_units\), got shape \(5,\)"),
+    ({"features": np.zeros((0, 3)), "frame_times_s": np.zeros(0)}, r"'features' is "
+                                                                   r"empty"),
     ({"features": np.full((4, 2), np.nan)}, r"'features' contains 8 non-finite"),
-    ({"frame_times_s": np.arange(3.0)}, r"'frame_times_s' must have shape \(n_frames,\) = \(4,\)"),
-    ({"frame_times_s": np.array([0.0, 1.0, 1.0, 2.0])}, r"strictly increasing; frame 2"),
+    ({"frame_times_s": np.arange(3.0)}, r"'frame_times_s' must have shape "
+                                        r"\(n_frames,\) = \(4,\)"),
+    ({"frame_times_s": np.array([0.0, 1.0, 1.0, 2.0])},
+     r"strictly increasing; frame 2"),
     ({"n_scans": 0}, r"'n_scans' must be a positive integer, got 0"),
     ({"tr_s": -1.0}, r"'tr_s' must be > 0 seconds, got -1.0"),
     ({"hrf_model": "glovr"}, r"'hrf_model' must be one of .* Did you mean 'glover'\?"),
     ({"scaling": "robust"}, r"'scaling' must be one of"),
     ({"hrf_model": "fir"}, r"hrf_model='fir' needs 'fir_delays'"),
-    ({"hrf_model": "fir", "fir_delays": [1.5]}, r"'fir_delays' must be non-negative integers"),
+    ({"hrf_model": "fir", "fir_delays": [1.5]}, r"'fir_delays' must be non-negative "
+                                                r"integers"),
     ({"fir_delays": [1]}, r"'fir_delays' is only used with hrf_model='fir'"),
     ({"max_rate_hz": 0}, r"'max_rate_hz' must be > 0 Hz or None"),
     ({"oversampling": 0}, r"'oversampling' must be an integer >= 1"),
@@ -203,9 +209,11 @@ def test_run_regressors_errors(rng):
     pair = _features(rng, n=100, d=2)
     with pytest.raises(ValueError, match=r"'runs' is empty"):
         run_regressors({}, {}, 2.0)
-    with pytest.raises(ValueError, match=r"Run 'b' is missing from 'n_scans'; available: \['a'\]"):
+    with pytest.raises(ValueError, match=r"Run 'b' is missing from 'n_scans'; "
+                                         r"available: \['a'\]"):
         run_regressors({"b": pair}, {"a": 3}, 2.0)
     with pytest.raises(ValueError, match=r"Run 'b' is missing from 'onsets_s'"):
         run_regressors({"b": pair}, {"b": 3}, 2.0, onsets_s={"a": 0.0})
-    with pytest.raises(ValueError, match=r"runs\['b'\] must be a \(features, frame_times_s\) pair"):
+    with pytest.raises(ValueError, match=r"runs\['b'\] must be a \(features, "
+                                         r"frame_times_s\) pair"):
         run_regressors({"b": pair[0]}, {"b": 3}, 2.0)

@@ -50,7 +50,8 @@ def test_relative_depths_of_names():
     assert [d[n]["relative_depth"] for n in ("conv0", "conv3", "conv6")] == [0, 0.5, 1]
     assert d["encoder_input"] == {"stage": "transformer", "index": 0,
                                   "relative_depth": 0.0}
-    assert d["transf5"]["relative_depth"] == 0.5 and d["transf11"]["relative_depth"] == 1
+    assert d["transf5"]["relative_depth"] == 0.5
+    assert d["transf11"]["relative_depth"] == 1
     assert d["stage2"] == {"stage": "other", "index": 1, "relative_depth": 1.0}
     deep = relative_depths(["transf11"], n_transformer=24)
     assert deep["transf11"]["relative_depth"] == 0.5
@@ -122,8 +123,8 @@ def test_group_by_depth_gives_one_hierarchy_map(two_depth_study, tmp_path):
             want[k] += np.mean([ls.mean_scores[ls.layer_names.index(name)]
                                 for ls in by_model[m]], axis=0) / 2
     np.testing.assert_allclose(hm.mean_scores, want, rtol=1e-6, atol=1e-7)
-    assert (out / "space-fsaverage5_hemi-L_model-bydepth_desc-bestlayer_statmap.func.gii"
-            ).is_file()
+    assert (out / "space-fsaverage5_hemi-L_model-bydepth_desc-bestlayer_statmap"
+                  ".func.gii").is_file()
     # without --layer-axis depth there is no such map
     code, _, err = run_cli(["group", deriv, "--out", tmp_path / "g2", "--test", "ttest",
                             "--n-permutations", "10"])
@@ -150,7 +151,8 @@ def test_interpolation_between_layers_and_errors(two_depth_study):
     np.testing.assert_allclose(st.data.mean(0)[0], want, rtol=1e-6, atol=1e-7)
     assert st.model_meta[0]["sources"]["large8"]["transformer@0.19"] == [
         "transf0", "transf1", 0.5]
-    with pytest.raises(ValueError, match=r"'grid\['transformer'\]' must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"'grid\['transformer'\]' must lie in \[0, "
+                                         r"1\]"):
         stack_by_depth(by_model, grid={"transformer": [1.5]})
     with pytest.raises(ValueError, match="share no layer stage"):
         stack_by_depth({"a": by_model["base4"], "b": by_model["large8"]},
@@ -163,7 +165,7 @@ def test_interpolation_between_layers_and_errors(two_depth_study):
 
 def _only(ls: LayerScores, name: str) -> LayerScores:
     i = ls.layer_names.index(name)
-    return LayerScores(scores=ls.scores[i:i + 1], alphas=ls.alphas[i:i + 1],
+    return LayerScores(scores=ls.scores[i:i + 1], best_alphas=ls.best_alphas[i:i + 1],
                        layer_names=(name,), subject=ls.subject, model_id=ls.model_id,
                        space=ls.space, hemi_sizes=ls.hemi_sizes,
                        layer_info={name: ls.layer_info[name]})
@@ -171,7 +173,10 @@ def _only(ls: LayerScores, name: str) -> LayerScores:
 
 @pytest.mark.slow  # shares a ~30-60 s simulated study + 2 models
 def test_figure_colour_bar_names_the_axis(two_depth_study, tmp_path):
-    from brainscore_speech.analysis import compute_depth_hierarchy, discover_layer_scores
+    from brainscore_speech.analysis import (
+        compute_depth_hierarchy,
+        discover_layer_scores,
+    )
     from brainscore_speech.plotting.surface import plot_hierarchy
 
     _, deriv, _, _ = two_depth_study
@@ -183,7 +188,7 @@ def test_figure_colour_bar_names_the_axis(two_depth_study, tmp_path):
 
 
 def test_depth_axis_does_not_import_torch():
-    """analysis (and its depth axis) stays free of torch (ARCHITECTURE import layers)."""
+    """analysis (and its depth axis) stays free of torch (ARCHITECTURE layers)."""
     import subprocess
     import sys
 
@@ -211,7 +216,10 @@ def _two_models(effect, seed=0):
 def test_planted_relative_depth_is_recovered_across_depths():
     """ROIs tuned to the same relative depth in a 4- and an 8-block model (A1 -> first
     position ... IFG -> last) land on that depth in the joint map."""
-    from brainscore_speech.analysis import compute_depth_hierarchy, roi_order_correlation
+    from brainscore_speech.analysis import (
+        compute_depth_hierarchy,
+        roi_order_correlation,
+    )
 
     by_model, truth = _two_models("hierarchy")
     hm = compute_depth_hierarchy(by_model, test="ttest", n_bootstrap=10)

@@ -66,7 +66,7 @@ def test_preference_index_ground_truth():
 
 def _ls(sub, space="fsaverage5", n=20, hemi=None, model="m", layers=("a", "b")):
     s = np.zeros((len(layers), 2, n), np.float32)
-    return LayerScores(scores=s, alphas=s, layer_names=layers, subject=sub,
+    return LayerScores(scores=s, best_alphas=s, layer_names=layers, subject=sub,
                        model_id=model, space=space, hemi_sizes=hemi)
 
 

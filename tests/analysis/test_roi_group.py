@@ -43,7 +43,8 @@ def test_speech_rois_real_atlases(shared_data):
     assert dk.name == "desikan" and "belt" not in speech_rois(dk)
     with pytest.raises(ValueError, match="No default speech-ROI mapping for atlas"):
         speech_rois(_atlas(shared_data, "schaefer400"))
-    with pytest.raises(ValueError, match=r"ROI 'X': labels \['nope'\] are not in atlas"):
+    with pytest.raises(ValueError,
+                       match=r"ROI 'X': labels \['nope'\] are not in atlas"):
         speech_rois(dk, mapping={"X": ["nope"]})
     with pytest.raises(ValueError, match="'hemi' must be one of"):
         speech_rois(dk, hemi="both2")
@@ -172,7 +173,8 @@ def test_run_group_errors(tmp_path, shared_data):
         run_group(tmp_path / "d", tmp_path / "g",
                   atlas=(d / "lh_aparc_fsa5.annot", d / "rh_aparc_fsa5.annot"))
     # a subject in another space
-    scores, _ = make_synthetic_layer_scores(1, n_vertices_per_hemi=300, space="fsaverage6",
+    scores, _ = make_synthetic_layer_scores(1, n_vertices_per_hemi=300,
+                                            space="fsaverage6",
                                             subjects=["09"], model_id="stages")
     scores[0].save(tmp_path / "d" / "sub-09" / "sub-09_model-stages_layerscores.npz")
     with pytest.raises(ValueError, match="Subjects do not share a space"):

@@ -229,7 +229,7 @@ def test_reduce_options_and_errors(mesh):
                                rtol=1e-6)
     with pytest.raises(ValueError, match="'reduce' must be one of"):
         reduce_layer_scores(models["trained"], reduce="")
-    single = [LayerScores(scores=ls.scores[:, :1], alphas=ls.alphas[:, :1],
+    single = [LayerScores(scores=ls.scores[:, :1], best_alphas=ls.best_alphas[:, :1],
                           layer_names=ls.layer_names, subject=ls.subject,
                           model_id="x", hemi_sizes=ls.hemi_sizes)
               for ls in models["trained"]]
@@ -355,7 +355,8 @@ def test_default_layers_are_the_papers():
     assert len(default_layers(names)) == 19
     assert default_layers(("stage1", "stage2")) == ("stage1", "stage2")
     s = np.zeros((20, 2, 6), np.float32)
-    scores = [LayerScores(scores=s + i, alphas=s, layer_names=names, subject=f"0{i}",
+    scores = [LayerScores(scores=s + i, best_alphas=s, layer_names=names,
+                          subject=f"0{i}",
                           model_id="m") for i in range(3)]
     h = compute_hierarchy(scores, n_bootstrap=0, test="ttest")
     assert "encoder_input" not in h.layer_names and len(h.layer_names) == 19
@@ -368,8 +369,9 @@ def test_layerscores_rejects_foreign_hemisphere_keys():
     for keys in ({"left": 3, "right": 3}, {"R": 3, "L": 3}, {"lh": 6}):
         with pytest.raises(ValueError, match=r"LayerScores: 'hemi_sizes' keys must "
                            r"be 'L' and/or 'R' \(left then right"):
-            LayerScores(scores=s, alphas=s, layer_names=("a", "b"), hemi_sizes=keys)
-    assert LayerScores(scores=s, alphas=s, layer_names=("a", "b"),
+            LayerScores(scores=s, best_alphas=s, layer_names=("a", "b"),
+                        hemi_sizes=keys)
+    assert LayerScores(scores=s, best_alphas=s, layer_names=("a", "b"),
                        hemi_sizes={"L": 6}).hemi_sizes == {"L": 6}
 
 

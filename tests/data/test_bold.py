@@ -9,8 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainscore_speech.data.bold import describe_runs, find_bold_files, load_bold, \
-    read_gifti_timeseries
+from brainscore_speech.data.bold import (
+    describe_runs,
+    find_bold_files,
+    load_bold,
+    read_gifti_timeseries,
+)
 from brainscore_speech.data.simulate import simulate_study
 from brainscore_speech.exceptions import DataError
 
@@ -25,14 +29,16 @@ def test_load_bold_surface_cleaned_and_zscored(tiny):
     bold = load_bold(tiny.bids_root, "sub-01")
     assert bold.hemi_sizes == {"L": 10242, "R": 10242}
     assert list(bold.runs) == ["task-listen_run-1", "task-listen_run-2"]
-    assert bold.stimuli == {"task-listen_run-1": "story01", "task-listen_run-2": "story02"}
+    assert bold.stimuli == {"task-listen_run-1": "story01",
+                            "task-listen_run-2": "story02"}
     assert bold.tr_s == 2.0 and bold.task == "listen" and bold.valid.all()
     y = bold.runs["task-listen_run-1"]
     np.testing.assert_allclose(y.mean(0), 0, atol=1e-4)
     np.testing.assert_allclose(y.std(0, ddof=1), 1, rtol=1e-3)
     # the motion confounds are regressed out
     conf = pd.read_csv(tiny.bids_root / "derivatives/fmriprep/sub-01/func/"
-                       "sub-01_task-listen_run-1_desc-confounds_timeseries.tsv", sep="\t")
+                       "sub-01_task-listen_run-1_desc-confounds_timeseries.tsv",
+                       sep="\t")
     m = conf["trans_x"].to_numpy()
     m = (m - m.mean()) / m.std()
     np.testing.assert_allclose((m @ y) / len(m), 0, atol=1e-4)
@@ -51,7 +57,8 @@ def test_load_bold_bad_strategy_and_missing_confounds(tiny, tmp_path):
     with pytest.raises(ValueError, match="'confounds_strategy' must be one of .*got "
                                          "'scrub'"):
         load_bold(tiny.bids_root, "01", confounds_strategy=("motion", "scrub"))
-    with pytest.raises(FileNotFoundError, match="fMRIPrep derivatives folder not found"):
+    with pytest.raises(FileNotFoundError,
+                       match="fMRIPrep derivatives folder not found"):
         load_bold(tiny.bids_root, "01", derivatives=tmp_path / "none")
     import shutil
     root = tmp_path / "s"
@@ -71,7 +78,8 @@ def _volume_study(root, *, tr_header=2.0, corrupt=False):
     dfunc = root / "derivatives" / "fmriprep" / "sub-01" / "func"
     func.mkdir(parents=True)
     dfunc.mkdir(parents=True)
-    (func / "sub-01_task-t_run-1_bold.json").write_text(json.dumps({"RepetitionTime": 2}))
+    (func / "sub-01_task-t_run-1_bold.json").write_text(
+        json.dumps({"RepetitionTime": 2}))
     (func / "sub-01_task-t_run-1_events.tsv").write_text(
         "onset\tduration\ttrial_type\tstim_file\n0\t70\tstory\ts1.wav\n")
     data = rng.normal(size=(4, 4, 4, 40)).astype(np.float32) + 100
@@ -124,7 +132,8 @@ def test_load_bold_volume_truncated(tmp_path):
 def test_load_bold_volume_missing_mask(tmp_path):
     root = _volume_study(tmp_path)
     next((root / "derivatives/fmriprep/sub-01/func").glob("*mask*")).unlink()
-    with pytest.raises(FileNotFoundError, match="No brain mask for .*desc-preproc_bold"):
+    with pytest.raises(FileNotFoundError,
+                       match="No brain mask for .*desc-preproc_bold"):
         load_bold(root, "01", space="MNI152NLin2009cAsym", confounds_strategy=())
 
 

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import yaml
-from tests.conftest import run_cli
 
 from brainscore_speech.data.manifest import get_dataset
+from tests.conftest import run_cli
 
 # The local HTTP server of the manifest tests (127.0.0.1 only).
 from tests.data.test_manifest import _Server

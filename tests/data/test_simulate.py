@@ -8,9 +8,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brainscore_speech.containers import read_activation_meta, StimulusActivations
-from brainscore_speech.data.simulate import STAGES, compute_stage_features, \
-    log_spectrogram, make_procedural_speech, simulate_study
+from brainscore_speech.containers import StimulusActivations, read_activation_meta
+from brainscore_speech.data.simulate import (
+    STAGES,
+    compute_stage_features,
+    log_spectrogram,
+    make_procedural_speech,
+    simulate_study,
+)
 from tests.conftest import run_cli
 
 
@@ -72,12 +77,13 @@ def test_simulate_gradient_early_stages_near_heschl(tiny):
 def test_simulate_is_deterministic(tmp_path):
     a = simulate_study(tmp_path / "a", n_subjects=1, n_runs=2, scans_per_run=20, seed=5)
     b = simulate_study(tmp_path / "b", n_subjects=1, n_runs=2, scans_per_run=20, seed=5)
-    name = "derivatives/fmriprep/sub-01/func/sub-01_task-listen_run-2_space-fsaverage5" \
-           "_hemi-R_bold.func.gii"
+    name = ("derivatives/fmriprep/sub-01/func/sub-01_task-listen_run-2_space-"
+            "fsaverage5_hemi-R_bold.func.gii")
     x = nib.load(a.bids_root / name).darrays[5].data
     y = nib.load(b.bids_root / name).darrays[5].data
     np.testing.assert_array_equal(x, y)
-    ta, tb = np.load(a.truth / "sub-01_truth.npz"), np.load(b.truth / "sub-01_truth.npz")
+    ta = np.load(a.truth / "sub-01_truth.npz")
+    tb = np.load(b.truth / "sub-01_truth.npz")
     np.testing.assert_array_equal(ta["planted_r"], tb["planted_r"])
 
 

@@ -9,8 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from brainscore_speech.data.bold import describe_runs, read_events, \
-    read_participant_language
+from brainscore_speech.data.bold import (
+    describe_runs,
+    read_events,
+    read_participant_language,
+)
 from brainscore_speech.data.studies import StudyPreset, list_studies, load_study
 from brainscore_speech.exceptions import DataError
 
@@ -29,7 +32,8 @@ def _readme_table(readme: str) -> dict[str, dict[str, list[float]]]:
     out, lang, audio = {}, None, None
     for line in readme.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 11 or cells[1] not in ("audio (s)", "scan_raw", "scan_preproc"):
+        if len(cells) != 11 or cells[1] not in ("audio (s)", "scan_raw",
+                                                "scan_preproc"):
             continue
         values = [float(c) for c in cells[2:]]
         if cells[1] == "audio (s)":

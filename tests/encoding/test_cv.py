@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainscore_speech.encoding import describe_splits, group_splits, inner_splits, \
-    run_order, run_splits, stimulus_groups, trim_gap
+from brainscore_speech.encoding import (
+    describe_splits,
+    group_splits,
+    inner_splits,
+    run_order,
+    run_splits,
+    stimulus_groups,
+    trim_gap,
+)
 
 
 def test_run_splits_leave_one_run_out_holds_out_whole_runs():
@@ -35,7 +42,8 @@ def test_group_splits_inner_defaults():
 
 
 @pytest.mark.parametrize(("runs", "cv", "match"), [
-    (np.zeros(10), "leave-one-run-out", r"cv='leave-one-run-out' needs at least 2 runs, got 1"),
+    (np.zeros(10), "leave-one-run-out", r"cv='leave-one-run-out' needs at least 2 "
+                                        r"runs, got 1"),
     (np.repeat([0, 1], 5), 3, r"'cv'=3 folds need at least 3 runs, got 2"),
     (np.repeat([0, 1], 5), 1, r"'cv' must be an int >= 2"),
     (np.repeat([0, 1], 5), "kfold", r"'cv' must be 'leave-one-run-out' or an int"),

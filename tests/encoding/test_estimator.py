@@ -28,7 +28,8 @@ def test_equals_sklearn_ridge_at_the_chosen_alpha(rng):
     est = RunwiseRidgeCV(alphas=np.logspace(-1, 5, 7), dtype="float64").fit(X, Y, runs)
     Xt = rng.standard_normal((25, X.shape[1])) * 5 + 3
     pred = est.predict(Xt)
-    assert pred.shape == (25, Y.shape[1]) and est.coef_.shape == (Y.shape[1], X.shape[1])
+    assert pred.shape == (25, Y.shape[1]) and est.coef_.shape == (Y.shape[1],
+                                                                  X.shape[1])
     sc = StandardScaler().fit(X)
     for t in range(Y.shape[1]):
         ref = Ridge(alpha=est.alpha_[t]).fit(sc.transform(X), Y[:, t])
@@ -52,7 +53,7 @@ def test_held_out_run_matches_score_layers(rng):
     est = RunwiseRidgeCV(alphas=alphas).fit(X[train], Y[train], runs=runs[train])
     r = pearson_r(Y[test], est.predict(X[test]))
     np.testing.assert_allclose(r, ls.scores[0, 0], atol=1e-4)
-    np.testing.assert_allclose(est.alpha_, ls.alphas[0, 0])
+    np.testing.assert_allclose(est.alpha_, ls.best_alphas[0, 0])
 
 
 def test_sklearn_protocol_and_single_target(rng):
@@ -73,7 +74,8 @@ def test_errors(rng):
     X, Y, runs, _ = _problem(rng, t=2)
     est = RunwiseRidgeCV()
     with pytest.raises(ValueError, match=r"'y' must have shape \(n_samples,\) or "
-                                         r"\(n_samples, n_targets\) with n_samples = 360"):
+                                         r"\(n_samples, n_targets\) with n_samples = "
+                                         r"360"):
         est.fit(X, Y[:10])
     with pytest.raises(ValueError, match=r"'runs' must have shape \(n_samples,\) = "
                                          r"\(360,\), got \(3,\)"):

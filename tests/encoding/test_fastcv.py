@@ -32,7 +32,7 @@ def study():
 
 
 def _assert_same(a, b, rtol=1e-6, atol=1e-7):
-    np.testing.assert_array_equal(a.alphas, b.alphas)
+    np.testing.assert_array_equal(a.best_alphas, b.best_alphas)
     np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=atol)
 
 
@@ -68,8 +68,9 @@ def test_fast_single_run_blocks_and_constant_columns(study):
     exact = _score({"s": X}, Y, runs, cv=3, dtype="float64", solver="exact")
     fast = _score({"s": X}, Y, runs, cv=3, dtype="float64")
     assert np.all(np.isnan(fast.scores[0, :, 0]))
-    assert np.all(np.isnan(fast.alphas[0, :, 0]))
-    np.testing.assert_array_equal(np.isnan(fast.alphas), np.isnan(exact.alphas))
+    assert np.all(np.isnan(fast.best_alphas[0, :, 0]))
+    np.testing.assert_array_equal(np.isnan(fast.best_alphas),
+                                  np.isnan(exact.best_alphas))
     _assert_same(fast, exact)
 
 
@@ -81,10 +82,10 @@ def test_fast_float32_matches_the_float64_choice(study):
     ref = _score(layers, Y, runs, dtype="float64", solver="exact")
     fast = _score(layers, Y, runs)
     exact32 = _score(layers, Y, runs, solver="exact")
-    agree_fast = np.mean(fast.alphas == ref.alphas)
+    agree_fast = np.mean(fast.best_alphas == ref.best_alphas)
     assert agree_fast >= 0.999
-    assert agree_fast >= np.mean(exact32.alphas == ref.alphas)
-    same = fast.alphas == exact32.alphas
+    assert agree_fast >= np.mean(exact32.best_alphas == ref.best_alphas)
+    same = fast.best_alphas == exact32.best_alphas
     np.testing.assert_allclose(fast.scores[same], exact32.scores[same], atol=1e-5)
 
 
@@ -119,7 +120,7 @@ def test_local_search_finds_the_grid_minimum_from_any_start(rng):
         np.testing.assert_array_equal(best, cold)
         np.testing.assert_allclose(scores, cold_scores, rtol=1e-12)
     exact = _score({"x": X}, Y, runs, dtype="float64", solver="exact")
-    np.testing.assert_array_equal(ALPHAS[cold], exact.alphas[0])
+    np.testing.assert_array_equal(ALPHAS[cold], exact.best_alphas[0])
 
 
 def test_atoms_of_leave_one_run_out_are_the_runs():

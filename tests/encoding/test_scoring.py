@@ -90,7 +90,7 @@ def scored(study, request):
 def test_score_layers_recovers_planted_layer(study, scored):
     _, Y, _, planted, true_r = study
     assert isinstance(scored, LayerScores)
-    assert scored.scores.shape == (4, 4, Y.shape[1]) == scored.alphas.shape
+    assert scored.scores.shape == (4, 4, Y.shape[1]) == scored.best_alphas.shape
     best = np.nanargmax(scored.mean_scores, axis=0)
     strong = true_r >= 0.2
     accuracy = np.mean(best[strong] == planted[strong])
@@ -149,7 +149,7 @@ def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
     set_backend("numpy")
     ref = RidgeCV(alphas=alphas, cv=group_splits(runs[train]),
                   fit_intercept=False).fit(X, Yt)
-    agree = np.isclose(ours.alphas[0, 0], ref.best_alphas_)
+    agree = np.isclose(ours.best_alphas[0, 0], ref.best_alphas_)
     if dtype == "float64":
         assert agree.mean() >= 0.99  # acceptance of issue 3
     else:
@@ -182,7 +182,8 @@ def test_score_layers_constant_targets_are_nan(study):
     Y[:, 0] = 5.0  # constant everywhere
     Y[runs == "run-2", 1] = 1.0  # constant in one held-out run only
     out = _score({"s": layers["stage1"]}, Y, runs, alphas=np.logspace(-1, 8, 10))
-    assert np.all(np.isnan(out.scores[0, :, 0])) and np.all(np.isnan(out.alphas[0, :, 0]))
+    assert np.all(np.isnan(out.scores[0, :, 0]))
+    assert np.all(np.isnan(out.best_alphas[0, :, 0]))
     assert np.isnan(out.scores[0, 1, 1]) and np.isfinite(out.scores[0, 0, 1])
     assert np.all(np.isfinite(out.scores[0, :, 2:]))
 
@@ -212,7 +213,7 @@ def test_score_layers_torch_backend_and_batches_match_numpy(study, solver):
                    solver=solver)
         b = _score(sub, Y[:, :50], runs, alphas=np.logspace(-1, 8, 10), dtype=dtype,
                    backend="torch", target_batch_size=16, solver=solver)
-        same = a.alphas == b.alphas
+        same = a.best_alphas == b.best_alphas
         # float32: near-tied flat validation curves may resolve either way
         assert same.mean() >= min_agree
         np.testing.assert_allclose(a.scores[same], b.scores[same], rtol=1e-3, atol=1e-4)
@@ -227,7 +228,7 @@ def test_score_layers_cuda_matches_cpu(study):
     layers, Y, runs, _, _ = study
     a = _score(layers, Y, runs, alphas=np.logspace(-1, 8, 10))
     b = _score(layers, Y, runs, alphas=np.logspace(-1, 8, 10), device="cuda")
-    same = a.alphas == b.alphas
+    same = a.best_alphas == b.best_alphas
     assert same.mean() >= 0.99
     np.testing.assert_allclose(a.scores[same], b.scores[same], rtol=1e-3, atol=1e-3)
 
@@ -240,7 +241,8 @@ def test_score_layers_warns_once_on_grid_edge():
     X = rng.standard_normal((200, 5))
     Y = X @ rng.standard_normal((5, 40)) + 0.5 * rng.standard_normal((200, 40))
     with pytest.warns(BrainscoreWarning, match=r"100.0% of the chosen alphas of the "
-                      r"7[0-9] predicted layer-target pairs \(held-out r > 0.212\) lie at "
+                      r"7[0-9] predicted layer-target pairs \(held-out r > 0.212\) "
+                      r"lie at "
                       r"an edge of the grid \[1000, 1e\+08\], mostly the lowest.*"
                       r"--alphas '1:1e\+08:9'") as rec:
         out = score_layers({"a": X, "b": X[:, :3]}, Y, np.repeat([0, 1], 100),
@@ -306,7 +308,8 @@ def test_pearson_r_matches_numpy_and_nan_for_constant(rng):
     ({"alpha_selection": "loo"}, r"'alpha_selection' must be one of"),
     ({"dtype": "float16"}, r"'dtype' must be one of"),
     ({"backend": "jax"}, r"'backend' must be one of"),
-    ({"backend": "numpy", "device": "cuda"}, r"backend='numpy' runs on device='cpu' only"),
+    ({"backend": "numpy", "device": "cuda"}, r"backend='numpy' runs on device='cpu' "
+                                             r"only"),
     ({"target_batch_size": 0}, r"'target_batch_size' must be a positive integer"),
     ({"inner_cv": 1}, r"'inner_cv' must be None or an int >= 2"),
     ({"alphas": [0.0]}, r"'alphas' must be a non-empty array of finite values > 0"),
@@ -317,4 +320,5 @@ def test_score_layers_errors(rng, change, match):
               "Y": rng.standard_normal((10, 3)), "runs": np.repeat([0, 1], 5)}
     kwargs.update(change)
     with pytest.raises(ValueError, match=match):
-        score_layers(kwargs.pop("layers"), kwargs.pop("Y"), kwargs.pop("runs"), **kwargs)
+        score_layers(kwargs.pop("layers"), kwargs.pop("Y"), kwargs.pop("runs"),
+                     **kwargs)

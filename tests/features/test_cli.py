@@ -15,7 +15,8 @@ def test_cli_extract_writes_one_file_per_stimulus(tiny_ckpt, tmp_path, noise):
     write_wav(stim / "s2.wav", noise[:24000])
     out = tmp_path / "ACT"
     code, stdout, stderr = run_cli(["extract", "--model", tiny_ckpt, "--stimuli", stim,
-                                    "--out", out, "--window-s", "1", "--stride-s", "0.5",
+                                    "--out", out, "--window-s", "1", "--stride-s",
+                                    "0.5",
                                     "--layers", "conv4", "--layers", "transf1",
                                     "--float16", "--model-id", "tinyw2v"])
     assert code == 0, stderr

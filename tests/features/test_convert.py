@@ -1,4 +1,4 @@
-"""fairseq checkpoints -> HF format: inverse key map round trip, errors, safe loading."""
+"""fairseq checkpoints -> HF format: inverse key map round trip, errors, safe load."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def _same_activations(a_dir, b_dir, wave):
         np.testing.assert_array_equal(a.layers[name], b.layers[name])
 
 
-def test_wav2vec2_round_trip_gives_identical_activations(tiny_model, tiny_ckpt, tmp_path,
+def test_wav2vec2_round_trip_gives_identical_activations(tiny_model, tiny_ckpt,
+                                                         tmp_path,
                                                          noise):
     state = hf_to_fairseq_state_dict(tiny_model)
     # fairseq's own names (fairseq/models/wav2vec/wav2vec2.py)
@@ -62,7 +63,8 @@ def test_wav2vec2_round_trip_gives_identical_activations(tiny_model, tiny_ckpt, 
                 "feature_extractor.conv_layers.0.2.weight", "post_extract_proj.weight",
                 "layer_norm.weight", "mask_emb", "encoder.pos_conv.0.weight_g",
                 "encoder.pos_conv.0.weight_v", "encoder.layers.1.self_attn.k_proj.bias",
-                "encoder.layers.1.self_attn_layer_norm.weight", "encoder.layers.1.fc1.weight",
+                "encoder.layers.1.self_attn_layer_norm.weight",
+                "encoder.layers.1.fc1.weight",
                 "encoder.layers.1.final_layer_norm.bias", "encoder.layer_norm.weight",
                 "quantizer.vars", "quantizer.weight_proj.weight", "project_q.weight",
                 "final_proj.weight"):
@@ -126,7 +128,8 @@ def test_hubert_and_layernorm_models_with_namespace_args(arch, tmp_path, noise):
 def test_unknown_key_and_architecture_are_refused(tiny_model, tmp_path):
     state = hf_to_fairseq_state_dict(tiny_model)
     state["encoder.layers.0.adapter.weight"] = torch.zeros(3)
-    with pytest.raises(DataError, match=r"Unknown key 'encoder.layers.0.adapter.weight' "
+    with pytest.raises(DataError, match=r"Unknown key "
+                                        r"'encoder.layers.0.adapter.weight' "
                        r"in the fairseq wav2vec2 checkpoint"):
         fairseq_to_hf(state, _fairseq_cfg())
     pt = _save_fairseq(tmp_path / "d2v.pt", hf_to_fairseq_state_dict(tiny_model),
@@ -136,12 +139,14 @@ def test_unknown_key_and_architecture_are_refused(tiny_model, tmp_path):
     assert "Unsupported fairseq architecture 'data2vec_audio'" in err
     state = hf_to_fairseq_state_dict(tiny_model)
     del state["encoder.layers.1.fc2.bias"]
-    with pytest.raises(DataError, match=r"lacks 1 parameter\(s\) .*layers.1.feed_forward"
+    with pytest.raises(DataError, match=r"lacks 1 parameter\(s\) "
+                                        r".*layers.1.feed_forward"
                        r".output_dense.bias"):
         fairseq_to_hf(state, _fairseq_cfg())
     state = hf_to_fairseq_state_dict(tiny_model)
     with pytest.raises(DataError, match=r"Parameter 'wav2vec2.feature_extractor.conv_"
-                       r"layers.0.conv.weight': the checkpoint has shape \(32, 1, 10\), "
+                       r"layers.0.conv.weight': the checkpoint has shape \(32, 1, "
+                       r"10\), "
                        r"the config implies \(32, 1, 12\)"):
         fairseq_to_hf(state, _fairseq_cfg(conv_feature_layers=CONV.replace("10", "12")))
 
@@ -202,7 +207,8 @@ def test_ctc_finetuned_checkpoint_converts_to_its_encoder(tiny_model, tmp_path, 
            "task": {"normalize": False}}
     model, info = fairseq_to_hf(state, cfg)
     assert type(model).__name__ == "Wav2Vec2Model" and info["finetuned"]
-    assert sorted(info["dropped"]) == ["w2v_encoder.proj.bias", "w2v_encoder.proj.weight"]
+    assert sorted(info["dropped"]) == ["w2v_encoder.proj.bias",
+                                       "w2v_encoder.proj.weight"]
     ref, out = tmp_path / "ref", tmp_path / "out"
     base.save_pretrained(ref)
     model.save_pretrained(out)

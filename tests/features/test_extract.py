@@ -105,7 +105,8 @@ def test_windowed_equals_whole_file_for_context_free_conv_layers(tiny_layer_mode
     assert not np.allclose(win.layers["transf1"], full.layers["transf1"], atol=1e-3)
 
 
-def test_window_covering_clip_equals_whole_file_for_every_layer(tiny_model, shared_data):
+def test_window_covering_clip_equals_whole_file_for_every_layer(tiny_model,
+                                                                shared_data):
     path = shared_data / "speech/en/fleurs_cuttledoc/fleurs-en-003.ogg"  # 5.76 s
     full = extract_activations(tiny_model, path, mode="full")
     win = extract_activations(tiny_model, path, window_s=10.0, stride_s=5.0)
@@ -126,7 +127,8 @@ def test_no_wrap_around_first_frames_ignore_the_end(tiny_model, noise, rng):
     changed = noise.copy()
     changed[3 * 16000:] = rng.standard_normal(len(noise) - 3 * 16000)
     for mode in ("window", "causal"):
-        a = extract_activations(tiny_model, noise, window_s=2.0, stride_s=1.0, mode=mode)
+        a = extract_activations(tiny_model, noise, window_s=2.0, stride_s=1.0,
+                                mode=mode)
         b = extract_activations(tiny_model, changed, window_s=2.0, stride_s=1.0,
                                 mode=mode)
         for name in a.layer_order:
@@ -137,14 +139,16 @@ def test_no_wrap_around_first_frames_ignore_the_end(tiny_model, noise, rng):
 
 
 def test_causal_frames_see_no_more_than_one_stride_ahead(tiny_model, noise, rng):
-    a = extract_activations(tiny_model, noise, window_s=3.0, stride_s=1.0, mode="causal")
+    a = extract_activations(tiny_model, noise, window_s=3.0, stride_s=1.0,
+                            mode="causal")
     changed = noise.copy()
     changed[4 * 16000:] = 0.0
     b = extract_activations(tiny_model, changed, window_s=3.0, stride_s=1.0,
                             mode="causal")
     t = a.frame_times_s["transf1"]
     early = t < 3.97  # frames ending by 4 s belong to blocks ending by 4 s
-    np.testing.assert_array_equal(a.layers["transf1"][early], b.layers["transf1"][early])
+    np.testing.assert_array_equal(a.layers["transf1"][early],
+                                  b.layers["transf1"][early])
     full = extract_activations(tiny_model, noise, mode="full", layers=["transf1"])
     assert not np.allclose(a.layers["transf1"], full.layers["transf1"], atol=1e-3)
 
@@ -255,11 +259,14 @@ def test_extract_stimuli_streams_files_skips_and_indexes(tiny_ckpt, tmp_path, no
     for name in ref.layer_order:
         np.testing.assert_allclose(loaded.layers[name], ref.layers[name], rtol=1e-6,
                                    atol=1e-7)
-        np.testing.assert_array_equal(loaded.frame_times_s[name], ref.frame_times_s[name])
+        np.testing.assert_array_equal(loaded.frame_times_s[name],
+                                      ref.frame_times_s[name])
     assert loaded.model_meta["regime"] == "speech"
     prov = loaded.provenance
-    assert prov["inputs"]["model"]["sha256"] == load_speech_model(tiny_ckpt).weights_hash
-    assert prov["params"]["window_s"] == 2.0 and prov["params"]["store_dtype"] == "float32"
+    sha = load_speech_model(tiny_ckpt).weights_hash
+    assert prov["inputs"]["model"]["sha256"] == sha
+    assert prov["params"]["window_s"] == 2.0
+    assert prov["params"]["store_dtype"] == "float32"
     index = (out / "activations.json").read_text()
     assert '"a"' in index and '"b"' in index
     mtime = paths[0].stat().st_mtime_ns
@@ -286,7 +293,8 @@ def test_audio_errors_name_the_file(tiny_model, tmp_path):
     with pytest.raises(DataError, match="empty.wav is empty"):
         extract_activations(tiny_model, empty)
     short = write_wav(tmp_path / "short.wav", np.zeros(300, np.float32))
-    with pytest.raises(DataError, match="Stimulus 'short.wav' is too short: 300 samples"):
+    with pytest.raises(DataError, match="Stimulus 'short.wav' is too short: 300 "
+                                        "samples"):
         extract_stimuli(tiny_model, [short], tmp_path / "out")
     with pytest.raises(FileNotFoundError, match="Audio file not found"):
         extract_activations(tiny_model, tmp_path / "missing.wav")

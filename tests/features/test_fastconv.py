@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from brainscore_speech.features import extract_activations, make_random_model
-from brainscore_speech.features import make_tiny_config
+from brainscore_speech.features import (
+    extract_activations,
+    make_random_model,
+    make_tiny_config,
+)
 from brainscore_speech.features._fastconv import (
     fast_feature_encoder,
     supports_fast_encoder,
@@ -34,7 +37,8 @@ def _model(kind):
                 num_conv_pos_embedding_groups=2)
     torch.manual_seed(0)
     builders = {
-        "wav2vec2-group": lambda: make_random_model(make_tiny_config(), seed=0).wav2vec2,
+        "wav2vec2-group": lambda: make_random_model(make_tiny_config(),
+                                                    seed=0).wav2vec2,
         "wav2vec2-group-bias": lambda: make_random_model(
             make_tiny_config(conv_bias=True), seed=2).wav2vec2,
         "wav2vec2-layer-bias": lambda: make_random_model(make_tiny_config(
@@ -103,14 +107,16 @@ def test_non_standard_blocks_are_refused():
     assert supports_fast_encoder(model)
     model.feature_extractor.conv_layers[2].conv.padding = (1,)
     assert not supports_fast_encoder(model)
-    with pytest.raises(ValueError, match="non-standard conv blocks; use the HF forward"):
+    with pytest.raises(ValueError,
+                       match="non-standard conv blocks; use the HF forward"):
         with fast_feature_encoder(model):
             pass
     assert not supports_fast_encoder(torch.nn.Linear(2, 2))
 
 
 def test_extraction_falls_back_to_hooks_for_non_standard_blocks(noise):
-    # an unknown norm module on conv6 (non-standard, inert in the HF forward): extraction must use the HF forward and hooks
+    # an unknown norm module on conv6 (non-standard, inert in the HF forward):
+    # extraction must use the HF forward and hooks
     fast = make_random_model(make_tiny_config(), seed=0)
     slow = make_random_model(make_tiny_config(), seed=0)
     for m in (fast, slow):

@@ -1,4 +1,4 @@
-"""Hub ids, registry names and the Hugging Face cache (offline), and safe weight loading."""
+"""Hub ids, registry names and the Hugging Face cache (offline); safe weight loading."""
 
 from __future__ import annotations
 
@@ -119,7 +119,8 @@ def test_registry_entries_are_complete():
     assert reg["wavlm-large"]["training_hours"] == 94000
 
 
-def test_extract_hub_id_offline_equals_directory(tiny_ckpt, hf_cache, stimuli, tmp_path):
+def test_extract_hub_id_offline_equals_directory(tiny_ckpt, hf_cache, stimuli,
+                                                 tmp_path):
     publish_to_hf_cache(tiny_ckpt, hf_cache, "org/tiny")
     args = ["--stimuli", stimuli, "--window-s", "1", "--stride-s", "0.5"]
     code, _, err = run_cli(["extract", "--model", tiny_ckpt, "--out", tmp_path / "dir",
@@ -173,7 +174,8 @@ def test_registry_name_loads_from_cache_with_its_facts(tiny_ckpt, hf_cache, tmp_
 
 
 def test_missing_repo_offline_fails_in_one_line(hf_cache, stimuli, tmp_path):
-    code, _, err = run_cli(["extract", "--model", "org/missing@v2", "--stimuli", stimuli,
+    code, _, err = run_cli(["extract", "--model", "org/missing@v2", "--stimuli",
+                            stimuli,
                             "--out", tmp_path / "o"])
     assert code == 1
     lines = err.strip().splitlines()
@@ -192,7 +194,8 @@ def test_cached_snapshot_without_weights_is_reported(tiny_ckpt, hf_cache, tmp_pa
     partial.mkdir()
     shutil.copy(tiny_ckpt / "config.json", partial / "config.json")
     publish_to_hf_cache(partial, hf_cache, "org/partial")
-    with pytest.raises(FileNotFoundError, match=r"Model org/partial@main in the Hugging "
+    with pytest.raises(FileNotFoundError, match=r"Model org/partial@main in the "
+                                                r"Hugging "
                        r"Face cache .* has no weights"):
         resolve_model("org/partial")
 
@@ -222,7 +225,8 @@ def _bin_checkpoint(tiny_model, d: Path) -> Path:
     tiny_model.wav2vec2.save_pretrained(d)
     torch.save(load_file(d / "model.safetensors"), d / "pytorch_model.bin")
     (d / "model.safetensors").unlink()
-    assert (d / "pytorch_model.bin").is_file() and not (d / "model.safetensors").exists()
+    assert (d / "pytorch_model.bin").is_file()
+    assert not (d / "model.safetensors").exists()
     return d
 
 
@@ -264,7 +268,8 @@ def test_pickle_bin_with_code_is_refused_without_running_it(tiny_model, tmp_path
     sd = torch.load(d / "pytorch_model.bin", weights_only=True)
     sd["payload"] = _WritesAFile(target)
     torch.save(sd, d / "pytorch_model.bin")
-    with pytest.raises(DataError, match=r"Refusing to load .*pytorch_model.bin: it holds "
+    with pytest.raises(DataError, match=r"Refusing to load .*pytorch_model.bin: it "
+                                        r"holds "
                        r"pickled objects other than tensors .*convert it once to "
                        r"safetensors"):
         load_speech_model(d)

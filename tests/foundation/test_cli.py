@@ -26,10 +26,12 @@ def test_usage_error_exit_2():
 def test_console_script_runtime_error_is_one_line(tmp_path):
     """A runtime error prints one line and exits 1; --verbose adds the traceback."""
     cmd = [sys.executable, "-m", "brainscore_speech", "score", str(tmp_path / "none"),
-           "--subject", "01", "--activations", str(tmp_path), "--out", str(tmp_path / "o")]
+           "--subject", "01", "--activations", str(tmp_path), "--out",
+           str(tmp_path / "o")]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 1, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
-    proc = subprocess.run(cmd[:3] + ["--verbose"] + cmd[3:], capture_output=True, text=True)
+    proc = subprocess.run(cmd[:3] + ["--verbose"] + cmd[3:], capture_output=True,
+                          text=True)
     assert proc.returncode == 1 and "Traceback" in proc.stderr

@@ -46,7 +46,8 @@ def test_json_roundtrip_and_errors(tmp_path):
 def test_hashes(tmp_path):
     f = tmp_path / "f.bin"
     f.write_bytes(b"abc")
-    assert file_hash(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert file_hash(f) == ("ba7816bf8f01cfea414140de5dae2223"
+                            "b00361a396177a9cb410ff61f20015ad")
     assert file_hash(f, "md5") == "900150983cd24fb0d6963f7d28e17f72"
     a = np.arange(6, dtype=np.float32)
     assert array_hash(a) == array_hash(a.copy())
@@ -68,9 +69,11 @@ def test_provenance_records_inputs(tmp_path):
 
 def test_safe_join_refuses_escapes(tmp_path):
     assert safe_join(tmp_path, "a/b.txt") == tmp_path.resolve() / "a" / "b.txt"
-    with pytest.raises(ValueError, match="must stay inside the root; '..' is not allowed"):
+    with pytest.raises(ValueError, match="must stay inside the root; '..' is not "
+                                         "allowed"):
         safe_join(tmp_path, "../etc/passwd", what="manifest path")
-    with pytest.raises(ValueError, match="must be relative to the root, got an absolute"):
+    with pytest.raises(ValueError, match="must be relative to the root, got an "
+                                         "absolute"):
         safe_join(tmp_path, "/etc/passwd")
     (tmp_path / "link").symlink_to("/")
     with pytest.raises(ValueError, match="resolves outside the root"):

@@ -9,10 +9,20 @@ import stat
 import numpy as np
 import pytest
 
-from brainscore_speech._io import (atomic_path, check_output_dir, check_output_file,
-                                   check_safetensors, load_image, load_yaml, open_h5,
-                                   read_json, read_npz, read_tsv, umask_mode,
-                                   write_json)
+from brainscore_speech._io import (
+    atomic_path,
+    check_output_dir,
+    check_output_file,
+    check_safetensors,
+    load_image,
+    load_yaml,
+    open_h5,
+    read_json,
+    read_npz,
+    read_tsv,
+    umask_mode,
+    write_json,
+)
 from brainscore_speech.exceptions import DataError, UsageError
 
 

@@ -6,7 +6,13 @@ import sys
 import pytest
 
 from brainscore_speech import _logging
-from brainscore_speech._logging import logger, progress, set_log_level, use_log_level, verbose
+from brainscore_speech._logging import (
+    logger,
+    progress,
+    set_log_level,
+    use_log_level,
+    verbose,
+)
 
 
 def test_use_log_level_restores():

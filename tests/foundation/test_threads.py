@@ -9,8 +9,12 @@ import sys
 import pytest
 
 from brainscore_speech import _threads
-from brainscore_speech._threads import (available_cpus, cgroup_cpu_quota,
-                                        resolve_threads, set_threads)
+from brainscore_speech._threads import (
+    available_cpus,
+    cgroup_cpu_quota,
+    resolve_threads,
+    set_threads,
+)
 from brainscore_speech.exceptions import UsageError
 from tests.conftest import run_cli
 

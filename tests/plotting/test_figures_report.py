@@ -1,4 +1,4 @@
-"""Comparable figures (shared scales, empty maps labelled, grouped layers) and the report."""
+"""Comparable figures (shared scales, labelled empty maps, grouped layers); report."""
 
 from __future__ import annotations
 
@@ -62,14 +62,16 @@ def test_layer_colours_are_ordered_and_neighbours_distinct():
 def test_many_layers_best_layer_map_is_grouped():
     rng = np.random.default_rng(0)
     best = rng.integers(-1, len(BASE_LAYERS), N)
-    hm = HierarchyMap(best_layer=best, preference_index=np.zeros(N), stability=np.zeros(N),
+    hm = HierarchyMap(best_layer=best, preference_index=np.zeros(N),
+                      stability=np.zeros(N),
                       mean_scores=np.zeros((len(BASE_LAYERS), N)),
                       layer_names=tuple(BASE_LAYERS), n_subjects=6, model_id="base",
                       hemi_sizes=HS, extra={"alpha": 0.05})
     fig = plot_hierarchy(hm)
     assert "layers grouped" in fig._suptitle.get_text()
     cbar = fig.axes[-1]
-    assert [t.get_text() for t in cbar.get_yticklabels()] == layer_groups(BASE_LAYERS)[1]
+    labels = [t.get_text() for t in cbar.get_yticklabels()]
+    assert labels == layer_groups(BASE_LAYERS)[1]
 
 
 def test_empty_maps_say_so():
@@ -154,7 +156,8 @@ def test_layer_profiles_average_responsive_vertices(group_dir):
                                         "brain score at FDR 0.05")
     # the null model: nothing significant, so the top 10% (said so)
     null = pd.read_csv(group_dir / "group" / "model-random_layerprofile.tsv", sep="\t")
-    assert null["vertices"].iloc[0].startswith("top 10% of vertices by group-mean score")
+    assert null["vertices"].iloc[0].startswith("top 10% of vertices by group-mean "
+                                               "score")
 
 
 def test_figures_share_scales_and_report_reads_well(group_dir, tmp_path, monkeypatch):
@@ -195,7 +198,8 @@ def test_figures_share_scales_and_report_reads_well(group_dir, tmp_path, monkeyp
     assert html.count("<p class='summary'>") == 3
     assert "No significant vertex for random." in html
     assert 'href="fig/model-sound_desc-brainscore.png">full resolution</a>' in html
-    assert 'href="fig/model-sound_desc-brainscore_view.html">interactive view</a>' in html
+    assert ('href="fig/model-sound_desc-brainscore_view.html">interactive view</a>'
+            in html)
     assert "http://" not in text and "https://" not in text
     # the interactive views are linked, never embedded
     assert "niivue" not in text.lower()

@@ -1,4 +1,4 @@
-"""Surface figures, profiles and HTML views (Agg; figures returned, saved on request)."""
+"""Surface figures, profiles and HTML views (figures returned, saved on request)."""
 
 import numpy as np
 import pytest
@@ -90,3 +90,55 @@ def test_view_surface_html_is_offline(tmp_path, synth):
     assert "<html" in text.lower() and 'src="http' not in text
     with pytest.raises(ValueError, match="'hemi' must be one of"):
         view_surface_html(h.preference_index, HS, hemi="both")
+
+
+@pytest.fixture
+def svg_backend():
+    """The user's backend is 'svg' (any non-Agg one); restored afterwards."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")
+    try:
+        yield
+    finally:
+        plt.close("all")
+        plt.switch_backend(before)
+
+
+def test_plotting_keeps_the_users_backend(tmp_path, synth, svg_backend):
+    import matplotlib
+    import pandas as pd
+
+    from brainscore_speech.plotting import plot_abx_profile
+
+    scores, truth, h = synth
+    prof = roi_layer_profiles(scores, truth["rois"])
+    abx = pd.DataFrame({"model": ["m"] * 2, "layer": ["conv0", "transf0"],
+                        "error": [0.3, 0.2], "accuracy": [0.7, 0.8],
+                        "convention": "millet-dunbar"})
+    calls = [lambda: plot_layer_profiles(prof, output_file=tmp_path / "p.png", dpi=30),
+             lambda: plot_hierarchy(h, output_file=tmp_path / "h.png", dpi=30),
+             lambda: plot_abx_profile(abx, output_file=tmp_path / "a.png")]
+    for call in calls:
+        assert isinstance(call(), Figure)
+        assert matplotlib.get_backend() == "svg"
+    assert all((tmp_path / f).stat().st_size > 1000 for f in ("p.png", "h.png",
+                                                              "a.png"))
+
+
+def test_cli_selects_agg_only_without_a_user_choice(monkeypatch):
+    import sys
+
+    from brainscore_speech.cli import _headless_matplotlib
+
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    monkeypatch.delitem(sys.modules, "matplotlib.pyplot")
+    _headless_matplotlib()
+    import os
+
+    assert os.environ["MPLBACKEND"] == "Agg"
+    monkeypatch.setenv("MPLBACKEND", "svg")
+    _headless_matplotlib()
+    assert os.environ["MPLBACKEND"] == "svg"

@@ -133,11 +133,13 @@ def test_volume_figures(volume_group, tmp_path):
     root, _, _, _ = volume_group
     files = make_figures(root / "group", tmp_path / "figs", dpi=40, html_views=False)
     names = {p.name for p in files}
-    assert {"model-stages_desc-brainscore.png", "model-stages_desc-bestlayer.png"} <= names
+    assert {"model-stages_desc-brainscore.png",
+            "model-stages_desc-bestlayer.png"} <= names
     assert all(p.stat().st_size > 5000 for p in files if p.suffix == ".png")
     # a GroupMap whose recorded mask is gone needs an explicit one
     gm = load_group_outputs(root / "group")["brainscore"]["stages"]
-    moved = dataclasses.replace(gm, extra={**gm.extra, "mask_img": "/nonexistent.nii.gz"})
+    moved = dataclasses.replace(gm, extra={**gm.extra,
+                                           "mask_img": "/nonexistent.nii.gz"})
     with pytest.raises(ValueError, match=r"is in volume space \(MNI152NLin2009cAsym\); "
                                          r"its brain mask '/nonexistent.nii.gz' is not "
                                          r"found: pass 'mask_img'"):

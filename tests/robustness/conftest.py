@@ -33,8 +33,12 @@ class World:
 def world(tmp_path_factory) -> World:
     from brainscore_speech.analysis import run_group
     from brainscore_speech.data.simulate import simulate_study
-    from brainscore_speech.features import (extract_stimuli, make_random_model,
-                                            make_tiny_config, save_hf_checkpoint)
+    from brainscore_speech.features import (
+        extract_stimuli,
+        make_random_model,
+        make_tiny_config,
+        save_hf_checkpoint,
+    )
     from brainscore_speech.training import build_manifest, make_config, train
     from brainscore_speech.workflows.score import score_subject
     from tests.training.conftest import write_chirps

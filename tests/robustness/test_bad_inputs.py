@@ -250,7 +250,8 @@ CASES: list[Case] = [
          lambda w, t: _group(w, t, "--atlas", w.bids / "participants.tsv")),
     Case("corpus-min-text", 2, r"Invalid value for '--min-seconds'",
          lambda w, t: _corpus(w, t, "--min-seconds", "short")),
-    # ---- option values refused by the library (exit 2)
+    # ---- option values refused by the library (exit 2); fixed choices are typer
+    # choices (cli/_choices.py), refused while parsing, in the library's words
     Case("threads-0", 2, r"'--threads' must be >= 1, got 0",
          lambda w, t: (["--threads", "0", "simulate", t / "s"], t / "s")),
     Case("threads-negative", 2, r"'--threads' must be >= 1, got -2",

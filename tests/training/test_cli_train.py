@@ -42,8 +42,8 @@ def test_train_cli_tiny_and_resume(chirp_manifest, tmp_path):
     assert Checkpoint.load(ck).step == 2
     code, _, err = run_cli(["-q", "train", "--out", ck, "--resume", "--lr", "5e-3"])
     assert code == 1
-    assert "configuration differs from the checkpoint's in ['lr'] (lr: 0.001 -> 0.005)" \
-        in err
+    assert ("configuration differs from the checkpoint's in ['lr'] "
+            "(lr: 0.001 -> 0.005)") in err
 
 
 def test_train_cli_random(tmp_path):

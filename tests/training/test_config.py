@@ -16,7 +16,8 @@ from brainscore_speech.training.config import PRESET_DEFAULTS
 
 
 def test_list_regimes_shipped():
-    assert {"random", "sound", "speech-en", "speech-fr", "speech-zh"} <= set(list_regimes())
+    assert {"random", "sound", "speech-en", "speech-fr",
+            "speech-zh"} <= set(list_regimes())
 
 
 @pytest.mark.parametrize("name,kind,lang", [("random", "random", None),
@@ -65,8 +66,8 @@ def test_load_regime_missing_file(tmp_path):
 
 
 def test_make_config_unknown_preset_lists_valid():
-    with pytest.raises(ValueError, match=r"'preset' must be one of \['tiny', 'base', "
-                                         r"'large'\], got 'tinny'. Did you mean 'tiny'"):
+    with pytest.raises(ValueError, match=r"'preset' must be one of \['tiny', "
+                       r"'base', 'large'\], got 'tinny'. Did you mean 'tiny'"):
         make_config(regime="random", preset="tinny")
 
 

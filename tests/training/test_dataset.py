@@ -66,7 +66,8 @@ def test_read_manifest_errors(tmp_path, body, match):
 def test_read_manifest_bad_root_and_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="Manifest not found"):
         read_manifest(tmp_path / "none.tsv")
-    with pytest.raises(ManifestError, match=r"line 1: root directory .* does not exist"):
+    with pytest.raises(ManifestError,
+                       match=r"line 1: root directory .* does not exist"):
         read_manifest(_manifest(tmp_path, "a.wav\t1\n", root=tmp_path / "nope"))
     (tmp_path / "e.tsv").write_text("")
     with pytest.raises(ManifestError, match="is empty; expected a root directory"):

@@ -21,7 +21,8 @@ def test_ddp_two_processes_match_one(chirp_manifest, tmp_path):
     steps = 8
     # 1 process: 8 s per update in 2 micro-batches of 2 x 2 s crops (accumulated)
     cfg = make_config(regime="speech-en", preset="tiny", corpus=[str(chirp_manifest)],
-                      out=str(tmp_path / "one"), max_steps=steps, checkpoint_every=steps,
+                      out=str(tmp_path / "one"), max_steps=steps,
+                      checkpoint_every=steps,
                       batch_seconds=8.0, micro_batch_seconds=4.0, eval_seconds=8.0)
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -37,7 +37,8 @@ def test_monitor_warns_once_then_raises_after_patience():
     mon = HealthMonitor(2, 3.0, (1e-6, 1e3), patience=3)
     bad = {**HEALTHY, "code_perplexity": 2.0, "loss": 0.0, "accuracy": 1.0}
     with pytest.warns(CollapseWarning, match=r"Training health at step 1: code "
-                                             r"perplexity 2.00 < 3 .*; contrastive loss"):
+                                             r"perplexity 2.00 < 3 .*; contrastive "
+                                             r"loss"):
         mon.update(1, bad)
     mon.update(2, HEALTHY)  # a healthy update resets the streak
     assert mon.streak == 0

@@ -121,7 +121,8 @@ def test_resume_with_different_config_names_keys(chirp_manifest, tmp_path):
 def test_resume_without_train_state(tmp_path):
     from brainscore_speech.training import load_train_state
 
-    with pytest.raises(FileNotFoundError, match=r"Cannot resume: .*state.pt is missing"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"Cannot resume: .*state.pt is missing"):
         load_train_state(tmp_path)
 
 
@@ -147,8 +148,10 @@ def _cli_env():
 
 def _train_args(manifest, out, steps):
     return [sys.executable, "-m", "brainscore_speech", "-q", "train", "--regime",
-            "speech-en", "--preset", "tiny", "--corpus", str(manifest), "--out", str(out),
-            "--max-steps", str(steps), "--checkpoint-every", "10", "--batch-seconds", "4"]
+            "speech-en", "--preset", "tiny", "--corpus", str(manifest), "--out",
+            str(out),
+            "--max-steps", str(steps), "--checkpoint-every", "10", "--batch-seconds",
+            "4"]
 
 
 def _strip(recs):
@@ -181,12 +184,14 @@ def test_sigkill_and_resume_equals_uninterrupted(chirp_manifest, tmp_path):
     assert Checkpoint.load(out).step == steps
     # bitwise on CPU: the loss trajectory and the final weights and optimizer state
     assert _strip(read_metrics(out)) == _strip(read_metrics(ref))
-    w_ref, w_out = load_file(ref / "model.safetensors"), load_file(out / "model.safetensors")
+    w_ref = load_file(ref / "model.safetensors")
+    w_out = load_file(out / "model.safetensors")
     assert w_ref.keys() == w_out.keys()
     assert all(torch.equal(w_ref[k], w_out[k]) for k in w_ref)
     s_ref, s_out = load_train_state(ref), load_train_state(out)
     for pid, st in s_ref["optimizer"]["state"].items():
-        assert torch.equal(st["exp_avg_sq"], s_out["optimizer"]["state"][pid]["exp_avg_sq"])
+        assert torch.equal(st["exp_avg_sq"],
+                           s_out["optimizer"]["state"][pid]["exp_avg_sq"])
 
 
 def test_checkpoint_loads_in_extract(chirp_manifest, tmp_path):

@@ -23,7 +23,8 @@ def test_tiny_preset_matches_findings():
 
 def test_base_preset_is_fairseq_base():
     c = make_model_config("base")
-    assert (c.feat_extract_norm, c.do_stable_layer_norm, c.conv_bias) == ("group", False,
+    assert (c.feat_extract_norm, c.do_stable_layer_norm, c.conv_bias) == ("group",
+                                                                          False,
                                                                           False)
     assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads,
             c.intermediate_size) == (768, 12, 12, 3072)

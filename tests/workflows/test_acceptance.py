@@ -162,12 +162,13 @@ def test_group_hierarchy_matches_planted_stages(stage_study, group_out):
     sig = hmap.best_layer >= 0
     match = hmap.best_layer[sig] == stage[sig]
     n_driven = int((stage >= 0).sum())
+    driven_sig = sig & (stage >= 0)
     print(f"\n[acceptance] group (ttest, FDR 0.05, {hmap.n_subjects} subjects): "
           f"{sig.sum()} significant "
           f"vertices ({(stage[sig] >= 0).sum()} of {n_driven} driven, "
           f"{(stage[sig] < 0).sum()} pure-noise); hierarchy map matches the planted "
           f"stage on {match.mean():.1%} of significant vertices "
-          f"({(hmap.best_layer[sig & (stage >= 0)] == stage[sig & (stage >= 0)]).mean():.1%}"
+          f"({(hmap.best_layer[driven_sig] == stage[driven_sig]).mean():.1%}"
           f" of significant driven ones)")
     driven = sig & (stage >= 0)
     assert (hmap.best_layer[driven] == stage[driven]).mean() >= 0.90
@@ -207,7 +208,8 @@ def test_group_three_subjects_has_no_power(stage_study, tmp_path):
     hmap = _hierarchy(tmp_path / "g3")
     stage = np.load(sim / "truth" / "sub-01_truth.npz")["stage"]
     sig = hmap.best_layer >= 0
-    print(f"\n[acceptance] group (ttest, FDR 0.05, 3 subjects): {sig.sum()} significant "
+    print(f"\n[acceptance] group (ttest, FDR 0.05, 3 subjects): {sig.sum()} "
+          f"significant "
           f"of {(stage >= 0).sum()} driven vertices; match "
           f"{(hmap.best_layer[sig] == stage[sig]).mean():.0%}")
     assert hmap.n_subjects == 3
@@ -242,8 +244,11 @@ def test_roi_order_correlation_distance_bands(stage_study, group_out):
 
 
 def test_roi_order_correlation_hcp_mmp1(stage_study, group_out, shared_data):
-    from brainscore_speech.analysis import load_surface_atlas, roi_order_correlation, \
-        speech_rois
+    from brainscore_speech.analysis import (
+        load_surface_atlas,
+        roi_order_correlation,
+        speech_rois,
+    )
 
     sim, _ = stage_study
     d = shared_data / "atlases-fsaverage5"
@@ -258,7 +263,7 @@ def test_roi_order_correlation_hcp_mmp1(stage_study, group_out, shared_data):
     print()
     _print_roi("HCP-MMP1 speech ROIs", corr)
     print(f"[acceptance] planted mean stage per HCP-MMP1 ROI: "
-          f"{ {k: (round(v, 2) if v is not None else None) for k, v in planted.items()} }")
+          f"{ {k: None if v is None else round(v, 2) for k, v in planted.items()} }")
     # The planted gradient: A1 < belt < STG < STS (IFG lies beyond the simulator's
     # 60 mm radius, so it is pure noise and has (almost) no significant vertices).
     assert corr["rho"] > 0
@@ -368,8 +373,11 @@ def test_score_process_killed_then_resumed(small_study, tmp_path):
 # simulate --from-model on a tiny random wav2vec2 (issue 4)
 # --------------------------------------------------------------------------- #
 def test_from_model_layer_confusion_matrix(tmp_path):
-    from brainscore_speech.features import make_random_model, make_tiny_config, \
-        save_hf_checkpoint
+    from brainscore_speech.features import (
+        make_random_model,
+        make_tiny_config,
+        save_hf_checkpoint,
+    )
 
     ckpt = save_hf_checkpoint(make_random_model(make_tiny_config(), seed=0),
                               tmp_path / "tiny-random")
@@ -382,8 +390,10 @@ def test_from_model_layer_confusion_matrix(tmp_path):
     _cli_ok(["extract", "--model", ckpt, "--stimuli", sim / "bids" / "stimuli",
              "--out", act])
     # the planted activations are those `extract` writes
-    from brainscore_speech.containers import list_activation_layers, \
-        read_activation_layer
+    from brainscore_speech.containers import (
+        list_activation_layers,
+        read_activation_layer,
+    )
     layers = list_activation_layers(act / "story01.h5")
     for layer in layers:
         a, ta = read_activation_layer(act / "story01.h5", layer)

@@ -43,7 +43,8 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(analysis, "run_group", original)
     report = run_demo(out, SMALL)
     assert {p: p.stat().st_mtime_ns for p in ls_files} == mtimes
-    assert (out / "models" / "native" / "model.safetensors").stat().st_mtime_ns == ckpt_mtime
+    weights = out / "models" / "native" / "model.safetensors"
+    assert weights.stat().st_mtime_ns == ckpt_mtime
     timings = json.loads((out / "demo_timings.json").read_text())
     assert set(timings) >= {"corpora", "simulate", "train", "extract", "score", "group",
                             "figures", "total", "behaviour"}
@@ -61,7 +62,8 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     assert not list(out.rglob("*.tmp-*"))
 
     # 3. the trained models carry their regime and language for the native contrast
-    meta = json.loads((out / "models" / "nonnative" / "brainscore_speech.json").read_text())
+    meta = json.loads(
+        (out / "models" / "nonnative" / "brainscore_speech.json").read_text())
     assert meta["regime"] == "speech" and meta["language"] == "fr"
 
 
@@ -75,6 +77,7 @@ def test_demo_cli(tmp_path, monkeypatch):
         return out / "report.html"
 
     monkeypatch.setattr(demo_mod, "run_demo", fake_run_demo)
-    code, out, _ = run_cli(["demo", tmp_path / "d", "--subjects", "4", "--train-steps", "5"])
+    code, out, _ = run_cli(["demo", tmp_path / "d", "--subjects", "4", "--train-steps",
+                            "5"])
     assert code == 0 and f"Report: {tmp_path / 'd' / 'report.html'}" in out
     assert seen["cfg"].n_subjects == 4 and seen["cfg"].train_steps == 5

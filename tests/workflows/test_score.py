@@ -1,4 +1,4 @@
-"""score_subject / `brainscore-speech score`: outputs, recovery, caching, resume, errors."""
+"""score_subject / `brainscore-speech score`: outputs, recovery, caching, errors."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def test_score_outputs_layout_and_gifti(scored):
             img = nib.load(p)
             assert img.darrays[0].data.shape == (10242,)
     for hemi in "LR":
-        h = nib.load(sub / f"sub-01_task-listen_space-fsaverage5_hemi-{hemi}_model-stages"
-                           "_desc-hierarchy_statmap.func.gii").darrays[0].data
+        h = nib.load(sub / f"sub-01_task-listen_space-fsaverage5_hemi-{hemi}_model-"
+                           "stages_desc-hierarchy_statmap.func.gii").darrays[0].data
         assert set(np.unique(h[np.isfinite(h)])) <= {0.0, 1.0}
     assert (out / "dataset_description.json").is_file()
     ls = LayerScores.load(res.layerscores)
@@ -64,7 +64,8 @@ def test_score_outputs_layout_and_gifti(scored):
     assert ls.model_meta["participant_language"] == "en"
     assert ls.model_meta["regime"] == "simulated"
     table = pd.read_csv(res.table, sep="\t")
-    assert list(table.columns[:7]) == ["subject", "model", "layer", "layer_index", "hemi",
+    assert list(table.columns[:7]) == ["subject", "model", "layer", "layer_index",
+                                       "hemi",
                                        "roi", "mean_r"]
     assert len(table) == 4 and set(table["hemi"]) == {"L", "R"}
     prov = json.loads(res.provenance.read_text())
@@ -139,7 +140,8 @@ def test_score_changed_parameter_refits(study, scored, tmp_path):
                         language="fr")
     assert res.n_fitted == 0 and not res.skipped  # cached layers, new meta
     assert LayerScores.load(res.layerscores).model_meta["participant_language"] == "fr"
-    res = score_subject(study.bids_root, "01", study.activations, out, layers=["stage1"],
+    res = score_subject(study.bids_root, "01", study.activations, out,
+                        layers=["stage1"],
                         alphas=(1.0, 10.0, 100.0))
     assert res.n_fitted == 1
 
@@ -164,8 +166,8 @@ def test_cli_score_exact_solver_matches_fast(study, scored, tmp_path):
     exact = LayerScores.load(next((out / "sub-01").glob("*_layerscores.npz")))
     fast = LayerScores.load(scored[1].layerscores)
     assert exact.cv["solver"] == "exact" and fast.cv["solver"] == "fast"
-    same = exact.alphas[0] == fast.alphas[0]
-    assert same[np.isfinite(exact.alphas[0])].mean() >= 0.999
+    same = exact.best_alphas[0] == fast.best_alphas[0]
+    assert same[np.isfinite(exact.best_alphas[0])].mean() >= 0.999
     np.testing.assert_allclose(exact.scores[0][same], fast.scores[0][same], atol=1e-5)
     code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
                             "--activations", study.activations, "--out", out,
@@ -237,7 +239,8 @@ BREAKAGES = [
     (_break_tr, r"TR mismatch for sub-01 task-listen_run-1: sidecar "
                 r"sub-01_task-listen_run-1_bold.json says RepetitionTime 1.5 s but "
                 r".*hemi-L_bold.func.gii says 2.0 s"),
-    (_break_duration, r"sub-01 task-listen_run-2: BOLD has 40 scans \(80.0 s at TR 2.0 s\)"
+    (_break_duration, r"sub-01 task-listen_run-2: BOLD has 40 scans \(80.0 s at TR "
+                      r"2.0 s\)"
                       r" but stimulus 'story02' needs 300.0 s"),
     (_break_activation, r"No activations for stimulus 'story03' \(sub-01 "
                         r"task-listen_run-3\): expected .*story03.h5"),
@@ -260,12 +263,14 @@ def test_cli_score_bad_inputs_exit_1(study, tmp_path, breakage, message):
 
 
 def test_cli_score_unknown_layer_and_folder(study, tmp_path):
-    code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations",
                             study.activations, "--out", tmp_path, "--layers", "stage9"])
     assert code == 2
     assert "'layers' must be one of ['stage1', 'stage2', 'stage3', 'stage4'], got " \
            "'stage9'. Did you mean" in err
-    code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations",
                             tmp_path / "nope", "--out", tmp_path])
     assert code == 1 and "Activation folder not found" in err
 
@@ -322,7 +327,8 @@ def _volume_copy(study, root):
         nib.save(img, dfunc / f"{base}_desc-preproc_bold.nii.gz")
         sub_mask = np.ones((8, 8, 8), np.uint8)
         sub_mask[0, 0, :] = 0  # the subject's own mask: 504 voxels
-        nib.save(nib.Nifti1Image(sub_mask, aff), dfunc / f"{base}_desc-brain_mask.nii.gz")
+        nib.save(nib.Nifti1Image(sub_mask, aff),
+                 dfunc / f"{base}_desc-brain_mask.nii.gz")
     for gii in dfunc.glob("*.func.gii"):
         gii.unlink()
     group = np.zeros((8, 8, 8), np.uint8)
@@ -367,7 +373,8 @@ def test_score_volume_space_with_a_group_mask(study, tmp_path):
 
 
 def test_score_mask_errors(study, tmp_path):
-    code, _, err = run_cli(["score", study.bids_root, "--subject", "01", "--activations",
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations",
                             study.activations, "--out", tmp_path / "d", "--space",
                             VOL_SPACE, "--mask", tmp_path / "nope.nii.gz"])
     assert code == 1 and "Brain mask not found: " in err and "nope.nii.gz" in err

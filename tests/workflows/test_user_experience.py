@@ -1,4 +1,4 @@
-"""A new user's first hour: clean logs, one actionable warning, early errors, tidy files.
+"""A new user's first hour: clean logs, one actionable warning, early errors, tidy.
 
 The acceptance test runs the demo's steps through the CLI in subprocesses whose
 stderr is a pipe (not a terminal, as in CI, Snakemake or SLURM logs).
@@ -109,9 +109,11 @@ def test_demo_bad_sizes_fail_before_anything(tmp_path):
     assert code != 0 and "'train_steps' must be an integer >= 0, got -1" in err
     assert not (tmp_path / "d").exists()
     for kwargs, match in (({"n_subjects": 1}, "'n_subjects' must be an integer >= 2"),
-                          ({"scans_per_run": 10}, "'scans_per_run' must be at least 14"),
+                          ({"scans_per_run": 10},
+                           "'scans_per_run' must be at least 14"),
                           ({"tr_s": 0.0}, "'tr_s' must be positive"),
-                          ({"nonnative_language": "en"}, "must differ from 'language'")):
+                          ({"nonnative_language": "en"},
+                           "must differ from 'language'")):
         with pytest.raises(ValueError, match=match):
             DemoConfig(**kwargs)
 
@@ -124,7 +126,8 @@ def test_simulate_from_missing_model_fails_before_anything(tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli(["simulate", tmp_path / "s", "--from-model",
                             tmp_path / "empty"])
-    assert code == 1 and "it has no config.json" in err and not (tmp_path / "s").exists()
+    assert code == 1 and "it has no config.json" in err
+    assert not (tmp_path / "s").exists()
 
 
 def test_report_into_a_folder_fails_before_rendering(tmp_path, monkeypatch):
@@ -200,7 +203,7 @@ def test_group_refuses_subjects_scored_on_different_layers(tmp_path):
     import dataclasses
 
     two = dataclasses.replace(scores[1], scores=scores[1].scores[:2],
-                              alphas=scores[1].alphas[:2],
+                              best_alphas=scores[1].best_alphas[:2],
                               layer_names=scores[1].layer_names[:2])
     two.save(tmp_path / "d" / f"sub-{two.subject}" /
              f"sub-{two.subject}_model-native_layerscores.npz")

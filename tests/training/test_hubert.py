@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from brainscore_speech.exceptions import CollapseError
 from brainscore_speech.training import CollapseWarning
 from brainscore_speech.training.hubert import (
-    interior_mask,
     MaskedHealthMonitor,
     build_masked_prediction_model,
     check_masked_health,
+    interior_mask,
     make_masked_config,
     masked_prediction_loss,
     mix_utterances,

@@ -38,19 +38,26 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, file_hash, make_provenance, params_hash, read_json, \
-    remove_stale_temps, write_json
+from .. import layout as L
+from .._io import (
+    atomic_path,
+    file_hash,
+    make_provenance,
+    read_json,
+    remove_stale_temps,
+    write_json,
+)
 from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
 from ..exceptions import BrainscoreWarning
 from ..integrity import record_outputs
+from ..spaces import FSAVERAGE5_N_VERTICES, is_surface
 from ._group_checks import check_group_layers, check_group_params
 from .collect import stack_layer_scores
 from .depth import LAYER_AXES, compute_depth_hierarchy
 from .hierarchy import best_layer_by_roi, compute_hierarchy, roi_order_correlation
 from .regimes import best_regime_map, regime_contrasts
-from .selection import brain_score_map, check_reduce, default_layers
 from .roi import (
     SurfaceAtlas,
     check_atlas_matches,
@@ -59,13 +66,13 @@ from .roi import (
     speech_rois,
     summarize_profiles,
 )
+from .selection import brain_score_map, check_reduce, default_layers
 from .stats import hemi_slices, mesh_adjacency
 
 __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
            "write_volume_map", "common_volume_mask", "fsaverage_adjacency",
            "load_mesh_adjacency", "check_shared_layers"]
 
-_SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
 
 
 def _check_job_manifest(path: Path, ls: LayerScores) -> None:
@@ -151,18 +158,10 @@ def write_surface_map(values: np.ndarray, hemi_sizes: dict[str, int],
     -------
     list of Path
     """
-    import nibabel as nib
-
     values = np.asarray(values, dtype=np.float32)
-    paths = []
-    for hemi, sl in hemi_slices(values.size, hemi_sizes).items():
-        path = Path(template.format(hemi=hemi))
-        img = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
-            values[sl], intent="NIFTI_INTENT_ESTIMATE", datatype="NIFTI_TYPE_FLOAT32")])
-        with atomic_path(path) as tmp:
-            nib.save(img, str(tmp))
-        paths.append(path)
-    return paths
+    return [L.write_gifti(Path(template.format(hemi=hemi)), values[sl],
+                          intent="NIFTI_INTENT_ESTIMATE")
+            for hemi, sl in hemi_slices(values.size, hemi_sizes).items()]
 
 
 def write_volume_map(values: np.ndarray, mask_img, path: str | os.PathLike) -> Path:
@@ -236,7 +235,7 @@ def fsaverage_adjacency(space: str, hemi_sizes: dict[str, int]) -> dict[str, Any
     """
     from nilearn import datasets
 
-    n5 = 10242
+    n5 = FSAVERAGE5_N_VERTICES
     if any(n != n5 for n in hemi_sizes.values()):
         raise ValueError(
             f"Cluster tests need the mesh of space {space!r}; only fsaverage5 "
@@ -382,9 +381,7 @@ def _responsive_targets(gm: GroupMap) -> tuple[np.ndarray, str]:
 
 
 def _write_tsv(df, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
-    return path
+    return L.write_tsv(path, df)
 
 
 @verbose
@@ -474,15 +471,15 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               "mesh": [str(m) for m in mesh] if mesh else None}
     if layer_axis != "name":
         params["layer_axis"] = layer_axis
-    key = params_hash({"params": params, "inputs": input_hashes})
-    prov_path = out / "group_provenance.json"
-    if prov_path.is_file() and not overwrite:
-        prev = read_json(prov_path)
-        if prev.get("key") == key and all((out / p).is_file()
-                                          for p in prev.get("outputs", [])):
-            logger.info("Group outputs in %s are up to date; skipping.", out)
-            return {"outputs": [out / p for p in prev["outputs"]],
-                    "models": sorted(by_model), "skipped": True, "provenance": prev}
+    prov_path = L.group_file(out, L.GROUP_PROVENANCE)
+    done = L.cached("group", params, input_hashes, record=prov_path, key_field="key",
+                  strict=True)
+    key = done.key
+    prev = done.read() if not overwrite else None
+    if prev is not None and done.fresh([out / p for p in prev.get("outputs", [])]):
+        logger.info("Group outputs in %s are up to date; skipping.", out)
+        return {"outputs": [out / p for p in prev["outputs"]],
+                "models": sorted(by_model), "skipped": True, "provenance": prev}
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
@@ -497,14 +494,14 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             raise ValueError(
                 f"Models do not share a space/mesh: {first.model_id!r} is in "
                 f"{space!r} {hemi_sizes}, {m!r} in {lst[0].space!r} {lst[0].hemi_sizes}.")
-    surface = space in _SURFACE_SPACES and hemi_sizes is not None
+    surface = is_surface(space) and hemi_sizes is not None
     mask_copy = None
     if hemi_sizes is None:  # volume: the maps need the subjects' common mask
         mask_src = common_volume_mask(by_model)
         if mask_src is not None:
             import shutil
 
-            mask_copy = out / f"space-{space}_desc-brain_mask.nii.gz"
+            mask_copy = L.group_mask(out, space)
             with atomic_path(mask_copy) as tmp:
                 shutil.copyfile(mask_src, tmp)
             written.append(mask_copy)
@@ -522,11 +519,10 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     def gii(values, stem):
         if surface:
             written.extend(write_surface_map(
-                values, hemi_sizes, str(out / f"space-{space}_hemi-{{hemi}}_{stem}"
-                                                  "_statmap.func.gii")))
+                values, hemi_sizes, str(L.group_statmap(out, space, stem, "{hemi}"))))
         elif mask_copy is not None:
             written.append(write_volume_map(
-                values, mask_copy, out / f"space-{space}_{stem}_statmap.nii.gz"))
+                values, mask_copy, L.group_statmap(out, space, stem)))
 
     for m, lst in by_model.items():
         use = list(layers) if layers else list(default_layers(lst[0].layer_names))
@@ -537,11 +533,11 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                  test="wilcoxon" if test == "auto" else test,
                                  n_bootstrap=n_bootstrap, random_state=rng)
         hmap.extra.update(vol_extra)
-        written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
+        written.append(hmap.save(L.group_hierarchymap(out, m)))
         gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,
                              n_permutations=n_permutations, name=f"brain score {m}",
                              random_state=rng, extra=dict(vol_extra), warn=False)
-        written.append(gm.save(out / f"model-{m}_desc-brainscore_groupmap.npz"))
+        written.append(gm.save(L.group_brainscore(out, m)))
         summary += _summary_rows(gm, "brainscore", m)
         gii(gm.statistic, f"model-{m}_desc-brainscore")
         gii(np.where(gm.mask, gm.statistic, 0), f"model-{m}_desc-brainscorethresh")
@@ -554,7 +550,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                  adjacency=adjacency, random_state=rng,
                                  name=f"brain score {m} (cluster)",
                                  extra=dict(vol_extra), warn=False)
-            written.append(gc.save(out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
+            written.append(gc.save(L.group_brainscore_cluster(out, m)))
             summary += _summary_rows(gc, "brainscore-cluster", m)
         cols, which = _responsive_targets(gm)
         meta = lst[0].model_meta or {}
@@ -566,24 +562,24 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                               "objective": meta.get("objective")}
                              for i, s in enumerate(stack.subjects)
                              for j, layer in enumerate(stack.layer_names)])
-        written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))
+        written.append(_write_tsv(prof, L.group_layerprofile(out, m)))
         if rois is not None:
             rp = roi_layer_profiles(lst, rois, layers=use)
             written.append(_write_tsv(summarize_profiles(rp),
-                                      out / f"model-{m}_roiprofile.tsv"))
+                                      L.group_roiprofile(out, m)))
             written.append(_write_tsv(best_layer_by_roi(hmap, rois),
-                                      out / f"model-{m}_roibestlayer.tsv"))
+                                      L.group_roibestlayer(out, m)))
             try:
                 corr = roi_order_correlation(hmap, rois)
             except ValueError as err:
                 corr = {"error": str(err)}
-            written.append(write_json(out / f"model-{m}_roiorder.json", corr))
+            written.append(write_json(L.group_roiorder(out, m), corr))
     if layer_axis == "depth":  # one map of all models by relative depth (depth.py)
         dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha,
                                        test="wilcoxon" if test == "auto" else test,
                                        n_bootstrap=n_bootstrap, random_state=rng)
         dmap.extra.update(vol_extra)
-        written.append(dmap.save(out / "model-bydepth_hierarchymap.npz"))
+        written.append(dmap.save(L.group_bydepth(out)))
         gii(dmap.best_layer, "model-bydepth_desc-bestlayer")
     if len(by_model) > 1:
         with warnings.catch_warnings():  # reduce="max" was warned about above
@@ -600,17 +596,18 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 br, br_err = None, err
         for name, cm in contrasts.items():
             cm.extra.update(vol_extra)
-            written.append(cm.save(out / f"contrast-{name}_groupmap.npz"))
+            written.append(cm.save(L.group_contrast(out, name)))
             summary += _summary_rows(cm, "contrast", None)
             gii(cm.statistic, f"contrast-{name}")
         if br is None:
             logger.info("No best-regime map: %s", br_err)
         else:
             br.extra.update(vol_extra)
-            written.append(br.save(out / "desc-bestregime_groupmap.npz"))
+            written.append(br.save(L.group_bestregime(out)))
             summary += _summary_rows(br, "bestregime", None)
             gii(np.nan_to_num(br.statistic, nan=-1), "desc-bestregime")
-    written.append(_write_tsv(pd.DataFrame(summary), out / "group_summary.tsv"))
+    written.append(_write_tsv(pd.DataFrame(summary),
+                              L.group_file(out, L.GROUP_SUMMARY)))
     rel = [str(p.relative_to(out)) for p in written]
     prov = make_provenance("group", params=params, inputs={
         k: {"sha256": v} for k, v in input_hashes.items()}, seed=random_state)
@@ -618,7 +615,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  "n_subjects": {m: len(v) for m, v in by_model.items()},
                  "deriv_dir": str(deriv)})
     write_json(prov_path, prov)
-    record_outputs(out / "group_checksums.json", step="group",  # for `verify`
+    record_outputs(L.group_file(out, L.GROUP_CHECKSUMS), step="group",  # for `verify`
                    outputs=[*written, prov_path],
                    inputs=[deriv / p for p in input_hashes])
     logger.info("Group analysis of %d model(s) written to %s.", len(by_model), out)
@@ -637,7 +634,7 @@ def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
         ``provenance`` (dict), ``group_dir`` (Path).
     """
     g = Path(group_dir)
-    prov_path = g / "group_provenance.json"
+    prov_path = L.group_file(g, L.GROUP_PROVENANCE)
     if not prov_path.is_file():
         raise FileNotFoundError(
             f"{g} is not a group folder (no group_provenance.json); run "
@@ -645,17 +642,12 @@ def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
     out: dict[str, Any] = {"hierarchy": {}, "brainscore": {}, "contrasts": {},
                            "bestregime": None, "provenance": read_json(prov_path),
                            "group_dir": g}
-    for p in sorted(g.glob("model-*_hierarchymap.npz")):
-        out["hierarchy"][p.name[len("model-"):-len("_hierarchymap.npz")]] = \
-            HierarchyMap.load(p)
-    for p in sorted(g.glob("model-*_desc-brainscore_groupmap.npz")):
-        out["brainscore"][p.name[len("model-"):-len("_desc-brainscore_groupmap.npz")]] \
-            = GroupMap.load(p)
-    for p in sorted(g.glob("contrast-*_groupmap.npz")):
-        out["contrasts"][p.name[len("contrast-"):-len("_groupmap.npz")]] = \
-            GroupMap.load(p)
-    if (g / "desc-bestregime_groupmap.npz").is_file():
-        out["bestregime"] = GroupMap.load(g / "desc-bestregime_groupmap.npz")
+    for kind, cls in (("hierarchy", HierarchyMap), ("brainscore", GroupMap),
+                      ("contrasts", GroupMap)):
+        for name, p in L.group_models(g, kind).items():
+            out[kind][name] = cls.load(p)
+    if L.group_bestregime(g).is_file():
+        out["bestregime"] = GroupMap.load(L.group_bestregime(g))
     return out
 
 

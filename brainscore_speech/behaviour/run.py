@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import layout as L
 from .._io import atomic_path, make_provenance, params_hash, safe_join, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option
@@ -116,7 +117,7 @@ def load_abx_deltas(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / "abx_deltas.tsv"
+        path = L.abx_file(path, "deltas.tsv")
     if not path.is_file():
         raise FileNotFoundError(f"ABX deltas not found: {path}")
     df = pd.read_csv(path, sep="\t", dtype={"triplet_id": str, "tgt_item": str,
@@ -325,9 +326,9 @@ def run_abx(
         rows.append(row)
     scores = pd.DataFrame(rows)
     deltas = pd.concat(all_deltas, ignore_index=True)[list(DELTA_COLUMNS)]
-    with atomic_path(out / "abx_deltas.tsv") as tmp:
+    with atomic_path(L.abx_file(out, "deltas.tsv")) as tmp:
         deltas.to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out / "abx_scores.tsv") as tmp:
+    with atomic_path(L.abx_file(out, "scores.tsv")) as tmp:
         scores.to_csv(tmp, sep="\t", index=False)
     inputs = {"items": str(items)}
     if triplets is not None:
@@ -338,7 +339,7 @@ def run_abx(
         inputs["model"] = {"path": str(model)}
     inputs["activations"] = {f: m["provenance"].get("inputs", {}).get("audio")
                              for f, m in metas.items()}
-    write_json(out / "abx_provenance.json",
+    write_json(L.abx_file(out, "provenance.json"),
                make_provenance("abx", params={**params, "layers": wanted,
                                               "model_id": model_name,
                                               "baseline": baseline},

@@ -31,6 +31,7 @@ from .._logging import logger, verbose
 from .._validation import check_option
 from ..containers import BoldRuns
 from ..exceptions import BrainscoreWarning, DataError
+from ..spaces import concat_hemis, is_surface
 from .studies import StudyPreset, load_study
 
 __all__ = [
@@ -338,7 +339,7 @@ def find_bold_files(derivatives: str | os.PathLike, subject: str, spec: RunSpec,
     def _same_run(p: str) -> bool:
         return parse_bids_filename(p)["entities"].get("run") == spec.run
 
-    if space.startswith("fsaverage"):
+    if is_surface(space):
         files = [p for p in get_bids_files(derivatives, file_tag="bold",
                                            file_type="func.gii", sub_label=sub,
                                            modality_folder="func", filters=filters)
@@ -692,8 +693,7 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
                     f"(L {left.shape[0]} in {files['L'].name}, R {right.shape[0]} in "
                     f"{files['R'].name})."
                 )
-            data = np.concatenate([left, right], axis=1)
-            sizes = {"L": left.shape[1], "R": right.shape[1]}
+            data, sizes = concat_hemis({"L": left, "R": right}, axis=1)
             file_trs = [(files["L"], tr_l), (files["R"], tr_r)]
         else:
             data, tr_v = _read_volume(files, mask_img)

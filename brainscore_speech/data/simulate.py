@@ -34,7 +34,6 @@ the truth (stage per vertex, planted r) is saved per subject.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -44,14 +43,24 @@ from typing import Any
 
 import numpy as np
 
+from .. import layout
 from .._io import atomic_path, check_output_dir, make_provenance, write_json
 from .._layers import relative_depths
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
 from ..containers import StimulusActivations
 from ..exceptions import UsageError
-from ._generative import _describe_generator, _describe_truth_maps, _hrf_jitter, \
-    _mesh_adjacencies, _realistic_signal, _roll_units, _slice_timing, smooth_mesh_noise
+from ..spaces import HEMIS, concat_hemis, hemi_slices, split_hemis
+from ._generative import (
+    _describe_generator,
+    _describe_truth_maps,
+    _hrf_jitter,
+    _mesh_adjacencies,
+    _realistic_signal,
+    _roll_units,
+    _slice_timing,
+    smooth_mesh_noise,
+)
 
 __all__ = [
     "GENERATORS",
@@ -343,25 +352,12 @@ def _cosines(n_scans: int, tr_s: float, cutoff_s: float = 128.0) -> np.ndarray:
 
 
 def _write_gifti(path: Path, data: np.ndarray, tr_s: float) -> None:
-    import nibabel as nib
-
     meta = {"TimeStep": f"{tr_s * 1000:.6f}"}
-    darrays = [nib.gifti.GiftiDataArray(np.ascontiguousarray(row, dtype=np.float32),
-                                        intent="NIFTI_INTENT_NONE",
-                                        datatype="NIFTI_TYPE_FLOAT32",
-                                        meta=meta)
-               for row in data]
-    img = nib.gifti.GiftiImage(darrays=darrays, meta=nib.gifti.GiftiMetaData(meta))
-    with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
+    layout.write_gifti(path, data, array_meta=meta, image_meta=meta)
 
 
 def _write_tsv(path: Path, columns: dict[str, np.ndarray]) -> None:
-    import pandas as pd
-
-    with atomic_path(path) as tmp:
-        pd.DataFrame(columns).to_csv(tmp, sep="\t", index=False, float_format="%.6g",
-                                     na_rep="n/a")
+    layout.write_tsv(path, columns, float_format="%.6g")
 
 
 
@@ -529,7 +525,7 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     import soundfile as sf
 
     for name, wav in stims.items():
-        with atomic_path(bids / "stimuli" / f"{name}.wav") as tmp:
+        with atomic_path(layout.sim_stimulus(bids, name)) as tmp:
             sf.write(str(tmp), wav, SFREQ, subtype="PCM_16", format="WAV")
     specs = {name: log_spectrogram(wav) for name, wav in stims.items()}
     allspec = np.concatenate([s for s, _ in specs.values()])
@@ -564,8 +560,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
             provenance=make_provenance("simulate", params={"seed": seed,
                                                            "n_units": n_units}),
             layer_info=layer_info,
-        ).save(act_dir / f"{name}.h5")
-    write_json(act_dir / "activations.json",
+        ).save(layout.activation_file(act_dir, name))
+    write_json(layout.activation_index(act_dir),
                {"model_id": model_id, "stimuli": sorted(stims), "layers": layer_names})
     if partial_feats is not None:
         part_dir = out / "activations" / "partial"
@@ -578,8 +574,8 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                 provenance=make_provenance("simulate", params={"seed": seed,
                                                                "n_units": n_units}),
                 layer_info=layer_info,
-            ).save(part_dir / f"{name}.h5")
-        write_json(part_dir / "activations.json",
+            ).save(layout.activation_file(part_dir, name))
+        write_json(layout.activation_index(part_dir),
                    {"model_id": "partial", "stimuli": sorted(stims),
                     "layers": layer_names})
     # HRF regressors per layer and run, z-scored over the concatenation.
@@ -597,8 +593,7 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
 
     # ---- cortex: stage per vertex from the distance to Heschl's gyrus ----
     dists = _mesh_distances(radius_mm)
-    hemi_sizes = {h: len(dists[h][0]) for h in ("L", "R")}
-    dist = np.concatenate([dists["L"][0], dists["R"][0]])
+    dist, hemi_sizes = concat_hemis({h: dists[h][0] for h in HEMIS})
     n_targets = dist.size
     in_region = dist < radius_mm
     # null: nothing is driven by features; with story_locked the speech region
@@ -637,15 +632,15 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         hrf_lag = hrf_width = np.zeros(n_targets)
 
     # ---- events, sidecars (shared), participants ----
-    write_json(bids / "dataset_description.json",
+    write_json(layout.derivatives_description(bids),
                {"Name": "brainscore_speech simulated study", "BIDSVersion": "1.8.0",
                 "DatasetType": "raw", "GeneratedBy": [{"Name": "brainscore_speech"}]})
-    write_json(deriv / "dataset_description.json",
+    write_json(layout.derivatives_description(deriv),
                {"Name": "fMRIPrep-like derivatives (simulated)", "BIDSVersion": "1.8.0",
                 "DatasetType": "derivative",
                 "GeneratedBy": [{"Name": "brainscore_speech simulate"}]})
     subjects = tuple(f"{i:02d}" for i in range(1, n_subjects + 1))
-    _write_tsv(bids / "participants.tsv",
+    _write_tsv(layout.bids_participants(bids),
                {"participant_id": [f"sub-{s}" for s in subjects],
                 "language": [language] * n_subjects})
     planted_kind = "model layers" if from_model is not None else "stage features"
@@ -681,15 +676,14 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         dfunc = deriv / f"sub-{sub}" / "func"
         for r in range(1, n_runs + 1):
             n = scans[r - 1]
-            base = f"sub-{sub}_task-{task}_run-{r}"
             stim = run_stims[r - 1]
-            _write_tsv(func / f"{base}_events.tsv",
+            _write_tsv(layout.sim_events(func, sub, task, r),
                        {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ, 3)],
                         "trial_type": ["story"], "stim_file": [f"{stim}.wav"]})
             raw_side = {"TaskName": task, "RepetitionTime": tr_s, "Simulated": True}
             if slice_times is not None:
                 raw_side["SliceTiming"] = slice_times
-            write_json(func / f"{base}_bold.json", raw_side)
+            write_json(layout.sim_raw_sidecar(func, sub, task, r), raw_side)
             y = clean_bold[bounds[r - 1]:bounds[r]]
             # nuisance: motion-like random walks, CSF/WM, drift, baseline
             motion = np.cumsum(srng.normal(0, 0.05, (n, 6)), axis=0)
@@ -724,23 +718,20 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                         np.diff(motion, axis=0)).sum(1)]}
             for k in range(cos.shape[1]):
                 conf[f"cosine{k:02d}"] = cos[:, k]
-            _write_tsv(dfunc / f"{base}_desc-confounds_timeseries.tsv", conf)
-            write_json(dfunc / f"{base}_desc-confounds_timeseries.json",
+            _write_tsv(layout.sim_confounds(dfunc, sub, task, r, "tsv"), conf)
+            write_json(layout.sim_confounds(dfunc, sub, task, r, "json"),
                        {k: {"Description": "simulated"} for k in conf})
-            start = 0
-            for hemi in ("L", "R"):
-                stop = start + hemi_sizes[hemi]
-                _write_gifti(dfunc / f"{base}_space-{space}_hemi-{hemi}_bold.func.gii",
-                             bold[:, start:stop], tr_s)
+            for hemi, part in split_hemis(bold, hemi_sizes, axis=1).items():
+                _write_gifti(layout.sim_bold(dfunc, sub, task, r, space, hemi),
+                             part, tr_s)
                 # fMRIPrep's sidecar: the time within the TR the scans represent
-                write_json(dfunc / f"{base}_space-{space}_hemi-{hemi}_bold.json",
+                write_json(layout.sim_bold_sidecar(dfunc, sub, task, r, space, hemi),
                            {"RepetitionTime": tr_s, "TaskName": task,
                             "SliceTimingCorrected": slice_times is not None,
                             "StartTime": tzero})
-                start = stop
         emp_r = np.where(in_region, np.mean(run_r, axis=0), 0.0)
         story_r = np.where(story_region, np.mean(run_r, axis=0), 0.0)
-        with atomic_path(truth_dir / f"sub-{sub}_truth.npz") as tmp:
+        with atomic_path(layout.sim_truth(truth_dir, sub)) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, stage=stage, planted_r=emp_r.astype(np.float32),
                          nominal_r=r_true.astype(np.float32),
@@ -755,7 +746,7 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                          story_r=story_r.astype(np.float32))
         logger.info("Simulated sub-%s: %d runs, %d vertices (%d driven by %s)", sub,
                     n_runs, n_targets, int(in_region.sum()), planted_kind)
-    write_json(truth_dir / "truth.json", {
+    write_json(layout.sim_truth_json(truth_dir), {
         "layers": layer_names, "model_id": model_id, "task": task, "space": space,
         "tr_s": tr_s, "scans_per_run": scans, "seed": seed, "language": language,
         "hemi_sizes": hemi_sizes, "radius_mm": radius_mm, "r_range": list(r_range),
@@ -771,7 +762,7 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         "slice_timing": {"SliceTiming": slice_times, "StartTime": tzero},
         "generative_model": _describe_generator(generator),
         "maps": _describe_truth_maps(mode, model_id, contrast.any()),
-        "truth_maps": {k: [f"truth_hemi-{h}_desc-{k}.func.gii" for h in ("L", "R")]
+        "truth_maps": {k: [layout.sim_truth_map(".", h, k).name for h in HEMIS]
                        for k in ("stage", "driven", "contrast")},
         "provenance": make_provenance("simulate", params={
             "n_subjects": n_subjects, "n_runs": n_runs, "tr_s": tr_s, "seed": seed,
@@ -779,15 +770,11 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
             "mode": mode, "repeat_story": bool(repeat_story),
             "story_locked": story_locked,
             "from_model": str(from_model) if from_model else None}, seed=seed)})
-    start = 0
-    for hemi in ("L", "R"):
-        stop = start + hemi_sizes[hemi]
+    for hemi, sl in hemi_slices(hemi_sizes, n_targets).items():
         for key, values in (("stage", stage), ("driven", stage >= 0),
                             ("contrast", contrast)):
-            _write_gifti(truth_dir / f"truth_hemi-{hemi}_desc-{key}.func.gii",
-                         np.asarray(values[start:stop], dtype=np.float32)[None, :],
-                         tr_s)
-        start = stop
+            _write_gifti(layout.sim_truth_map(truth_dir, hemi, key),
+                         np.asarray(values[sl], dtype=np.float32)[None, :], tr_s)
     return SimulatedStudy(root=out, bids_root=bids, activations=act_dir,
                           truth=truth_dir, subjects=subjects, task=task)
 

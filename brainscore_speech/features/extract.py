@@ -24,8 +24,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._io import array_hash, atomic_path, file_hash, make_provenance, to_jsonable
-from .._io import check_output_dir, remove_stale_temps, write_json
+from .. import layout
+from .._io import (
+    array_hash,
+    atomic_path,
+    check_output_dir,
+    file_hash,
+    make_provenance,
+    remove_stale_temps,
+    to_jsonable,
+    write_json,
+)
 from .._logging import logger, progress, verbose
 from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
@@ -611,7 +620,7 @@ def extract_stimuli(
     store = "float16" if float16 else "float32"
     t0, done, paths = time.perf_counter(), 0, []
     for f in progress(files, desc="extract", unit="stimulus"):
-        dest = out / f"{f.stem}.h5"
+        dest = layout.activation_file(out, f.stem)
         paths.append(dest)
         if not f.is_file():
             raise FileNotFoundError(f"Audio file not found: {f}")
@@ -641,13 +650,13 @@ def extract_stimuli(
                              device=dev, dtype=dtype)
         done += 1
     index = sorted(p.stem for p in out.glob("*.h5") if ".tmp-" not in p.name)
-    write_json(out / "activations.json",
+    write_json(layout.activation_index(out),
                {"model_id": sm.model_id, "model_meta": sm.model_meta,
                 "model_sha256": sm.weights_hash, "layer_order": list(geo),
                 "stimuli": index, "model_source": sm.source,
                 "layer_info": params["_layer_info"]})
-    record_outputs(out / "activations_checksums.json", step="extract", merge=True,
-                   outputs=[*paths, out / "activations.json"],
+    record_outputs(layout.activation_checksums(out), step="extract", merge=True,
+                   outputs=[*paths, layout.activation_index(out)],
                    inputs=[*files, *sorted(Path(sm.path).glob("*.safetensors"))]
                    if sm.path else files)  # for `verify`
     logger.info("Extracted %d layers x %d stimuli (%d up to date) in %.1f s",

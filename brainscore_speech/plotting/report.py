@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any  # noqa: F401
 
+from .. import layout as L
 from .._logging import verbose
 
 __all__ = ["make_figures", "make_report", "shared_scale"]
@@ -49,9 +50,9 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     from ..analysis import load_group_outputs
 
     check_output_dir(out_dir, what="--out")
-    from .profiles import plot_best_layer_distribution, plot_layer_profiles
     import numpy as np
 
+    from .profiles import plot_best_layer_distribution, plot_layer_profiles
     from .surface import (
         layer_groups,
         plot_brain_score,
@@ -66,8 +67,8 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     remove_stale_temps(out)  # left by an interrupted run
     written: list[Path] = []
 
-    def keep(fig, name):
-        path = out / name
+    def keep(fig, stem):
+        path = L.figure_file(out, stem)
         from .surface import _save
 
         _save(fig, path, dpi)
@@ -87,19 +88,19 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     for m, gm in g["brainscore"].items():
         keep(plot_brain_score(gm, mask_img=vol_mask(gm), positive_only=True,
                               **bs_scale),
-             f"model-{m}_desc-brainscore.png")
+             f"model-{m}_desc-brainscore")
         if html_views:
-            p = out / f"model-{m}_desc-brainscore_view.html"
+            p = L.figure_view(out, f"model-{m}_desc-brainscore")
             view_surface_html(gm.statistic, gm.hemi_sizes, title=f"brain score {m}",
                               output_file=p, mask_img=vol_mask(gm),
                               cmap=bs_scale["cmap"], vmax=bs_scale["vmax"],
                               symmetric=bs_scale["symmetric_cbar"])
             written.append(p)
     for m, hm in g["hierarchy"].items():
-        keep(plot_hierarchy(hm, mask_img=vol_mask(hm)), f"model-{m}_desc-bestlayer.png")
+        keep(plot_hierarchy(hm, mask_img=vol_mask(hm)), f"model-{m}_desc-bestlayer")
         if html_views and len(layer_groups(hm.layer_names)[1]) < len(hm.layer_names):
             # the PNG groups the layers; every layer in the interactive view
-            p = out / f"model-{m}_desc-bestlayer_view.html"
+            p = L.figure_view(out, f"model-{m}_desc-bestlayer")
             best = np.asarray(hm.best_layer, dtype=float)
             view_surface_html(np.where(best >= 0, best + 1, 0), hm.hemi_sizes,
                               title=f"best layer {m} (1 = {hm.layer_names[0]}, "
@@ -108,30 +109,30 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                               mask_img=vol_mask(hm))
             written.append(p)
         keep(plot_hierarchy(hm, kind="preference", mask_img=vol_mask(hm)),
-             f"model-{m}_desc-preference.png")
-        prof = gdir / f"model-{m}_layerprofile.tsv"
+             f"model-{m}_desc-preference")
+        prof = L.group_layerprofile(gdir, m)
         if prof.is_file():
             table = pd.read_csv(prof, sep="\t")
             keep(plot_layer_profiles(table, hue="model",
                                      title=f"Layer profile, model {m} "
                                      f"({_profile_vertices(table)})"),
-                 f"model-{m}_desc-layerprofile.png")
-        roi = gdir / f"model-{m}_roiprofile.tsv"
+                 f"model-{m}_desc-layerprofile")
+        roi = L.group_roiprofile(gdir, m)
         if roi.is_file():
             keep(_plot_roi_summary(pd.read_csv(roi, sep="\t"), m),
-                 f"model-{m}_desc-roiprofile.png")
-        dist = gdir / f"model-{m}_roibestlayer.tsv"
+                 f"model-{m}_desc-roiprofile")
+        dist = L.group_roibestlayer(gdir, m)
         if dist.is_file():
             keep(plot_best_layer_distribution(pd.read_csv(dist, sep="\t"),
                                               title=f"Best layer per ROI, model {m}"),
-                 f"model-{m}_desc-roibestlayer.png")
+                 f"model-{m}_desc-roibestlayer")
     c_scale = shared_scale(g["contrasts"].values(), signed=True)
     for name, cm in g["contrasts"].items():
         keep(plot_brain_score(cm, colorbar_label="mean paired difference in r",
-                              mask_img=vol_mask(cm), **c_scale), f"contrast-{name}.png")
+                              mask_img=vol_mask(cm), **c_scale), f"contrast-{name}")
     if g["bestregime"] is not None:
         keep(plot_regime_map(g["bestregime"], mask_img=vol_mask(g["bestregime"])),
-             "desc-bestregime.png")
+             "desc-bestregime")
     logger.info("Wrote %d figure files to %s.", len(written), out)
     return written
 
@@ -378,7 +379,7 @@ def _behaviour_section(folder: Path) -> list[str]:
     """HTML of the behaviour (ABX) results in ``folder`` (empty when absent)."""
     import pandas as pd
 
-    scores_file = folder / "abx_scores.tsv"
+    scores_file = L.abx_file(folder, "scores.tsv")
     if not scores_file.is_file():
         return []
     scores = pd.read_csv(scores_file, sep="\t")
@@ -392,7 +393,7 @@ def _behaviour_section(folder: Path) -> list[str]:
              f"better; per-triplet deltas are in each model's "
              f"<code>abx_deltas.tsv</code>.</p>",
              table.to_html(float_format="%.1f")]
-    profile = folder / "abx_profile.png"
+    profile = L.abx_file(folder, "profile.png")
     if profile.is_file():
         parts.append(_img_tag(profile, "ABX error along the layers, per model"))
     return parts
@@ -446,8 +447,8 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
     out = Path(output_file)
     check_output_file(output_file, what="--out")  # a folder: usage error, exit 2
     gdir = Path(group_dir)
-    prov = read_json(gdir / "group_provenance.json") if (
-        gdir / "group_provenance.json").is_file() else None
+    prov_path = L.group_file(gdir, L.GROUP_PROVENANCE)
+    prov = read_json(prov_path) if prov_path.is_file() else None
     if prov is None:
         raise FileNotFoundError(f"{gdir} is not a group folder (no "
                                 "group_provenance.json); run 'brainscore-speech "
@@ -470,7 +471,7 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
                                   verbose="WARNING")
         figs = [p for p in listed if p.suffix == ".png"]
         views = {p.name: p for p in listed if p.suffix == ".html"}
-        summary_path = gdir / "group_summary.tsv"
+        summary_path = L.group_file(gdir, L.GROUP_SUMMARY)
         summary = pd.read_csv(summary_path, sep="\t") if summary_path.is_file() \
             else None
         parts: list[str] = [

@@ -30,8 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import check_output_dir, params_hash, read_json, write_json
-from .._logging import logger, verbose as _verbose
+from .. import layout
+from .._io import check_output_dir, read_json, write_json
+from .._logging import logger
+from .._logging import verbose as _verbose
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -112,17 +114,13 @@ def _timed(name: str, timings: dict[str, float]):
 
 
 def _stage_done(marker: Path, params: dict[str, Any]) -> bool:
-    if not marker.is_file():
-        return False
-    try:
-        return read_json(marker).get("params_hash") == params_hash(params)
-    except Exception:  # a corrupt marker means: redo the stage
-        return False
+    """The stage's record holds these params (a corrupt record: redo the stage)."""
+    return layout.cached("demo", params, record=marker).fresh()
 
 
 def _mark(marker: Path, params: dict[str, Any], t0: float) -> None:
-    write_json(marker, {"params_hash": params_hash(params), "params": params,
-                        "seconds": round(time.perf_counter() - t0, 2)})
+    layout.cached("demo", params, record=marker).record(
+        {"params": params, "seconds": round(time.perf_counter() - t0, 2)})
 
 
 def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
@@ -139,7 +137,7 @@ def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
         manifest = folder / "manifest.tsv"
         params = {"kind": kind, "language": language, "seed": seed,
                   "minutes": cfg.corpus_minutes}
-        marker = folder / ".done.json"
+        marker = layout.stage_marker(folder)
         if not _stage_done(marker, params):
             t0 = time.perf_counter()
             logger.info("Synthesising the %s corpus (%.1f min)", name, cfg.corpus_minutes)
@@ -166,21 +164,21 @@ def _run_behaviour(out: Path, checkpoints: dict[str, Path], cfg: DemoConfig) -> 
     folder = out / "behaviour"
     items = folder / "items" / "items.item"
     params = {"seed": cfg.seed, "n_speakers": 3, "vowels": "aeiu", "consonants": "sm"}
-    if not _stage_done(folder / ".items.done.json", params):
+    if not _stage_done(layout.stage_marker(folder, "items"), params):
         t0 = time.perf_counter()
         make_synthetic_abx(folder / "items", n_speakers=3, vowels=("a", "e", "i", "u"),
                            consonants=("s", "m"), random_state=cfg.seed)
-        _mark(folder / ".items.done.json", params, t0)
+        _mark(layout.stage_marker(folder, "items"), params, t0)
     audio = folder / "items" / "audio"
     frames = [run_abx(items, folder / model_id, model=ckpt, audio=audio,
                       model_id=model_id) for model_id, ckpt in checkpoints.items()]
     mfcc = run_abx(items, folder / "mfcc", baseline="mfcc", audio=audio)
     scores = pd.concat([*frames, mfcc], ignore_index=True)
-    with atomic_path(folder / "abx_scores.tsv") as tmp:
+    with atomic_path(layout.abx_file(folder, "scores.tsv")) as tmp:
         scores.to_csv(tmp, sep="\t", index=False)
     plot_abx_profile(pd.concat(frames, ignore_index=True),
                      baselines={"MFCC": float(mfcc["error"].iloc[0])},
-                     output_file=folder / "abx_profile.png")
+                     output_file=layout.abx_file(folder, "profile.png"))
     return folder
 def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) -> Path:
     """A native-speech HuBERT / WavLM model on MFCC targets (K = 100)."""
@@ -188,11 +186,11 @@ def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) ->
 
     targets = out / "targets" / f"speech-{cfg.language}"
     params = {"manifest": str(manifest), "seed": cfg.seed, "n_clusters": 100}
-    if not _stage_done(targets / ".done.json", params):
+    if not _stage_done(layout.stage_marker(targets), params):
         t0 = time.perf_counter()
         build_targets([manifest], targets, n_clusters=100, fraction=1.0,
                       seed=cfg.seed)
-        _mark(targets / ".done.json", params, t0)
+        _mark(layout.stage_marker(targets), params, t0)
     ckpt = out / "models" / f"native-{objective}"
     tcfg = make_config(regime=f"speech-{cfg.language}", preset="tiny",
                        corpus=[str(manifest)], out=str(ckpt), seed=cfg.seed,
@@ -247,14 +245,14 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
                   "scans_per_run": cfg.scans_per_run, "seed": cfg.seed,
                   "language": cfg.language, "generator": "realistic"}
     with _timed("simulate", timings):
-        if not _stage_done(out / ".simulate.done.json", sim_params):
+        if not _stage_done(layout.stage_marker(out, "simulate"), sim_params):
             t0 = time.perf_counter()
             logger.info("Simulating a %d-subject study on fsaverage5", cfg.n_subjects)
             simulate_study(study, n_subjects=cfg.n_subjects, n_runs=cfg.n_runs,
                            tr_s=cfg.tr_s, scans_per_run=cfg.scans_per_run,
                            seed=cfg.seed, language=cfg.language, task="listen",
                            generator="realistic")
-            _mark(out / ".simulate.done.json", sim_params, t0)
+            _mark(layout.stage_marker(out, "simulate"), sim_params, t0)
     bids = study / "bids"
 
     fmt = {"native": cfg.language, "nonnative": cfg.nonnative_language}
@@ -307,8 +305,9 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
         run_group(deriv, group, test="ttest", random_state=cfg.seed)
     figures_dir = out / "figures"
     with _timed("figures", timings):
-        fig_params = {"group": read_json(group / "group_provenance.json")}
-        marker = figures_dir / ".done.json"
+        fig_params = {"group": read_json(layout.group_file(group,
+                                                           layout.GROUP_PROVENANCE))}
+        marker = layout.stage_marker(figures_dir)
         if _stage_done(marker, fig_params):
             figures = [Path(p) for p in read_json(marker)["figures"]]
         else:
@@ -318,7 +317,7 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
             rec = read_json(marker)
             rec["figures"] = [str(p) for p in figures]
             write_json(marker, rec)
-        report = make_report(group, out / "report.html", figures=figures,
+        report = make_report(group, layout.report_file(out), figures=figures,
                              behaviour=behaviour)
     timings["total"] = round(time.perf_counter() - t_start, 1)
     write_json(out / "demo_timings.json", timings)

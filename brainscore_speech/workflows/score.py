@@ -28,13 +28,22 @@ from typing import Any
 
 import numpy as np
 
-from .._io import TMP_MARK, array_hash, atomic_path, file_hash, make_provenance, \
-    params_hash, read_json, write_json
+from .. import layout
+from .._io import (
+    TMP_MARK,
+    array_hash,
+    file_hash,
+    make_provenance,
+    params_hash,
+    read_json,
+    write_json,
+)
 from .._logging import logger, verbose
 from .._validation import check_option
-from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..analysis.group import write_volume_map
+from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..exceptions import BrainscoreWarning, DataError
+from ..spaces import hemi_slices, is_surface
 from ._score_checks import check_bold_coverage, check_score_inputs, record_score
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix", "REPEATED_STIMULI"]
@@ -76,29 +85,14 @@ class ScoreResult:
 
 def output_prefix(subject: str, task: str | None, space: str, model_id: str) -> str:
     """``sub-<S>[_task-<T>]_space-<space>`` (the model is added per file)."""
-    parts = [f"sub-{subject}"]
-    if task:
-        parts.append(f"task-{task}")
-    parts.append(f"space-{space}")
-    return "_".join(parts)
+    return layout.score_prefix(subject, task, space)
 
 
-def _safe_entity(value: str) -> str:
-    """BIDS entity values are alphanumeric: drop everything else."""
-    return "".join(ch for ch in str(value) if ch.isalnum()) or "x"
+_safe_entity = layout.safe_entity
 
 
 def _write_gifti_map(path: Path, values: np.ndarray, name: str) -> Path:
-    import nibabel as nib
-
-    arr = nib.gifti.GiftiDataArray(np.asarray(values, dtype=np.float32),
-                                   intent="NIFTI_INTENT_NONE",
-                                   datatype="NIFTI_TYPE_FLOAT32",
-                                   meta={"Name": name})
-    img = nib.gifti.GiftiImage(darrays=[arr])
-    with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
-    return path
+    return layout.write_gifti(path, values, array_meta={"Name": name})
 
 
 @verbose
@@ -255,7 +249,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         mask_img = Path(mask_img)
         if not mask_img.is_file():
             raise FileNotFoundError(f"Brain mask not found: {mask_img}")
-        if space.startswith(("fsaverage", "fsnative")):
+        if is_surface(space):
             raise ValueError(f"'mask_img' is for volume spaces; space {space!r} is a "
                              "surface.")
     bold = load_bold(bids_root, sub, task=task, space=space, derivatives=derivatives,
@@ -324,39 +318,26 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             "bold": bold_hash, "layer": name, "model_id": model_id, "params": params,
             "acts": {k: array_hash(x) + array_hash(t) for k, (x, t) in per_run.items()},
         })
-    run_key = params_hash({"layers": layer_keys, "subject": sub,
-                           "participant_language": participant_language})
 
-    ls_path = sub_dir / f"{prefix}_model-{model_ent}_layerscores.npz"
-    table_path = sub_dir / f"{prefix}_model-{model_ent}_scores.tsv"
-    prov_path = sub_dir / f"{prefix}_model-{model_ent}_provenance.json"
-    hemis = list(bold.hemi_sizes) if bold.hemi_sizes else [None]
-    ext = "func.gii" if bold.hemi_sizes else "nii.gz"
-    maps: dict[str, Path] = {}
-    for name in names + ["hierarchy"]:
-        for hemi in hemis:
-            h = f"_hemi-{hemi}" if hemi else ""
-            fname = (f"{prefix}{h}_model-{model_ent}_desc-hierarchy_statmap.{ext}"
-                     if name == "hierarchy" else
-                     f"{prefix}{h}_model-{model_ent}_layer-{_safe_entity(name)}"
-                     f"_stat-r_statmap.{ext}")
-            maps[f"{name}/{hemi or 'all'}"] = sub_dir / fname
+    ents = (out, sub, task_label, space, model_id)
+    ls_path = layout.score_layerscores(*ents)
+    table_path = layout.score_table(*ents)
+    prov_path = layout.score_provenance(*ents)
+    maps = layout.score_maps(*ents, names, list(bold.hemi_sizes or []))
     outputs = [ls_path, table_path, *maps.values()]
     _remove_stale_temps([sub_dir, cache_dir], prefix, model_ent)
-    if not force and prov_path.is_file() and all(p.is_file() for p in outputs):
-        try:
-            if read_json(prov_path).get("cache_key") == run_key:
-                logger.info("sub-%s model %s: up to date, nothing to do.", sub, model_id)
-                return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=0,
-                                   skipped=True, files=[*outputs, prov_path])
-        except DataError:
-            pass
+    done = layout.cached("score", {"layers": layer_keys, "subject": sub,
+                                   "participant_language": participant_language},
+                         record=prov_path, key_field="cache_key")
+    if not force and done.fresh(outputs):
+        logger.info("sub-%s model %s: up to date, nothing to do.", sub, model_id)
+        return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=0,
+                           skipped=True, files=[*outputs, prov_path])
 
     per_layer: dict[str, LayerScores] = {}
     caches, todo = {}, {}
     for name in names:
-        caches[name] = cache_dir / f"{prefix}_model-{model_ent}_layer-" \
-                                   f"{_safe_entity(name)}_key-{layer_keys[name]}.npz"
+        caches[name] = layout.score_layer_cache(*ents, name, layer_keys[name])
         if caches[name].is_file() and not force:
             per_layer[name] = LayerScores.load(caches[name])
             logger.debug("Layer %s: cached (%s)", name, caches[name].name)
@@ -402,7 +383,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         inputs={"bids_root": str(bids_root), "activations": str(act_dir),
                 "bold_hash": bold_hash, "layer_keys": layer_keys,
                 "bold_runs": bold.provenance})
-    provenance["cache_key"] = run_key
+    provenance["cache_key"] = done.key
     ls = LayerScores(scores=scores, alphas=alpha_arr, layer_names=tuple(names),
                      cv=dict(next(iter(per_layer.values())).cv), subject=sub,
                      model_id=model_id, space=space, model_meta=model_meta,
@@ -427,11 +408,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         best = np.where(finite, np.argmax(np.where(np.isfinite(mean), mean, -np.inf), 0),
                         -1)
     hier = np.where(best >= 0, best.astype(np.float32), np.nan)
-    slices, start = {}, 0
-    for hemi in hemis:
-        size = bold.hemi_sizes[hemi] if hemi else n_targets
-        slices[hemi or "all"] = slice(start, start + size)
-        start += size
+    slices = hemi_slices(bold.hemi_sizes, n_targets)
     mask = (bold.provenance.get("mask") if not bold.hemi_sizes else None)
     for key, path in maps.items():
         name, hemi = key.split("/")
@@ -445,7 +422,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                                 "none was recorded.")
             write_volume_map(values, mask, path)
     _write_table(table_path, ls, valid, slices, sub, model_id, model_meta)
-    write_json(out / "dataset_description.json",
+    write_json(layout.derivatives_description(out),
                {"Name": "brainscore_speech brain scores", "BIDSVersion": "1.8.0",
                 "DatasetType": "derivative",
                 "GeneratedBy": [{"Name": "brainscore_speech score"}]})
@@ -515,6 +492,4 @@ def _write_table(path: Path, ls: LayerScores, valid: np.ndarray,
                 "objective": model_meta.get("objective"),
                 "participant_language": model_meta.get("participant_language"),
             })
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False, na_rep="n/a",
-                                  float_format="%.6g")
+    layout.write_tsv(path, pd.DataFrame(rows), float_format="%.6g")

@@ -456,6 +456,93 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     ValueError
         Bad counts, TR, space, language, generator or mode.
     """
+    scans = _check_simulate_args(
+        space=space, generator=generator, mode=mode, story_locked=story_locked,
+        from_model=from_model, language=language, n_subjects=n_subjects,
+        n_runs=n_runs, tr_s=tr_s, scans_per_run=scans_per_run,
+        repeat_story=repeat_story, padding_end_s=padding_end_s)
+    out = check_output_dir(out, what="output folder")
+    st = _StudyPlan(out=out, bids=out / "bids",
+                    deriv=out / "bids" / "derivatives" / "fmriprep",
+                    truth_dir=out / "truth", act_dir=out / "activations" / "stages",
+                    model_id="stages", n_subjects=n_subjects, n_runs=n_runs, tr_s=tr_s,
+                    space=space, seed=seed, scans=scans, language=language, task=task,
+                    from_model=from_model, n_units=n_units, radius_mm=radius_mm,
+                    r_range=r_range, noise_ar=noise_ar, generator=generator, mode=mode,
+                    repeat_story=repeat_story, story_locked=story_locked)
+    rng = np.random.default_rng(seed)
+    _write_stimuli(st, rng, padding_end_s)
+    n_keep = _plant_features(st, rng)
+    _legacy_regressors(st)
+    _plant_cortex(st, n_keep)
+    _write_headers(st)
+    for sub_i, sub in enumerate(st.subjects):
+        _simulate_subject(st, sub_i, sub)
+    _write_truth(st)
+    return SimulatedStudy(root=out, bids_root=st.bids, activations=st.act_dir,
+                          truth=st.truth_dir, subjects=st.subjects, task=task)
+
+
+@dataclass
+class _StudyPlan:
+    """What the simulator's steps share: the arguments, then what each step adds."""
+
+    out: Any = None
+    bids: Any = None
+    deriv: Any = None
+    truth_dir: Any = None
+    act_dir: Any = None
+    model_id: Any = None
+    n_subjects: Any = None
+    n_runs: Any = None
+    tr_s: Any = None
+    space: Any = None
+    seed: Any = None
+    scans: Any = None
+    language: Any = None
+    task: Any = None
+    from_model: Any = None
+    n_units: Any = None
+    radius_mm: Any = None
+    r_range: Any = None
+    noise_ar: Any = None
+    generator: Any = None
+    mode: Any = None
+    repeat_story: Any = None
+    story_locked: Any = None
+    stims: Any = None
+    audio_kind: Any = None
+    run_stims: Any = None
+    layer_feats: Any = None
+    layer_names: Any = None
+    layer_info: Any = None
+    regs: Any = None
+    n_total: Any = None
+    bounds: Any = None
+    dist: Any = None
+    hemi_sizes: Any = None
+    n_targets: Any = None
+    in_region: Any = None
+    story_region: Any = None
+    gen_region: Any = None
+    stage: Any = None
+    gen_stage: Any = None
+    r_base: Any = None
+    contrast: Any = None
+    units: Any = None
+    slice_times: Any = None
+    tzero: Any = None
+    adjacencies: Any = None
+    hrf_lag: Any = None
+    hrf_width: Any = None
+    subjects: Any = None
+    planted_kind: Any = None
+
+
+def _check_simulate_args(*, space, generator, mode, story_locked, from_model,
+                         language, n_subjects, n_runs, tr_s, scans_per_run,
+                         repeat_story, padding_end_s) -> list[int]:
+    """Validate :func:`simulate_study`'s arguments (before anything is written)."""
     check_option("space", space, ["fsaverage5"])
     check_option("generator", generator, GENERATORS)
     check_option("mode", mode, MODES)
@@ -502,16 +589,15 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                 f"'from_model' must be a checkpoint folder (config.json + weights), "
                 f"a hub id (org/name[@revision]) or a registry name, got {fm}"
                 + (": not found." if not fm.exists() else ": it has no config.json."))
-    lang = "cmn" if language == "zh" else language
-    out = check_output_dir(out, what="output folder")
-    bids = out / "bids"
-    deriv = bids / "derivatives" / "fmriprep"
-    model_id = "stages"
-    act_dir = out / "activations" / model_id
-    truth_dir = out / "truth"
-    rng = np.random.default_rng(seed)
+    return scans
 
-    # ---- stimuli and planted features (shared by every subject) ----
+
+def _write_stimuli(st: _StudyPlan, rng: np.random.Generator,
+                   padding_end_s: float) -> None:
+    """Synthesise one story per run (``BIDS/stimuli``)."""
+    n_runs, scans, tr_s, repeat_story, bids = (st.n_runs, st.scans, st.tr_s,
+                                               st.repeat_story, st.bids)
+    lang = "cmn" if st.language == "zh" else st.language
     stims, audio_kind = {}, set()
     n_stories = n_runs - 1 if repeat_story else n_runs
     run_stims = [f"story{r:02d}" for r in range(1, n_stories + 1)]
@@ -527,6 +613,18 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     for name, wav in stims.items():
         with atomic_path(layout.sim_stimulus(bids, name)) as tmp:
             sf.write(str(tmp), wav, SFREQ, subtype="PCM_16", format="WAV")
+    st.stims, st.audio_kind, st.run_stims = stims, audio_kind, run_stims
+
+
+def _plant_features(st: _StudyPlan, rng: np.random.Generator) -> int:
+    """Stage (or model) features of every story, written as activations.
+
+    Returns the number of shared units (``mode="contrast"``).
+    """
+    (out, bids, act_dir, model_id, seed, language, from_model, n_units, mode,
+     stims, audio_kind) = (
+        st.out, st.bids, st.act_dir, st.model_id, st.seed, st.language,
+        st.from_model, st.n_units, st.mode, st.stims, st.audio_kind)
     specs = {name: log_spectrogram(wav) for name, wav in stims.items()}
     allspec = np.concatenate([s for s, _ in specs.values()])
     stats = (allspec.mean(0), allspec.std(0) + 1e-8)
@@ -578,6 +676,16 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         write_json(layout.activation_index(part_dir),
                    {"model_id": "partial", "stimuli": sorted(stims),
                     "layers": layer_names})
+    st.layer_feats, st.layer_names, st.layer_info = layer_feats, layer_names, layer_info
+    st.model_id, st.act_dir = model_id, act_dir
+    return n_keep
+
+
+def _legacy_regressors(st: _StudyPlan) -> None:
+    """``generator="legacy"``: HRF regressors per layer and run, z-scored."""
+    (n_runs, tr_s, scans, generator, run_stims, layer_feats, layer_names) = (
+        st.n_runs, st.tr_s, st.scans, st.generator, st.run_stims,
+        st.layer_feats, st.layer_names)
     # HRF regressors per layer and run, z-scored over the concatenation.
     regs = {}
     for li, layer in enumerate(layer_names if generator == "legacy" else []):
@@ -588,10 +696,16 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         x = np.concatenate(blocks)
         x = (x - x.mean(0)) / (x.std(0) + 1e-8)
         regs[layer] = x.astype(np.float32)
-    n_total = sum(scans)
-    bounds = np.cumsum([0] + scans)
+    st.regs = regs
+    st.n_total = sum(scans)
+    st.bounds = np.cumsum([0] + scans)
 
-    # ---- cortex: stage per vertex from the distance to Heschl's gyrus ----
+
+def _plant_cortex(st: _StudyPlan, n_keep: int) -> None:
+    """Stage per vertex from the distance to Heschl's gyrus; HRF jitter, slices."""
+    (radius_mm, r_range, mode, story_locked, layer_feats, layer_names) = (
+        st.radius_mm, st.r_range, st.mode, st.story_locked, st.layer_feats,
+        st.layer_names)
     dists = _mesh_distances(radius_mm)
     dist, hemi_sizes = concat_hemis({h: dists[h][0] for h in HEMIS})
     n_targets = dist.size
@@ -623,15 +737,26 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     if mode == "contrast":
         units[n_keep:, ~contrast] = 0.0   # shared units only: models equal
         units[:n_keep, contrast] = 0.0    # units 'partial' lacks: stages > partial
-    slice_times, tzero = _slice_timing(tr_s)
-    if generator == "realistic":
-        adjacencies = _mesh_adjacencies()
-        hrf_lag, hrf_width = _hrf_jitter(seed, adjacencies)
+    st.dist, st.hemi_sizes, st.n_targets, st.in_region = dist, hemi_sizes, n_targets, \
+        in_region
+    st.story_region, st.gen_region, st.stage, st.gen_stage = story_region, \
+        gen_region, stage, gen_stage
+    st.r_base, st.contrast, st.units = r_base, contrast, units
+    slice_times, tzero = _slice_timing(st.tr_s)
+    if st.generator == "realistic":
+        st.adjacencies = _mesh_adjacencies()
+        hrf_lag, hrf_width = _hrf_jitter(st.seed, st.adjacencies)
     else:
         tzero, slice_times = 0.0, None
         hrf_lag = hrf_width = np.zeros(n_targets)
+    st.slice_times, st.tzero, st.hrf_lag, st.hrf_width = slice_times, tzero, hrf_lag, \
+        hrf_width
 
-    # ---- events, sidecars (shared), participants ----
+
+def _write_headers(st: _StudyPlan) -> None:
+    """Dataset descriptions and participants (shared by every subject)."""
+    (bids, deriv, n_subjects, language) = (
+        st.bids, st.deriv, st.n_subjects, st.language)
     write_json(layout.derivatives_description(bids),
                {"Name": "brainscore_speech simulated study", "BIDSVersion": "1.8.0",
                 "DatasetType": "raw", "GeneratedBy": [{"Name": "brainscore_speech"}]})
@@ -643,109 +768,165 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
     _write_tsv(layout.bids_participants(bids),
                {"participant_id": [f"sub-{s}" for s in subjects],
                 "language": [language] * n_subjects})
-    planted_kind = "model layers" if from_model is not None else "stage features"
-    for sub_i, sub in enumerate(subjects):
-        srng = np.random.default_rng([seed, sub_i + 1])
-        r_true = np.clip(r_base + srng.normal(0, 0.03, n_targets) * gen_region, 0,
-                         0.95)
-        r_true[~gen_region] = 0.0
-        signal = np.zeros((n_total, n_targets), dtype=np.float32)
-        for li, layer in enumerate(layer_names if generator == "legacy" else []):
-            idx = np.flatnonzero(stage == li)
-            if idx.size == 0:
-                continue
-            w = srng.standard_normal((regs[layer].shape[1], idx.size)).astype(np.float32)
-            s = regs[layer] @ w
-            signal[:, idx] = (s - s.mean(0)) / (s.std(0) + 1e-8)
-        if generator == "realistic":
-            signal = _realistic_signal(
-                srng, layer_feats=layer_feats, layer_names=layer_names,
-                run_stims=run_stims, scans=scans, tr_s=tr_s, tzero=tzero,
-                stage=gen_stage, units=units * in_region, lag=hrf_lag, width=hrf_width,
-                story_locked=1.0 if mode == "null" else story_locked, seed=seed)
-            noise, noise_phi = smooth_mesh_noise(
-                srng, n_total, [adjacencies["L"], adjacencies["R"]])
-        else:
-            noise = _ar1(srng, n_total, n_targets, noise_ar)
-            noise_phi = np.full(n_targets, noise_ar, dtype=np.float32)
-        noise = (noise - noise.mean(0)) / noise.std(0)
-        amp = (r_true / np.sqrt(np.maximum(1 - r_true ** 2, 1e-6))).astype(np.float32)
-        clean_bold = signal * amp + noise
-        run_r = []
-        func = bids / f"sub-{sub}" / "func"
-        dfunc = deriv / f"sub-{sub}" / "func"
-        for r in range(1, n_runs + 1):
-            n = scans[r - 1]
-            stim = run_stims[r - 1]
-            _write_tsv(layout.sim_events(func, sub, task, r),
-                       {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ, 3)],
-                        "trial_type": ["story"], "stim_file": [f"{stim}.wav"]})
-            raw_side = {"TaskName": task, "RepetitionTime": tr_s, "Simulated": True}
-            if slice_times is not None:
-                raw_side["SliceTiming"] = slice_times
-            write_json(layout.sim_raw_sidecar(func, sub, task, r), raw_side)
-            y = clean_bold[bounds[r - 1]:bounds[r]]
-            # nuisance: motion-like random walks, CSF/WM, drift, baseline
-            motion = np.cumsum(srng.normal(0, 0.05, (n, 6)), axis=0)
-            motion -= motion.mean(0)
-            csf = _ar1(srng, n, 1, 0.8)[:, 0]
-            wm = _ar1(srng, n, 1, 0.8)[:, 0]
-            cos = _cosines(n, tr_s)
-            nuis = np.column_stack([motion, csf, wm])
-            load = srng.normal(0, 0.4, (nuis.shape[1], n_targets)).astype(np.float32)
-            trend = np.linspace(-1, 1, n)[:, None] * srng.normal(0, 0.5, n_targets)
-            drift = cos[:, :2] @ srng.normal(0, 1.0, (min(2, cos.shape[1]), n_targets)) \
-                if cos.shape[1] else 0.0
-            bold = (100.0 + y + nuis @ load + trend + drift).astype(np.float32)
-            # Planted r of this run: correlation of the planted (noise-free)
-            # signal with the BOLD after the cleaning `load_bold` applies by
-            # default (constant, trend, motion, CSF/WM and cosines regressed
-            # out), i.e. the r of the true encoding model in this pipeline.
-            design = np.column_stack([np.ones(n), np.linspace(-1, 1, n), nuis, cos])
-            q, _ = np.linalg.qr(design)
-            ps = signal[bounds[r - 1]:bounds[r]] * amp
-            ps = ps - ps.mean(0)
-            pb = y - q @ (q.T @ y)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rr = (ps * pb).sum(0) / np.sqrt((ps ** 2).sum(0) * (pb ** 2).sum(0))
-            run_r.append(np.nan_to_num(rr))
-            gs = bold.mean(1)
-            conf = {"global_signal": gs, "csf": csf, "white_matter": wm,
-                    "trans_x": motion[:, 0], "trans_y": motion[:, 1],
-                    "trans_z": motion[:, 2], "rot_x": motion[:, 3],
-                    "rot_y": motion[:, 4], "rot_z": motion[:, 5],
-                    "framewise_displacement": np.r_[np.nan, np.abs(
-                        np.diff(motion, axis=0)).sum(1)]}
-            for k in range(cos.shape[1]):
-                conf[f"cosine{k:02d}"] = cos[:, k]
-            _write_tsv(layout.sim_confounds(dfunc, sub, task, r, "tsv"), conf)
-            write_json(layout.sim_confounds(dfunc, sub, task, r, "json"),
-                       {k: {"Description": "simulated"} for k in conf})
-            for hemi, part in split_hemis(bold, hemi_sizes, axis=1).items():
-                _write_gifti(layout.sim_bold(dfunc, sub, task, r, space, hemi),
-                             part, tr_s)
-                # fMRIPrep's sidecar: the time within the TR the scans represent
-                write_json(layout.sim_bold_sidecar(dfunc, sub, task, r, space, hemi),
-                           {"RepetitionTime": tr_s, "TaskName": task,
-                            "SliceTimingCorrected": slice_times is not None,
-                            "StartTime": tzero})
-        emp_r = np.where(in_region, np.mean(run_r, axis=0), 0.0)
-        story_r = np.where(story_region, np.mean(run_r, axis=0), 0.0)
-        with atomic_path(layout.sim_truth(truth_dir, sub)) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, stage=stage, planted_r=emp_r.astype(np.float32),
-                         nominal_r=r_true.astype(np.float32),
-                         snr=(amp ** 2).astype(np.float32),
-                         distance_mm=np.nan_to_num(dist, posinf=-1).astype(np.float32),
-                         hemi_L=hemi_sizes["L"], hemi_R=hemi_sizes["R"],
-                         driven=stage >= 0, contrast=contrast,
-                         hrf_lag_s=hrf_lag.astype(np.float32),
-                         hrf_width=hrf_width.astype(np.float32),
-                         noise_ar=noise_phi.astype(np.float32),
-                         story_region=story_region,
-                         story_r=story_r.astype(np.float32))
-        logger.info("Simulated sub-%s: %d runs, %d vertices (%d driven by %s)", sub,
-                    n_runs, n_targets, int(in_region.sum()), planted_kind)
+    st.subjects = subjects
+    st.planted_kind = ("model layers" if st.from_model is not None
+                       else "stage features")
+
+
+def _simulate_subject(st: _StudyPlan, sub_i: int, sub: str) -> None:
+    """One participant: planted signal + noise, every run's files, the truth."""
+    srng, r_true, signal, clean_bold, amp, noise_phi = _subject_bold(st, sub_i)
+    run_r = _write_subject_runs(st, sub, srng, signal, clean_bold, amp)
+    _write_subject_truth(st, sub, run_r, r_true, amp, noise_phi)
+
+
+def _subject_bold(st: _StudyPlan, sub_i: int):
+    """Planted signal and noise of one participant (all runs concatenated)."""
+    (tr_s, seed, scans, noise_ar, generator, mode, story_locked, run_stims,
+     layer_feats, layer_names, regs, n_total, n_targets, in_region, gen_region,
+     stage, gen_stage, r_base, units, tzero, adjacencies, hrf_lag, hrf_width) = (
+        st.tr_s, st.seed, st.scans, st.noise_ar, st.generator, st.mode,
+        st.story_locked, st.run_stims, st.layer_feats, st.layer_names, st.regs,
+        st.n_total, st.n_targets, st.in_region, st.gen_region, st.stage,
+        st.gen_stage, st.r_base, st.units, st.tzero, st.adjacencies,
+        st.hrf_lag, st.hrf_width)
+    srng = np.random.default_rng([seed, sub_i + 1])
+    r_true = np.clip(r_base + srng.normal(0, 0.03, n_targets) * gen_region, 0,
+                     0.95)
+    r_true[~gen_region] = 0.0
+    signal = np.zeros((n_total, n_targets), dtype=np.float32)
+    for li, layer in enumerate(layer_names if generator == "legacy" else []):
+        idx = np.flatnonzero(stage == li)
+        if idx.size == 0:
+            continue
+        w = srng.standard_normal((regs[layer].shape[1], idx.size)).astype(np.float32)
+        s = regs[layer] @ w
+        signal[:, idx] = (s - s.mean(0)) / (s.std(0) + 1e-8)
+    if generator == "realistic":
+        signal = _realistic_signal(
+            srng, layer_feats=layer_feats, layer_names=layer_names,
+            run_stims=run_stims, scans=scans, tr_s=tr_s, tzero=tzero,
+            stage=gen_stage, units=units * in_region, lag=hrf_lag, width=hrf_width,
+            story_locked=1.0 if mode == "null" else story_locked, seed=seed)
+        noise, noise_phi = smooth_mesh_noise(
+            srng, n_total, [adjacencies["L"], adjacencies["R"]])
+    else:
+        noise = _ar1(srng, n_total, n_targets, noise_ar)
+        noise_phi = np.full(n_targets, noise_ar, dtype=np.float32)
+    noise = (noise - noise.mean(0)) / noise.std(0)
+    amp = (r_true / np.sqrt(np.maximum(1 - r_true ** 2, 1e-6))).astype(np.float32)
+    clean_bold = signal * amp + noise
+    return srng, r_true, signal, clean_bold, amp, noise_phi
+
+
+def _write_subject_runs(st: _StudyPlan, sub: str, srng, signal, clean_bold,
+                        amp) -> list[np.ndarray]:
+    """Events, sidecars, confounds and BOLD of every run; the planted r per run."""
+    (bids, deriv, n_runs, tr_s, space, scans, task, stims, run_stims, bounds,
+     hemi_sizes, n_targets, slice_times, tzero) = (
+        st.bids, st.deriv, st.n_runs, st.tr_s, st.space, st.scans, st.task,
+        st.stims, st.run_stims, st.bounds, st.hemi_sizes, st.n_targets,
+        st.slice_times, st.tzero)
+    run_r = []
+    func = bids / f"sub-{sub}" / "func"
+    dfunc = deriv / f"sub-{sub}" / "func"
+    for r in range(1, n_runs + 1):
+        n = scans[r - 1]
+        stim = run_stims[r - 1]
+        _write_tsv(layout.sim_events(func, sub, task, r),
+                   {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ, 3)],
+                    "trial_type": ["story"], "stim_file": [f"{stim}.wav"]})
+        raw_side = {"TaskName": task, "RepetitionTime": tr_s, "Simulated": True}
+        if slice_times is not None:
+            raw_side["SliceTiming"] = slice_times
+        write_json(layout.sim_raw_sidecar(func, sub, task, r), raw_side)
+        y = clean_bold[bounds[r - 1]:bounds[r]]
+        # nuisance: motion-like random walks, CSF/WM, drift, baseline
+        motion = np.cumsum(srng.normal(0, 0.05, (n, 6)), axis=0)
+        motion -= motion.mean(0)
+        csf = _ar1(srng, n, 1, 0.8)[:, 0]
+        wm = _ar1(srng, n, 1, 0.8)[:, 0]
+        cos = _cosines(n, tr_s)
+        nuis = np.column_stack([motion, csf, wm])
+        load = srng.normal(0, 0.4, (nuis.shape[1], n_targets)).astype(np.float32)
+        trend = np.linspace(-1, 1, n)[:, None] * srng.normal(0, 0.5, n_targets)
+        drift = cos[:, :2] @ srng.normal(0, 1.0, (min(2, cos.shape[1]), n_targets)) \
+            if cos.shape[1] else 0.0
+        bold = (100.0 + y + nuis @ load + trend + drift).astype(np.float32)
+        # Planted r of this run: correlation of the planted (noise-free)
+        # signal with the BOLD after the cleaning `load_bold` applies by
+        # default (constant, trend, motion, CSF/WM and cosines regressed
+        # out), i.e. the r of the true encoding model in this pipeline.
+        design = np.column_stack([np.ones(n), np.linspace(-1, 1, n), nuis, cos])
+        q, _ = np.linalg.qr(design)
+        ps = signal[bounds[r - 1]:bounds[r]] * amp
+        ps = ps - ps.mean(0)
+        pb = y - q @ (q.T @ y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rr = (ps * pb).sum(0) / np.sqrt((ps ** 2).sum(0) * (pb ** 2).sum(0))
+        run_r.append(np.nan_to_num(rr))
+        gs = bold.mean(1)
+        conf = {"global_signal": gs, "csf": csf, "white_matter": wm,
+                "trans_x": motion[:, 0], "trans_y": motion[:, 1],
+                "trans_z": motion[:, 2], "rot_x": motion[:, 3],
+                "rot_y": motion[:, 4], "rot_z": motion[:, 5],
+                "framewise_displacement": np.r_[np.nan, np.abs(
+                    np.diff(motion, axis=0)).sum(1)]}
+        for k in range(cos.shape[1]):
+            conf[f"cosine{k:02d}"] = cos[:, k]
+        _write_tsv(layout.sim_confounds(dfunc, sub, task, r, "tsv"), conf)
+        write_json(layout.sim_confounds(dfunc, sub, task, r, "json"),
+                   {k: {"Description": "simulated"} for k in conf})
+        for hemi, part in split_hemis(bold, hemi_sizes, axis=1).items():
+            _write_gifti(layout.sim_bold(dfunc, sub, task, r, space, hemi),
+                         part, tr_s)
+            # fMRIPrep's sidecar: the time within the TR the scans represent
+            write_json(layout.sim_bold_sidecar(dfunc, sub, task, r, space, hemi),
+                       {"RepetitionTime": tr_s, "TaskName": task,
+                        "SliceTimingCorrected": slice_times is not None,
+                        "StartTime": tzero})
+    return run_r
+
+
+def _write_subject_truth(st: _StudyPlan, sub: str, run_r, r_true, amp,
+                         noise_phi) -> None:
+    """``TRUTH/sub-<S>_truth.npz``."""
+    (truth_dir, n_runs, dist, hemi_sizes, n_targets, in_region, story_region,
+     stage, contrast, hrf_lag, hrf_width, planted_kind) = (
+        st.truth_dir, st.n_runs, st.dist, st.hemi_sizes, st.n_targets,
+        st.in_region, st.story_region, st.stage, st.contrast, st.hrf_lag,
+        st.hrf_width, st.planted_kind)
+    emp_r = np.where(in_region, np.mean(run_r, axis=0), 0.0)
+    story_r = np.where(story_region, np.mean(run_r, axis=0), 0.0)
+    with atomic_path(layout.sim_truth(truth_dir, sub)) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, stage=stage, planted_r=emp_r.astype(np.float32),
+                     nominal_r=r_true.astype(np.float32),
+                     snr=(amp ** 2).astype(np.float32),
+                     distance_mm=np.nan_to_num(dist, posinf=-1).astype(np.float32),
+                     hemi_L=hemi_sizes["L"], hemi_R=hemi_sizes["R"],
+                     driven=stage >= 0, contrast=contrast,
+                     hrf_lag_s=hrf_lag.astype(np.float32),
+                     hrf_width=hrf_width.astype(np.float32),
+                     noise_ar=noise_phi.astype(np.float32),
+                     story_region=story_region,
+                     story_r=story_r.astype(np.float32))
+    logger.info("Simulated sub-%s: %d runs, %d vertices (%d driven by %s)", sub,
+                n_runs, n_targets, int(in_region.sum()), planted_kind)
+
+
+def _write_truth(st: _StudyPlan) -> None:
+    """``TRUTH/truth.json`` and the truth maps."""
+    (truth_dir, model_id, n_subjects, n_runs, tr_s, space, seed, scans,
+     language, task, from_model, n_units, radius_mm, r_range, noise_ar,
+     generator, mode, repeat_story, story_locked, audio_kind, run_stims,
+     layer_names, hemi_sizes, n_targets, stage, contrast, slice_times, tzero) = (
+        st.truth_dir, st.model_id, st.n_subjects, st.n_runs, st.tr_s, st.space,
+        st.seed, st.scans, st.language, st.task, st.from_model, st.n_units,
+        st.radius_mm, st.r_range, st.noise_ar, st.generator, st.mode,
+        st.repeat_story, st.story_locked, st.audio_kind, st.run_stims,
+        st.layer_names, st.hemi_sizes, st.n_targets, st.stage, st.contrast,
+        st.slice_times, st.tzero)
     write_json(layout.sim_truth_json(truth_dir), {
         "layers": layer_names, "model_id": model_id, "task": task, "space": space,
         "tr_s": tr_s, "scans_per_run": scans, "seed": seed, "language": language,
@@ -775,8 +956,11 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
                             ("contrast", contrast)):
             _write_gifti(layout.sim_truth_map(truth_dir, hemi, key),
                          np.asarray(values[sl], dtype=np.float32)[None, :], tr_s)
-    return SimulatedStudy(root=out, bids_root=bids, activations=act_dir,
-                          truth=truth_dir, subjects=subjects, task=task)
+    for hemi, sl in hemi_slices(hemi_sizes, n_targets).items():
+        for key, values in (("stage", stage), ("driven", stage >= 0),
+                            ("contrast", contrast)):
+            _write_gifti(layout.sim_truth_map(truth_dir, hemi, key),
+                         np.asarray(values[sl], dtype=np.float32)[None, :], tr_s)
 
 
 def _model_layers(checkpoint: str | os.PathLike, stimuli_dir: Path,

@@ -13,7 +13,7 @@ layer-transf0_stat-r_statmap.func.gii``). Entity values are alphanumeric
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -416,17 +416,18 @@ class Cached:
     """
 
     step: str
-    key: str
+    key: str | None
     path: Path
     key_field: str = "params_hash"
     strict: bool = False
+    reader: Callable[[Path], dict] | None = None
 
     def read(self) -> dict | None:
         """The record (None when absent or, unless ``strict``, unreadable)."""
         if not self.path.is_file():
             return None
         try:
-            rec = read_json(self.path)
+            rec = (self.reader or read_json)(self.path)
         except Exception:  # a corrupt record means: redo the step
             if self.strict:
                 raise
@@ -434,6 +435,8 @@ class Cached:
         return rec if isinstance(rec, dict) else None
 
     def fresh(self, outputs: Sequence[str | os.PathLike] = ()) -> bool:
+        if self.key is None:  # the inputs cannot be identified: always redo
+            return False
         rec = self.read()
         return (rec is not None and rec.get(self.key_field) == self.key
                 and all(Path(p).is_file() for p in outputs))
@@ -446,12 +449,16 @@ class Cached:
 
 def cached(step: str, params: Any, inputs: Any = None, *,
            record: str | os.PathLike, key_field: str = "params_hash",
-           strict: bool = False) -> Cached:
+           strict: bool = False, reader: Callable[[Path], dict] | None = None,
+           key: str | None | bool = False) -> Cached:
     """The resume record of ``step`` at ``record`` for these params and inputs.
 
     The key is :func:`~brainscore_speech._io.params_hash` of ``params`` (and of
     ``{"params": params, "inputs": inputs}`` when ``inputs`` is given, e.g. input
-    file hashes), so a changed parameter or input re-runs the step.
+    file hashes), so a changed parameter or input re-runs the step. ``key=None``
+    (inputs that cannot be identified, e.g. an in-memory model) never skips.
+    ``reader`` reads the record from a file that is not a JSON record (e.g. the
+    provenance inside an output HDF5); ``strict`` raises on an unreadable record.
 
     Examples
     --------
@@ -460,7 +467,8 @@ def cached(step: str, params: Any, inputs: Any = None, *,
     ...     make_figures(...)
     ...     c.record({"params": {"dpi": 300}})
     """
-    key = params_hash(params if inputs is None else {"params": params,
-                                                     "inputs": inputs})
+    if key is False:
+        key = params_hash(params if inputs is None else {"params": params,
+                                                         "inputs": inputs})
     return Cached(step=step, key=key, path=Path(record), key_field=key_field,
-                  strict=strict)
+                  strict=strict, reader=reader)

@@ -31,6 +31,7 @@ from .._io import (
     check_output_dir,
     file_hash,
     make_provenance,
+    params_hash,
     remove_stale_temps,
     to_jsonable,
     write_json,
@@ -526,22 +527,36 @@ def extract_activations(
         layer_info=params["_layer_info"])
 
 
+def _extraction_key(params: dict, model_sha: str | None, audio_sha: str | None
+                    ) -> str | None:
+    """What makes an activation file's content: result parameters, model, audio."""
+    if model_sha is None:  # in-memory model: cannot tell
+        return None
+    return params_hash({"params": {k: v for k, v in params.items()
+                                   if k not in _NON_RESULT_PARAMS},
+                        "model": model_sha, "audio": audio_sha})
+
+
+def _stored_extraction(path: Path) -> dict[str, Any]:
+    """The resume record of an activation file: the key of its provenance."""
+    old = read_activation_meta(path)["provenance"]
+    inputs = old.get("inputs", {})
+    return {"key": _extraction_key(old.get("params", {}),
+                                   inputs.get("model", {}).get("sha256"),
+                                   inputs.get("audio", {}).get("sha256"))}
+
+
+def _extraction_cache(path: Path, prov: dict[str, Any]) -> layout.Cached:
+    """The one resume helper (:func:`~brainscore_speech.layout.cached`) of ``path``."""
+    key = _extraction_key(to_jsonable(prov["params"]),
+                          prov["inputs"]["model"]["sha256"],
+                          prov["inputs"]["audio"]["sha256"])
+    return layout.cached("extract", None, record=path, key=key, key_field="key",
+                         reader=_stored_extraction)
+
+
 def _same_extraction(path: Path, prov: dict[str, Any]) -> bool:
-    if prov["inputs"]["model"]["sha256"] is None:  # in-memory model: cannot tell
-        return False
-    try:
-        old = read_activation_meta(path)["provenance"]
-    except (OSError, DataError, ValueError):
-        return False
-
-    def strip(p):
-        return {k: v for k, v in p.items() if k not in _NON_RESULT_PARAMS}
-
-    return (strip(old.get("params", {})) == strip(to_jsonable(prov["params"]))
-            and old.get("inputs", {}).get("model", {}).get("sha256")
-            == prov["inputs"]["model"]["sha256"]
-            and old.get("inputs", {}).get("audio", {}).get("sha256")
-            == prov["inputs"]["audio"]["sha256"])
+    return _extraction_cache(path, prov).fresh()
 
 
 @verbose

@@ -6,7 +6,7 @@ skipped, and the stages below it skip finished work themselves):
 1. ``corpora/``: synthesised English and French read speech (espeak-ng through
    ``espeakng-loader``) and procedural non-speech sounds, with fairseq manifests.
 2. ``study/``: a simulated BIDS + fMRIPrep study on fsaverage5 whose BOLD is planted
-   from known stage features (``brainscore_speech.data.simulate``).
+   from known stage features (``brainscore_speech.workflows.simulate``).
 3. ``models/``: four tiny wav2vec 2.0 models: random, sound, non-native speech (French)
    and native speech (English, the simulated participants' language); with
    ``objectives`` also native-speech HuBERT / WavLM models (``native-hubert``,
@@ -231,7 +231,7 @@ def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) ->
 
 def _simulate_stage(out: Path, study: Path, cfg: DemoConfig) -> None:
     """Simulate the study (skipped when its record matches the parameters)."""
-    from ..data.simulate import simulate_study
+    from .simulate import simulate_study
 
     sim_params = {"n_subjects": cfg.n_subjects, "n_runs": cfg.n_runs, "tr_s": cfg.tr_s,
                   "scans_per_run": cfg.scans_per_run, "seed": cfg.seed,

@@ -119,5 +119,5 @@ def concat_hemis(parts: Mapping[str, np.ndarray], *, axis: int = -1
     hemi_sizes : dict of str to int
     """
     arrays = [np.asarray(a) for a in parts.values()]
-    sizes = {h: int(a.shape[axis]) for h, a in zip(parts, arrays)}
+    sizes = {h: int(a.shape[axis]) for h, a in zip(parts, arrays, strict=True)}
     return np.concatenate(arrays, axis=axis), sizes

@@ -487,7 +487,10 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     job.done = done
     job.key = key
     prev = done.read() if not overwrite else None
-    if prev is not None and done.fresh([out / p for p in prev.get("outputs", [])]):
+    # the checksums are written after the manifest: a job stopped between the two
+    # is not finished
+    listed = [out / p for p in (prev or {}).get("outputs", [])]
+    if not overwrite and done.fresh([*listed, L.group_file(out, L.GROUP_CHECKSUMS)]):
         logger.info("Group outputs in %s are up to date; skipping.", out)
         return {"outputs": [out / p for p in prev["outputs"]],
                 "models": sorted(by_model), "skipped": True, "provenance": prev}

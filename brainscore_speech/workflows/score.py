@@ -524,7 +524,9 @@ def _plan_outputs(job: _ScoreJob) -> bool:
     job.maps = maps
     job.outputs = outputs
     job.done = done
-    return not force and done.fresh(outputs)
+    # the checksums are written after the manifest: a job stopped between the two
+    # is not finished
+    return not force and done.fresh([*outputs, layout.score_checksums(*ents)])
 
 
 def _fit_layers(job: _ScoreJob) -> None:

@@ -22,7 +22,8 @@ def test_data_simulate_re_exports_the_workflow():
 
 def test_importing_data_simulate_does_not_import_workflows():
     code = ("import sys, brainscore_speech.data.simulate; "
-            "print(any(m.startswith('brainscore_speech.workflows') for m in sys.modules))")
+            "print(any(m.startswith('brainscore_speech.workflows') "
+            "for m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert res.stdout.strip() == "False"

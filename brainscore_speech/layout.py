@@ -12,6 +12,7 @@ layer-transf0_stat-r_statmap.func.gii``). Entity values are alphanumeric
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_path, params_hash, read_json, write_json
+from ._io import atomic_path, params_hash, read_json, to_jsonable, write_json
 
 __all__ = [
     "safe_entity", "bids_name",
@@ -41,7 +42,8 @@ __all__ = [
     "sim_truth", "sim_truth_map", "sim_truth_json",
     "figure_file", "figure_view", "report_file", "abx_file", "stage_marker",
     # writers and caching
-    "container_sidecar", "write_gifti", "write_tsv", "Cached", "cached",
+    "container_sidecar", "write_activation_attrs", "add_activation_layer",
+    "write_gifti", "write_tsv", "Cached", "cached",
 ]
 
 
@@ -353,6 +355,42 @@ def container_sidecar(npz_path) -> Path:
 
 
 # -------------------------------------------------------------------- writers
+def write_activation_attrs(h5, *, stimulus: str, model_id: str,
+                           layer_order: Sequence[str], duration_s: float,
+                           model_meta: Mapping[str, Any], provenance: Mapping[str, Any],
+                           layer_info: Mapping[str, Any] | None) -> None:
+    """The attributes of an activation HDF5 file (``ACT/<stimulus>.h5``).
+
+    The one definition of the layout that :meth:`StimulusActivations.save` and
+    ``extract`` (which streams frames in) write: attributes ``stimulus``,
+    ``model_id``, ``layer_order`` (JSON), ``duration_s``, ``model_meta``,
+    ``provenance`` and (when given) ``layer_info`` (JSON), then one group per layer
+    under ``layers/`` (:func:`add_activation_layer`).
+    """
+    h5.attrs["stimulus"] = stimulus
+    h5.attrs["model_id"] = model_id
+    h5.attrs["layer_order"] = json.dumps(list(layer_order))
+    h5.attrs["duration_s"] = duration_s
+    h5.attrs["model_meta"] = json.dumps(to_jsonable(model_meta))
+    h5.attrs["provenance"] = json.dumps(to_jsonable(provenance))
+    if layer_info is not None:
+        h5.attrs["layer_info"] = json.dumps(to_jsonable(layer_info))
+
+
+def add_activation_layer(layers_group, name: str, times: np.ndarray, *,
+                         data: np.ndarray | None = None,
+                         shape: tuple[int, int] | None = None, dtype: str = "float32"):
+    """``layers/<name>/data`` (frames x units; given, or empty of ``shape`` to be
+    filled) and ``layers/<name>/times`` (float64 s). Returns the data dataset."""
+    g = layers_group.create_group(name)
+    if data is not None:
+        ds = g.create_dataset("data", data=np.asarray(data, dtype=dtype))
+    else:
+        ds = g.create_dataset("data", shape=shape, dtype=dtype)
+    g.create_dataset("times", data=np.asarray(times, dtype="float64"))
+    return ds
+
+
 def write_gifti(path: str | os.PathLike, data: np.ndarray, *,
                 intent: str = "NIFTI_INTENT_NONE",
                 array_meta: Mapping[str, str] | None = None,

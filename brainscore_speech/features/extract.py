@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -218,11 +217,9 @@ class _H5Sink:
     def __init__(self, h5file, shapes: dict[str, tuple[int, int]],
                  times: dict[str, np.ndarray], dtype: str):
         grp = h5file.create_group("layers")
-        self.data = {}
-        for name, shape in shapes.items():
-            g = grp.create_group(name)
-            self.data[name] = g.create_dataset("data", shape=shape, dtype=dtype)
-            g.create_dataset("times", data=np.asarray(times[name], dtype="float64"))
+        self.data = {name: layout.add_activation_layer(grp, name, times[name],
+                                                       shape=shape, dtype=dtype)
+                     for name, shape in shapes.items()}
 
     def write(self, name: str, row: int, values: np.ndarray) -> None:
         self.data[name][row:row + len(values)] = values
@@ -649,14 +646,10 @@ def extract_stimuli(
         n = len(wave)
         with atomic_path(dest) as tmp:
             with h5py.File(tmp, "w") as h5:
-                h5.attrs["stimulus"] = f.stem
-                h5.attrs["model_id"] = sm.model_id
-                h5.attrs["layer_order"] = json.dumps(list(geo))
-                h5.attrs["duration_s"] = n / SFREQ
-                h5.attrs["model_meta"] = json.dumps(
-                    to_jsonable(sm.model_meta))
-                h5.attrs["provenance"] = json.dumps(to_jsonable(prov))
-                h5.attrs["layer_info"] = json.dumps(to_jsonable(params["_layer_info"]))
+                layout.write_activation_attrs(
+                    h5, stimulus=f.stem, model_id=sm.model_id, layer_order=list(geo),
+                    duration_s=n / SFREQ, model_meta=sm.model_meta, provenance=prov,
+                    layer_info=params["_layer_info"])
                 shapes = {k: (g.n_frames(n), g.n_units) for k, g in geo.items()}
                 times = {k: g.frame_times_s(g.n_frames(n)) for k, g in geo.items()}
                 sink = _H5Sink(h5, shapes, times, store)

@@ -40,9 +40,11 @@ __all__ = [
     "sim_stimulus", "bids_participants", "sim_bold", "sim_bold_sidecar",
     "sim_confounds", "sim_events", "sim_raw_sidecar",
     "sim_truth", "sim_truth_map", "sim_truth_json",
-    "figure_file", "figure_view", "report_file", "abx_file", "stage_marker",
+    "figure_file", "figure_view", "report_file", "abx_file", "humans_file",
+    "abx_layer_cache", "humans_model_cache", "stage_marker",
     # writers and caching
-    "container_sidecar", "write_activation_attrs", "add_activation_layer",
+    "cached_files", "container_sidecar", "write_activation_attrs",
+    "add_activation_layer",
     "write_gifti", "write_tsv", "Cached", "cached",
 ]
 
@@ -343,6 +345,22 @@ def abx_file(out, name: str) -> Path:
     return Path(out) / f"abx_{name}"
 
 
+def humans_file(out, name: str) -> Path:
+    """``OUT/humans_<name>`` (``summary.tsv``, ``bootstrap.tsv``, ``contrasts.tsv``,
+    ``provenance.json``, ``agreement.png``)."""
+    return Path(out) / f"humans_{name}"
+
+
+def abx_layer_cache(cache_dir, layer: str, key: str, ext: str) -> Path:
+    """``OUT/.cache/abx-<layer>-<key>.<ext>`` (one finished ABX layer)."""
+    return Path(cache_dir) / f"abx-{layer}-{key}.{ext}"
+
+
+def humans_model_cache(cache_dir, key: str, part: str) -> Path:
+    """``OUT/.cache/<key>-<part>.tsv`` (one finished model of ``abx-humans``)."""
+    return Path(cache_dir) / f"{key}-{part}.tsv"
+
+
 def stage_marker(folder, stage: str | None = None) -> Path:
     """A finished-stage record: ``FOLDER/.done.json`` or ``FOLDER/.<stage>.done.json``.
     """
@@ -510,3 +528,14 @@ def cached(step: str, params: Any, inputs: Any = None, *,
                                                          "inputs": inputs})
     return Cached(step=step, key=key, path=Path(record), key_field=key_field,
                   strict=strict, reader=reader)
+
+
+def cached_files(step: str, key: str, paths: Sequence[str | os.PathLike]) -> Cached:
+    """A content-addressed result: ``key`` is part of the files' names (e.g.
+    :func:`abx_layer_cache`), so the step is fresh when every file exists.
+
+    Use as ``c = cached_files(step, key, paths); if c.fresh(paths): ...``.
+    """
+    paths = [Path(p) for p in paths]
+    return Cached(step=step, key=key, path=paths[0], key_field="key",
+                  reader=lambda _path: {"key": key})

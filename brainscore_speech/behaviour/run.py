@@ -336,9 +336,9 @@ def _abx_layer(layer, base_key, cache_dir, feat_items, items_obj, trip, h5, task
                context, batch_size):
     """One layer's deltas table and score row (cached under ``OUT/.cache``)."""
     key = params_hash({**base_key, "layer": layer})
-    cached = cache_dir / f"abx-{layer}-{key[:16]}.tsv"
-    score_file = cache_dir / f"abx-{layer}-{key[:16]}.json"
-    if cached.is_file() and score_file.is_file():
+    cached = L.abx_layer_cache(cache_dir, layer, key[:16], "tsv")
+    score_file = L.abx_layer_cache(cache_dir, layer, key[:16], "json")
+    if L.cached_files("abx", key, [cached, score_file]).fresh([cached, score_file]):
         from .._io import read_json
 
         table = pd.read_csv(cached, sep="\t", dtype={"triplet_id": str,
@@ -467,8 +467,9 @@ def run_abx_humans(
                            "data": pd.util.hash_pandas_object(
                                df[["filename", "individual", "binarized_answer",
                                    model]], index=False).sum().item()})[:16]
-        s_path, b_path = cache / f"{key}-summary.tsv", cache / f"{key}-boot.tsv"
-        if s_path.is_file() and b_path.is_file():
+        s_path = L.humans_model_cache(cache, key, "summary")
+        b_path = L.humans_model_cache(cache, key, "boot")
+        if L.cached_files("abx-humans", key, [s_path, b_path]).fresh([s_path, b_path]):
             summary = pd.read_csv(s_path, sep="\t")
             boot = pd.read_csv(b_path, sep="\t")
         else:
@@ -488,17 +489,17 @@ def run_abx_humans(
         summaries.append(summary)
         boots.append(boot)
     summary = pd.concat(summaries, ignore_index=True)
-    with atomic_path(out / "humans_summary.tsv") as tmp:
+    with atomic_path(L.humans_file(out, "summary.tsv")) as tmp:
         summary.to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out / "humans_bootstrap.tsv") as tmp:
+    with atomic_path(L.humans_file(out, "bootstrap.tsv")) as tmp:
         pd.concat(boots, ignore_index=True).to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out / "humans_contrasts.tsv") as tmp:
+    with atomic_path(L.humans_file(out, "contrasts.tsv")) as tmp:
         contrast_means(df, models).to_csv(tmp, sep="\t", index=False)
     inputs = {"humans": str(humans)}
     if deltas is not None:
         inputs["deltas"] = str(Path(deltas) / "abx_deltas.tsv"
                                if Path(deltas).is_dir() else deltas)
-    write_json(out / "humans_provenance.json",
+    write_json(L.humans_file(out, "provenance.json"),
                make_provenance("abx-humans", params={**params, "models": models},
                                inputs=inputs, seed=random_state))
     return summary

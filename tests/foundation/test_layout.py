@@ -116,3 +116,16 @@ def test_cached_skip_record_and_corrupt(tmp_path):
     reader = L.cached("step", {"a": 1}, record=out, key_field="k",
                       reader=lambda p: {"k": c.key})
     assert reader.fresh()
+
+
+def test_content_addressed_caches(tmp_path):
+    a = L.abx_layer_cache(tmp_path, "conv0", "k" * 16, "tsv")
+    b = L.humans_model_cache(tmp_path, "k1", "boot")
+    assert a.name == "abx-conv0-kkkkkkkkkkkkkkkk.tsv" and b.name == "k1-boot.tsv"
+    assert L.humans_file(tmp_path, "summary.tsv").name == "humans_summary.tsv"
+    c = L.cached_files("abx", "k1", [a, b])
+    assert not c.fresh([a, b])
+    a.write_text("x")
+    assert not c.fresh([a, b])
+    b.write_text("y")
+    assert c.fresh([a, b])

@@ -274,22 +274,18 @@ class StimulusActivations:
 
         path = Path(path)
         with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["stimulus"] = self.stimulus
-                f.attrs["model_id"] = self.model_id
-                f.attrs["layer_order"] = json.dumps(list(self.layer_order))
-                f.attrs["duration_s"] = float(self.duration_s)
-                f.attrs["model_meta"] = json.dumps(to_jsonable(self.model_meta))
-                f.attrs["provenance"] = json.dumps(to_jsonable(self.provenance))
-                if self.layer_info:
-                    f.attrs["layer_info"] = json.dumps(to_jsonable(self.layer_info))
+            with h5py.File(tmp, "w") as f:  # the layout: layout.write_activation_attrs
+                from .layout import add_activation_layer, write_activation_attrs
+
+                write_activation_attrs(
+                    f, stimulus=self.stimulus, model_id=self.model_id,
+                    layer_order=self.layer_order, duration_s=float(self.duration_s),
+                    model_meta=self.model_meta, provenance=self.provenance,
+                    layer_info=self.layer_info or None)
                 grp = f.create_group("layers")
                 for name in self.layer_order:
-                    g = grp.create_group(name)
-                    g.create_dataset("data", data=np.asarray(self.layers[name],
-                                                             dtype=dtype))
-                    g.create_dataset("times", data=np.asarray(self.frame_times_s[name],
-                                                              dtype="float64"))
+                    add_activation_layer(grp, name, self.frame_times_s[name],
+                                         data=self.layers[name], dtype=dtype)
         return path
 
     @classmethod

@@ -34,25 +34,27 @@ import os
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import layout as L
 from .._io import (
     atomic_path,
     file_hash,
     make_provenance,
-    params_hash,
     read_json,
     remove_stale_temps,
     write_json,
 )
 from .._logging import logger, verbose
-from .._validation import check_option, check_path
+from .._validation import check_option
 from ..containers import GroupMap, HierarchyMap, LayerScores
 from ..exceptions import BrainscoreWarning
 from ..integrity import record_outputs
+from ..spaces import FSAVERAGE5_N_VERTICES, is_surface
 from ._group_checks import check_group_layers, check_group_params
 from .collect import stack_layer_scores
 from .depth import LAYER_AXES, compute_depth_hierarchy
@@ -73,7 +75,6 @@ __all__ = ["run_group", "discover_layer_scores", "write_surface_map",
            "write_volume_map", "common_volume_mask", "fsaverage_adjacency",
            "load_mesh_adjacency", "check_shared_layers"]
 
-_SURFACE_SPACES = ("fsaverage", "fsaverage5", "fsaverage6", "fsaverage7")
 
 
 def _check_job_manifest(path: Path, ls: LayerScores) -> None:
@@ -115,8 +116,9 @@ def discover_layer_scores(deriv_dir: str | os.PathLike, *,
     dict of str to list of LayerScores
         Model id -> per-subject scores, sorted by subject.
     """
-    deriv = check_path(deriv_dir, "deriv_dir", kind="dir",
-                       what="Derivatives folder")
+    deriv = Path(deriv_dir)
+    if not deriv.is_dir():
+        raise FileNotFoundError(f"Derivatives folder not found: {deriv}")
     files = sorted(p for p in deriv.glob("sub-*/*_layerscores.npz")
                    if ".tmp-" not in p.name)
     if not files:
@@ -159,18 +161,10 @@ def write_surface_map(values: np.ndarray, hemi_sizes: dict[str, int],
     -------
     list of Path
     """
-    import nibabel as nib
-
     values = np.asarray(values, dtype=np.float32)
-    paths = []
-    for hemi, sl in hemi_slices(values.size, hemi_sizes).items():
-        path = Path(template.format(hemi=hemi))
-        img = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(
-            values[sl], intent="NIFTI_INTENT_ESTIMATE", datatype="NIFTI_TYPE_FLOAT32")])
-        with atomic_path(path) as tmp:
-            nib.save(img, str(tmp))
-        paths.append(path)
-    return paths
+    return [L.write_gifti(Path(template.format(hemi=hemi)), values[sl],
+                          intent="NIFTI_INTENT_ESTIMATE")
+            for hemi, sl in hemi_slices(values.size, hemi_sizes).items()]
 
 
 def write_volume_map(values: np.ndarray, mask_img, path: str | os.PathLike) -> Path:
@@ -242,22 +236,10 @@ def fsaverage_adjacency(space: str, hemi_sizes: dict[str, int]) -> dict[str, Any
 
     Higher-resolution fsaverage data whose vertex count is not 10242 cannot use
     the bundled mesh; the error says so.
-
-    Parameters
-    ----------
-    space : str
-        Surface space of the scores (``fsaverage5``).
-    hemi_sizes : dict of str to int
-        Vertices per hemisphere (``{"L": 10242, "R": 10242}``).
-
-    Returns
-    -------
-    dict
-        Per hemisphere (``"L"``, ``"R"``) the sparse vertex adjacency of the mesh.
     """
     from nilearn import datasets
 
-    n5 = 10242
+    n5 = FSAVERAGE5_N_VERTICES
     if any(n != n5 for n in hemi_sizes.values()):
         raise ValueError(
             f"Cluster tests need the mesh of space {space!r}; only fsaverage5 "
@@ -403,9 +385,7 @@ def _responsive_targets(gm: GroupMap) -> tuple[np.ndarray, str]:
 
 
 def _write_tsv(df, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
-    return path
+    return L.write_tsv(path, df)
 
 
 @verbose
@@ -477,6 +457,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     check_reduce(reduce)
     check_group_params(out_dir, alpha=alpha, n_permutations=n_permutations,
                        n_bootstrap=n_bootstrap)
+    job = _GroupJob(**{k: v for k, v in locals().items() if k in _GROUP_ARGS})
     out = Path(out_dir)
     by_model = discover_layer_scores(deriv_dir, models=models)
     check_group_layers(by_model, layers)
@@ -495,17 +476,98 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
               "mesh": [str(m) for m in mesh] if mesh else None}
     if layer_axis != "name":
         params["layer_axis"] = layer_axis
-    key = params_hash({"params": params, "inputs": input_hashes})
-    prov_path = out / "group_provenance.json"
-    if prov_path.is_file() and not overwrite:
-        prev = read_json(prov_path)
-        if prev.get("key") == key and all((out / p).is_file()
-                                          for p in prev.get("outputs", [])):
-            logger.info("Group outputs in %s are up to date; skipping.", out)
-            return {"outputs": [out / p for p in prev["outputs"]],
-                    "models": sorted(by_model), "skipped": True, "provenance": prev}
-    import pandas as pd
+    prov_path = L.group_file(out, L.GROUP_PROVENANCE)
+    done = L.cached("group", params, input_hashes, record=prov_path, key_field="key",
+                  strict=True)
+    key = done.key
+    job.out = out
+    job.by_model = by_model
+    job.deriv = deriv
+    job.input_hashes = input_hashes
+    job.atlas = atlas
+    job.params = params
+    job.prov_path = prov_path
+    job.done = done
+    job.key = key
+    prev = done.read() if not overwrite else None
+    # the checksums are written after the manifest: a job stopped between the two
+    # is not finished
+    listed = [out / p for p in (prev or {}).get("outputs", [])]
+    if not overwrite and done.fresh([*listed, L.group_file(out, L.GROUP_CHECKSUMS)]):
+        logger.info("Group outputs in %s are up to date; skipping.", out)
+        return {"outputs": [out / p for p in prev["outputs"]],
+                "models": sorted(by_model), "skipped": True, "provenance": prev}
+    _group_space(job)
+    for m, lst in by_model.items():
+        _group_model(job, m, lst)
+    if layer_axis == "depth":  # one map of all models by relative depth (depth.py)
+        _group_depth(job)
+    if len(by_model) > 1:
+        _group_regimes(job)
+    return _group_finish(job)
 
+
+_GROUP_ARGS = (
+    "deriv_dir", "out_dir", "models", "layers", "alpha", "test", "cluster",
+    "n_permutations", "n_bootstrap", "atlas", "random_state", "overwrite",
+    "layer_axis", "reduce", "mesh")
+
+
+@dataclass
+class _GroupJob:
+    """One group job's state: the arguments, then what each step adds."""
+
+    deriv_dir: Any = None
+    out_dir: Any = None
+    models: Any = None
+    layers: Any = None
+    alpha: Any = None
+    test: Any = None
+    cluster: Any = None
+    n_permutations: Any = None
+    n_bootstrap: Any = None
+    atlas: Any = None
+    random_state: Any = None
+    overwrite: Any = None
+    layer_axis: Any = None
+    reduce: Any = None
+    mesh: Any = None
+    out: Any = None
+    by_model: Any = None
+    deriv: Any = None
+    input_hashes: Any = None
+    params: Any = None
+    prov_path: Any = None
+    done: Any = None
+    key: Any = None
+    written: Any = None
+    summary: Any = None
+    first: Any = None
+    space: Any = None
+    hemi_sizes: Any = None
+    surface: Any = None
+    mask_copy: Any = None
+    vol_extra: Any = None
+    adjacency: Any = None
+    rois: Any = None
+    rng: Any = None
+
+
+def _gii(job: _GroupJob, values, stem: str) -> None:
+    """Write one map: GIFTI per hemisphere (surface) or NIfTI in the common mask."""
+    if job.surface:
+        job.written.extend(write_surface_map(
+            values, job.hemi_sizes, str(L.group_statmap(job.out, job.space, stem,
+                                                         "{hemi}"))))
+    elif job.mask_copy is not None:
+        job.written.append(write_volume_map(
+            values, job.mask_copy, L.group_statmap(job.out, job.space, stem)))
+
+
+def _group_space(job: _GroupJob) -> None:
+    """The shared space/mesh, the volume mask copy, cluster adjacency and ROIs."""
+    (cluster, atlas, random_state, mesh, out, by_model) = (
+        job.cluster, job.atlas, job.random_state, job.mesh, job.out, job.by_model)
     out.mkdir(parents=True, exist_ok=True)
     for p in remove_stale_temps(out):
         logger.info("Removed %s, left by an interrupted group run.", p.name)
@@ -519,14 +581,14 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 f"Models do not share a space/mesh: {first.model_id!r} is in "
                 f"{space!r} {hemi_sizes}, {m!r} in {lst[0].space!r} "
                 f"{lst[0].hemi_sizes}.")
-    surface = space in _SURFACE_SPACES and hemi_sizes is not None
+    surface = is_surface(space) and hemi_sizes is not None
     mask_copy = None
     if hemi_sizes is None:  # volume: the maps need the subjects' common mask
         mask_src = common_volume_mask(by_model)
         if mask_src is not None:
             import shutil
 
-            mask_copy = out / f"space-{space}_desc-brain_mask.nii.gz"
+            mask_copy = L.group_mask(out, space)
             with atomic_path(mask_copy) as tmp:
                 shutil.copyfile(mask_src, tmp)
             written.append(mask_copy)
@@ -541,99 +603,135 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         rois = speech_rois(atlas)
     rng = np.random.default_rng(random_state)
 
-    def gii(values, stem):
-        if surface:
-            written.extend(write_surface_map(
-                values, hemi_sizes, str(out / f"space-{space}_hemi-{{hemi}}_{stem}"
-                                                  "_statmap.func.gii")))
-        elif mask_copy is not None:
-            written.append(write_volume_map(
-                values, mask_copy, out / f"space-{space}_{stem}_statmap.nii.gz"))
+    job.written = written
+    job.summary = summary
+    job.first = first
+    job.space = space
+    job.hemi_sizes = hemi_sizes
+    job.surface = surface
+    job.mask_copy = mask_copy
+    job.vol_extra = vol_extra
+    job.adjacency = adjacency
+    job.rois = rois
+    job.rng = rng
 
-    for m, lst in by_model.items():
-        use = list(layers) if layers else list(default_layers(lst[0].layer_names))
-        stack = stack_layer_scores(lst, layers=use)
-        logger.info("Model %s: %d subjects, %d layers, %d targets.", m,
-                    stack.n_subjects, len(stack.layer_names), stack.data.shape[2])
-        hmap = compute_hierarchy(stack, alpha=alpha,
-                                 test="wilcoxon" if test == "auto" else test,
-                                 n_bootstrap=n_bootstrap, random_state=rng)
-        hmap = dataclasses.replace(hmap, extra={**hmap.extra, **vol_extra})
-        written.append(hmap.save(out / f"model-{m}_hierarchymap.npz"))
-        gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,
-                             n_permutations=n_permutations, name=f"brain score {m}",
-                             random_state=rng, extra=dict(vol_extra), warn=False)
-        written.append(gm.save(out / f"model-{m}_desc-brainscore_groupmap.npz"))
-        summary += _summary_rows(gm, "brainscore", m)
-        gii(gm.statistic, f"model-{m}_desc-brainscore")
-        gii(np.where(gm.mask, gm.statistic, 0), f"model-{m}_desc-brainscorethresh")
-        gii(hmap.best_layer, f"model-{m}_desc-bestlayer")
-        gii(np.where(hmap.best_layer >= 0, hmap.preference_index, np.nan),
-            f"model-{m}_desc-preference")  # shown where the best layer is significant
-        if cluster:
-            gc = brain_score_map(lst, reduce=reduce, layers=use, test="cluster",
-                                 alpha=alpha, n_permutations=n_permutations,
-                                 adjacency=adjacency, random_state=rng,
-                                 name=f"brain score {m} (cluster)",
-                                 extra=dict(vol_extra), warn=False)
-            written.append(gc.save(
-                out / f"model-{m}_desc-brainscorecluster_groupmap.npz"))
-            summary += _summary_rows(gc, "brainscore-cluster", m)
-        cols, which = _responsive_targets(gm)
-        meta = lst[0].model_meta or {}
-        prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
-                              "layer_index": j,
-                              "mean_r": float(np.nanmean(stack.data[i, j, cols])),
-                              "vertices": which, "n_vertices": int(cols.sum()),
-                              "regime": meta.get("regime"),
-                              "objective": meta.get("objective")}
-                             for i, s in enumerate(stack.subjects)
-                             for j, layer in enumerate(stack.layer_names)])
-        written.append(_write_tsv(prof, out / f"model-{m}_layerprofile.tsv"))
-        if rois is not None:
-            rp = roi_layer_profiles(lst, rois, layers=use)
-            written.append(_write_tsv(summarize_profiles(rp),
-                                      out / f"model-{m}_roiprofile.tsv"))
-            written.append(_write_tsv(best_layer_by_roi(hmap, rois),
-                                      out / f"model-{m}_roibestlayer.tsv"))
-            try:
-                corr = roi_order_correlation(hmap, rois)
-            except ValueError as err:
-                corr = {"error": str(err)}
-            written.append(write_json(out / f"model-{m}_roiorder.json", corr))
-    if layer_axis == "depth":  # one map of all models by relative depth (depth.py)
-        dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha,
-                                       test="wilcoxon" if test == "auto" else test,
-                                       n_bootstrap=n_bootstrap, random_state=rng)
-        dmap = dataclasses.replace(dmap, extra={**dmap.extra, **vol_extra})
-        written.append(dmap.save(out / "model-bydepth_hierarchymap.npz"))
-        gii(dmap.best_layer, "model-bydepth_desc-bestlayer")
-    if len(by_model) > 1:
-        with warnings.catch_warnings():  # reduce="max" was warned about above
-            warnings.filterwarnings("ignore", message="reduce='max'",
-                                    category=BrainscoreWarning)
-            contrasts = regime_contrasts(by_model, test=test, alpha=alpha,
-                                         reduce=reduce, layers=layers, random_state=rng,
-                                         n_permutations=n_permutations)
-            try:
-                br = best_regime_map(by_model, test=test, alpha=alpha, reduce=reduce,
-                                     layers=layers, random_state=rng,
+
+def _group_model(job: _GroupJob, m: str, lst) -> None:
+    """One model: hierarchy, brain-score (and cluster) maps, layer/ROI profiles."""
+    import pandas as pd
+
+    (layers, alpha, test, cluster, n_permutations, n_bootstrap, reduce, out,
+     written, summary, vol_extra, adjacency, rois, rng) = (
+        job.layers, job.alpha, job.test, job.cluster, job.n_permutations,
+        job.n_bootstrap, job.reduce, job.out, job.written, job.summary,
+        job.vol_extra, job.adjacency, job.rois, job.rng)
+    use = list(layers) if layers else list(default_layers(lst[0].layer_names))
+    stack = stack_layer_scores(lst, layers=use)
+    logger.info("Model %s: %d subjects, %d layers, %d targets.", m,
+                stack.n_subjects, len(stack.layer_names), stack.data.shape[2])
+    hmap = compute_hierarchy(stack, alpha=alpha,
+                             test="wilcoxon" if test == "auto" else test,
+                             n_bootstrap=n_bootstrap, random_state=rng)
+    hmap = dataclasses.replace(hmap, extra={**hmap.extra, **vol_extra})
+    written.append(hmap.save(L.group_hierarchymap(out, m)))
+    gm = brain_score_map(lst, reduce=reduce, layers=use, test=test, alpha=alpha,
+                         n_permutations=n_permutations, name=f"brain score {m}",
+                         random_state=rng, extra=dict(vol_extra), warn=False)
+    written.append(gm.save(L.group_brainscore(out, m)))
+    summary += _summary_rows(gm, "brainscore", m)
+    _gii(job, gm.statistic, f"model-{m}_desc-brainscore")
+    _gii(job, np.where(gm.mask, gm.statistic, 0), f"model-{m}_desc-brainscorethresh")
+    _gii(job, hmap.best_layer, f"model-{m}_desc-bestlayer")
+    _gii(job, np.where(hmap.best_layer >= 0, hmap.preference_index, np.nan),
+        f"model-{m}_desc-preference")  # shown where the best layer is significant
+    if cluster:
+        gc = brain_score_map(lst, reduce=reduce, layers=use, test="cluster",
+                             alpha=alpha, n_permutations=n_permutations,
+                             adjacency=adjacency, random_state=rng,
+                             name=f"brain score {m} (cluster)",
+                             extra=dict(vol_extra), warn=False)
+        written.append(gc.save(L.group_brainscore_cluster(out, m)))
+        summary += _summary_rows(gc, "brainscore-cluster", m)
+    cols, which = _responsive_targets(gm)
+    meta = lst[0].model_meta or {}
+    prof = pd.DataFrame([{"subject": s, "model": m, "layer": layer,
+                          "layer_index": j,
+                          "mean_r": float(np.nanmean(stack.data[i, j, cols])),
+                          "vertices": which, "n_vertices": int(cols.sum()),
+                          "regime": meta.get("regime"),
+                          "objective": meta.get("objective")}
+                         for i, s in enumerate(stack.subjects)
+                         for j, layer in enumerate(stack.layer_names)])
+    written.append(_write_tsv(prof, L.group_layerprofile(out, m)))
+    if rois is not None:
+        rp = roi_layer_profiles(lst, rois, layers=use)
+        written.append(_write_tsv(summarize_profiles(rp),
+                                  L.group_roiprofile(out, m)))
+        written.append(_write_tsv(best_layer_by_roi(hmap, rois),
+                                  L.group_roibestlayer(out, m)))
+        try:
+            corr = roi_order_correlation(hmap, rois)
+        except ValueError as err:
+            corr = {"error": str(err)}
+        written.append(write_json(L.group_roiorder(out, m), corr))
+
+
+def _group_depth(job: _GroupJob) -> None:
+    """``layer_axis="depth"``: every model on one relative-depth axis."""
+    (layers, alpha, test, n_bootstrap, out, by_model, written, vol_extra, rng) = (
+        job.layers, job.alpha, job.test, job.n_bootstrap, job.out, job.by_model,
+        job.written, job.vol_extra, job.rng)
+    dmap = compute_depth_hierarchy(by_model, layers=layers, alpha=alpha,
+                                   test="wilcoxon" if test == "auto" else test,
+                                   n_bootstrap=n_bootstrap, random_state=rng)
+    dmap = dataclasses.replace(dmap, extra={**dmap.extra, **vol_extra})
+    written.append(dmap.save(L.group_bydepth(out)))
+    _gii(job, dmap.best_layer, "model-bydepth_desc-bestlayer")
+
+
+def _group_regimes(job: _GroupJob) -> None:
+    """Several models: paired contrasts and the best-regime map."""
+    (layers, alpha, test, n_permutations, reduce, out, by_model, written, summary,
+     vol_extra, rng) = (
+        job.layers, job.alpha, job.test, job.n_permutations, job.reduce, job.out,
+        job.by_model, job.written, job.summary, job.vol_extra, job.rng)
+    with warnings.catch_warnings():  # reduce="max" was warned about above
+        warnings.filterwarnings("ignore", message="reduce='max'",
+                                category=BrainscoreWarning)
+        contrasts = regime_contrasts(by_model, test=test, alpha=alpha,
+                                     reduce=reduce, layers=layers, random_state=rng,
                                      n_permutations=n_permutations)
-            except ValueError as err:
-                br, br_err = None, err
-        for name, cm in contrasts.items():
-            cm = dataclasses.replace(cm, extra={**cm.extra, **vol_extra})
-            written.append(cm.save(out / f"contrast-{name}_groupmap.npz"))
-            summary += _summary_rows(cm, "contrast", None)
-            gii(cm.statistic, f"contrast-{name}")
-        if br is None:
-            logger.info("No best-regime map: %s", br_err)
-        else:
-            br = dataclasses.replace(br, extra={**br.extra, **vol_extra})
-            written.append(br.save(out / "desc-bestregime_groupmap.npz"))
-            summary += _summary_rows(br, "bestregime", None)
-            gii(np.nan_to_num(br.statistic, nan=-1), "desc-bestregime")
-    written.append(_write_tsv(pd.DataFrame(summary), out / "group_summary.tsv"))
+        try:
+            br = best_regime_map(by_model, test=test, alpha=alpha, reduce=reduce,
+                                 layers=layers, random_state=rng,
+                                 n_permutations=n_permutations)
+        except ValueError as err:
+            br, br_err = None, err
+    for name, cm in contrasts.items():
+        cm = dataclasses.replace(cm, extra={**cm.extra, **vol_extra})
+        written.append(cm.save(L.group_contrast(out, name)))
+        summary += _summary_rows(cm, "contrast", None)
+        _gii(job, cm.statistic, f"contrast-{name}")
+    if br is None:
+        logger.info("No best-regime map: %s", br_err)
+    else:
+        br = dataclasses.replace(br, extra={**br.extra, **vol_extra})
+        written.append(br.save(L.group_bestregime(out)))
+        summary += _summary_rows(br, "bestregime", None)
+        _gii(job, np.nan_to_num(br.statistic, nan=-1), "desc-bestregime")
+
+
+def _group_finish(job: _GroupJob) -> dict[str, Any]:
+    """Summary table, provenance (the manifest) and checksums."""
+    import pandas as pd
+
+    (random_state, out, by_model, deriv, input_hashes, params, prov_path, key,
+     written, summary, space, hemi_sizes) = (
+        job.random_state, job.out, job.by_model, job.deriv, job.input_hashes,
+        job.params, job.prov_path, job.key, job.written, job.summary, job.space,
+        job.hemi_sizes)
+    written.append(_write_tsv(pd.DataFrame(summary),
+                              L.group_file(out, L.GROUP_SUMMARY)))
     rel = [str(p.relative_to(out)) for p in written]
     prov = make_provenance("group", params=params, inputs={
         k: {"sha256": v} for k, v in input_hashes.items()}, seed=random_state)
@@ -641,7 +739,7 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                  "n_subjects": {m: len(v) for m, v in by_model.items()},
                  "deriv_dir": str(deriv)})
     write_json(prov_path, prov)
-    record_outputs(out / "group_checksums.json", step="group",  # for `verify`
+    record_outputs(L.group_file(out, L.GROUP_CHECKSUMS), step="group",  # for `verify`
                    outputs=[*written, prov_path],
                    inputs=[deriv / p for p in input_hashes])
     logger.info("Group analysis of %d model(s) written to %s.", len(by_model), out)
@@ -649,13 +747,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             "provenance": prov}
 
 
+
 def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
     """Read the maps written by :func:`run_group`.
-
-    Parameters
-    ----------
-    group_dir : str or os.PathLike
-        The ``GROUP`` folder written by :func:`run_group`.
 
     Returns
     -------
@@ -665,7 +759,7 @@ def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
         ``provenance`` (dict), ``group_dir`` (Path).
     """
     g = Path(group_dir)
-    prov_path = g / "group_provenance.json"
+    prov_path = L.group_file(g, L.GROUP_PROVENANCE)
     if not prov_path.is_file():
         raise FileNotFoundError(
             f"{g} is not a group folder (no group_provenance.json); run "
@@ -673,17 +767,12 @@ def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
     out: dict[str, Any] = {"hierarchy": {}, "brainscore": {}, "contrasts": {},
                            "bestregime": None, "provenance": read_json(prov_path),
                            "group_dir": g}
-    for p in sorted(g.glob("model-*_hierarchymap.npz")):
-        out["hierarchy"][p.name[len("model-"):-len("_hierarchymap.npz")]] = \
-            HierarchyMap.load(p)
-    for p in sorted(g.glob("model-*_desc-brainscore_groupmap.npz")):
-        out["brainscore"][p.name[len("model-"):-len("_desc-brainscore_groupmap.npz")]] \
-            = GroupMap.load(p)
-    for p in sorted(g.glob("contrast-*_groupmap.npz")):
-        out["contrasts"][p.name[len("contrast-"):-len("_groupmap.npz")]] = \
-            GroupMap.load(p)
-    if (g / "desc-bestregime_groupmap.npz").is_file():
-        out["bestregime"] = GroupMap.load(g / "desc-bestregime_groupmap.npz")
+    for kind, cls in (("hierarchy", HierarchyMap), ("brainscore", GroupMap),
+                      ("contrasts", GroupMap)):
+        for name, p in L.group_models(g, kind).items():
+            out[kind][name] = cls.load(p)
+    if L.group_bestregime(g).is_file():
+        out["bestregime"] = GroupMap.load(L.group_bestregime(g))
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._validation import check_option, check_path
 from ..containers import LayerScores
+from ..spaces import concat_hemis
 from .collect import stack_layer_scores
 
 __all__ = ["SurfaceAtlas", "load_surface_atlas", "fetch_destrieux_atlas",
@@ -139,8 +140,8 @@ def load_surface_atlas(lh: str | os.PathLike, rh: str | os.PathLike, *,
         name = ("hcp-mmp1" if ("mmp1" in low or "glasser" in low or "hcp" in low)
                 else "destrieux" if ("a2009s" in low or "destrieux" in low)
                 else "desikan" if ("aparc" in low or "desikan" in low) else low)
-    return SurfaceAtlas(labels=np.concatenate([lab_l, lab_r_s]), names=names,
-                        hemi_sizes={"L": lab_l.size, "R": lab_r.size}, name=name)
+    labels, sizes = concat_hemis({"L": lab_l, "R": lab_r_s})
+    return SurfaceAtlas(labels=labels, names=names, hemi_sizes=sizes, name=name)
 
 
 def fetch_destrieux_atlas() -> SurfaceAtlas:
@@ -169,9 +170,9 @@ def fetch_destrieux_atlas() -> SurfaceAtlas:
     shift = max(names) + 1
     all_names = dict(names)
     all_names.update({k + shift: v for k, v in names.items()})
-    return SurfaceAtlas(labels=np.concatenate([lab_l, lab_r + shift]),
-                        names=all_names,
-                        hemi_sizes={"L": lab_l.size, "R": lab_r.size}, name="destrieux")
+    labels, sizes = concat_hemis({"L": lab_l, "R": lab_r + shift})
+    return SurfaceAtlas(labels=labels, names=all_names, hemi_sizes=sizes,
+                        name="destrieux")
 
 
 def check_atlas_matches(atlas: SurfaceAtlas, hemi_sizes: Mapping[str, int] | None,

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import spaces as _spaces
 from .._validation import check_int, check_option, check_random_state, check_scalar
 from ..containers import GroupMap
 
@@ -54,19 +55,12 @@ def hemi_slices(n_targets: int, hemi_sizes: Mapping[str, int] | None
     Returns
     -------
     dict of str to slice
+
+    See Also
+    --------
+    brainscore_speech.spaces.hemi_slices : the one definition (this wraps it).
     """
-    if hemi_sizes is None:
-        return {"all": slice(0, n_targets)}
-    out, start = {}, 0
-    for hemi, size in hemi_sizes.items():
-        out[hemi] = slice(start, start + int(size))
-        start += int(size)
-    if start != n_targets:
-        raise ValueError(
-            f"'hemi_sizes' {dict(hemi_sizes)} add up to {start} targets, but the data "
-            f"have {n_targets}."
-        )
-    return out
+    return _spaces.hemi_slices(hemi_sizes, n_targets)
 
 
 def _check_stack(data: Any, name: str = "data") -> np.ndarray:

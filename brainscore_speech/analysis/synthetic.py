@@ -15,6 +15,7 @@ import numpy as np
 from .._io import make_provenance
 from .._validation import check_int, check_option, check_random_state
 from ..containers import LayerScores
+from ..spaces import FSAVERAGE5_N_VERTICES
 
 __all__ = ["make_synthetic_layer_scores", "make_synthetic_mesh", "SPEECH_ROI_ORDER",
            "FSAVERAGE5_N_VERTICES"]
@@ -22,7 +23,6 @@ __all__ = ["make_synthetic_layer_scores", "make_synthetic_mesh", "SPEECH_ROI_ORD
 #: ROIs along the auditory -> language hierarchy (METHODS.md section 9).
 SPEECH_ROI_ORDER = ("A1", "belt", "STG", "STS", "IFG")
 #: Vertices per hemisphere of fsaverage5.
-FSAVERAGE5_N_VERTICES = 10242
 _DEFAULT_LAYERS = ("stage1", "stage2", "stage3", "stage4", "stage5")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import layout as L
 from .._io import atomic_path, make_provenance, params_hash, safe_join, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_option
@@ -126,7 +127,7 @@ def load_abx_deltas(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / "abx_deltas.tsv"
+        path = L.abx_file(path, "deltas.tsv")
     if not path.is_file():
         raise FileNotFoundError(f"ABX deltas not found: {path}")
     df = pd.read_csv(path, sep="\t", dtype={"triplet_id": str, "tgt_item": str,
@@ -204,15 +205,7 @@ def run_abx(
     """
     distance, normalization, convention = resolve_convention(distance, normalization)
     context = check_option("context", context, CONTEXTS)
-    sources = [s for s in (model, activations, baseline) if s is not None]
-    if len(sources) != 1:
-        raise ValueError("Give exactly one of 'model', 'activations' or 'baseline' "
-                         f"(got {len(sources)}).")
-    if baseline is not None:
-        check_option("baseline", baseline, ("mfcc",))
-    if activations is not None and context == "item":
-        raise ValueError("context='item' runs the model on each item's audio; it "
-                         "needs 'model' or 'baseline', not 'activations'.")
+    _check_abx_sources(model, activations, baseline, context)
     out = Path(out_dir)
     items_obj = read_items(items)
     item_labels(items_obj, on, by, across)  # validates the label columns early
@@ -224,48 +217,10 @@ def run_abx(
                 convention, distance)
     needed = sorted(set(items_obj.table["file"]))
     t0 = time.perf_counter()
-    if activations is None:
-        if audio is None:
-            raise ValueError("'audio' (the folder of the items' audio files) is "
-                             "needed with 'model' or 'baseline'.")
-        index = _audio_index(audio)
-        for f in needed:
-            if f not in index:
-                raise _missing_file_error(items_obj, fixed, str(triplets), f,
-                                          str(audio))
-        from ..data.audio import audio_info
-
-        durations = {}
-        for f in needed:
-            n, sr, _ = audio_info(index[f])
-            durations[f] = n / sr
-        items_obj.check_durations(durations)
-        feat_items = items_obj
-        files = [index[f] for f in needed]
-        if context == "item":
-            feat_items, files = _write_item_audio(items_obj, index, out / "item_audio")
-        act_dir = out / ("activations" if baseline is None else "activations_mfcc")
-        if baseline == "mfcc":
-            from .baselines import extract_mfcc
-
-            extract_mfcc(files, act_dir)
-        else:
-            from ..features import extract_stimuli
-
-            extract_stimuli(model, files, act_dir, layers=layers, device=device,
-                            window_s=window_s, stride_s=stride_s, model_id=model_id,
-                            mode="window")
-    else:
-        act_dir = Path(activations)
-        durations = {}
-        for f in needed:
-            p = safe_join(act_dir, f"{f}.h5", what=f"item file in {items_obj.path}")
-            if not p.is_file():
-                raise _missing_file_error(items_obj, fixed, str(triplets), f,
-                                          str(act_dir))
-            durations[f] = read_activation_meta(p)["duration_s"]
-        items_obj.check_durations(durations)
-        feat_items = items_obj
+    act_dir, feat_items = _abx_features(
+        items_obj, fixed, triplets, needed, out, model=model, audio=audio,
+        activations=activations, baseline=baseline, layers=layers, device=device,
+        window_s=window_s, stride_s=stride_s, model_id=model_id, context=context)
     feat_files = sorted(set(feat_items.table["file"]))
     h5 = {f: safe_join(act_dir, f"{f}.h5", what=f"item file in {items_obj.path}")
           for f in feat_files}
@@ -297,47 +252,144 @@ def run_abx(
     cache_dir.mkdir(parents=True, exist_ok=True)
     all_deltas, rows = [], []
     for layer in progress(wanted, desc="abx", unit="layer"):
-        key = params_hash({**base_key, "layer": layer})
-        cached = cache_dir / f"abx-{layer}-{key[:16]}.tsv"
-        score_file = cache_dir / f"abx-{layer}-{key[:16]}.json"
-        if cached.is_file() and score_file.is_file():
-            from .._io import read_json
-
-            table = pd.read_csv(cached, sep="\t", dtype={"triplet_id": str,
-                                                         "tgt_item": str,
-                                                         "oth_item": str,
-                                                         "x_item": str, "by": str,
-                                                         "on_tgt": str, "on_oth": str,
-                                                         "across_ab": str,
-                                                         "across_x": str},
-                                keep_default_na=False)
-            row = read_json(score_file)
-        else:
-            feats = item_features(
-                feat_items,
-                lambda f, layer=layer: read_activation_layer(h5[f], layer),
-                layer=layer, whole_file=context == "item")
-            score = score_abx(feats, items_obj, trip, on=on, by=by, across=across,
-                              distance=distance, normalization=normalization,
-                              layer=layer, batch_size=batch_size)
-            table = score.deltas
-            table.insert(0, "layer", layer)
-            table.insert(0, "model", model_name)
-            row = {"model": model_name, "layer": layer, "error": score.error,
-                   "accuracy": score.accuracy, "n_triplets": score.n_triplets,
-                   "distance": distance, "normalization": normalization,
-                   "convention": convention, "on": on, "by": "+".join(task["by"]),
-                   "across": across or "", "context": context}
-            with atomic_path(cached) as tmp:
-                table.to_csv(tmp, sep="\t", index=False)
-            write_json(score_file, row)
+        table, row = _abx_layer(layer, base_key, cache_dir, feat_items, items_obj,
+                                trip, h5, task, model_name, on=on, by=by,
+                                across=across, distance=distance,
+                                normalization=normalization, convention=convention,
+                                context=context, batch_size=batch_size)
         all_deltas.append(table)
         rows.append(row)
+    scores = _write_abx_outputs(out, rows, all_deltas, items=items, triplets=triplets,
+                                model=model, metas=metas, params=params,
+                                wanted=wanted, model_name=model_name,
+                                baseline=baseline, random_state=random_state)
+    logger.info("ABX on %d layers x %d triplets in %.1f s (best %s: error %.4f)",
+                len(wanted), len(trip), time.perf_counter() - t0,
+                scores.loc[scores["error"].idxmin(), "layer"], scores["error"].min())
+    return scores
+
+
+def _check_abx_sources(model, activations, baseline, context: str) -> None:
+    """Exactly one feature source; ``context="item"`` needs audio."""
+    sources = [s for s in (model, activations, baseline) if s is not None]
+    if len(sources) != 1:
+        raise ValueError("Give exactly one of 'model', 'activations' or 'baseline' "
+                         f"(got {len(sources)}).")
+    if baseline is not None:
+        check_option("baseline", baseline, ("mfcc",))
+    if activations is not None and context == "item":
+        raise ValueError("context='item' runs the model on each item's audio; it "
+                         "needs 'model' or 'baseline', not 'activations'.")
+
+
+def _abx_features(items_obj, fixed, triplets, needed, out: Path, *, model, audio,
+                  activations, baseline, layers, device, window_s, stride_s,
+                  model_id, context):
+    """The activation folder of the items' files (extracted here unless given)."""
+    if activations is None:
+        if audio is None:
+            raise ValueError("'audio' (the folder of the items' audio files) is "
+                             "needed with 'model' or 'baseline'.")
+        return _extract_abx_features(
+            items_obj, fixed, triplets, needed, out, model=model, audio=audio,
+            baseline=baseline, layers=layers, device=device, window_s=window_s,
+            stride_s=stride_s, model_id=model_id, context=context)
+    act_dir = Path(activations)
+    durations = {}
+    for f in needed:
+        p = safe_join(act_dir, f"{f}.h5", what=f"item file in {items_obj.path}")
+        if not p.is_file():
+            raise _missing_file_error(items_obj, fixed, str(triplets), f,
+                                      str(act_dir))
+        durations[f] = read_activation_meta(p)["duration_s"]
+    items_obj.check_durations(durations)
+    feat_items = items_obj
+    return act_dir, feat_items
+
+
+def _extract_abx_features(items_obj, fixed, triplets, needed, out: Path, *, model,
+                          audio, baseline, layers, device, window_s, stride_s,
+                          model_id, context):
+    """Extract the model's (or MFCC) features of the items' audio."""
+    index = _audio_index(audio)
+    for f in needed:
+        if f not in index:
+            raise _missing_file_error(items_obj, fixed, str(triplets), f,
+                                      str(audio))
+    from ..data.audio import audio_info
+
+    durations = {}
+    for f in needed:
+        n, sr, _ = audio_info(index[f])
+        durations[f] = n / sr
+    items_obj.check_durations(durations)
+    feat_items = items_obj
+    files = [index[f] for f in needed]
+    if context == "item":
+        feat_items, files = _write_item_audio(items_obj, index, out / "item_audio")
+    act_dir = out / ("activations" if baseline is None else "activations_mfcc")
+    if baseline == "mfcc":
+        from .baselines import extract_mfcc
+
+        extract_mfcc(files, act_dir)
+    else:
+        from ..features import extract_stimuli
+
+        extract_stimuli(model, files, act_dir, layers=layers, device=device,
+                        window_s=window_s, stride_s=stride_s, model_id=model_id,
+                        mode="window")
+    return act_dir, feat_items
+
+
+def _abx_layer(layer, base_key, cache_dir, feat_items, items_obj, trip, h5, task,
+               model_name, *, on, by, across, distance, normalization, convention,
+               context, batch_size):
+    """One layer's deltas table and score row (cached under ``OUT/.cache``)."""
+    key = params_hash({**base_key, "layer": layer})
+    cached = L.abx_layer_cache(cache_dir, layer, key[:16], "tsv")
+    score_file = L.abx_layer_cache(cache_dir, layer, key[:16], "json")
+    if L.cached_files("abx", key, [cached, score_file]).fresh([cached, score_file]):
+        from .._io import read_json
+
+        table = pd.read_csv(cached, sep="\t", dtype={"triplet_id": str,
+                                                     "tgt_item": str,
+                                                     "oth_item": str,
+                                                     "x_item": str, "by": str,
+                                                     "on_tgt": str, "on_oth": str,
+                                                     "across_ab": str,
+                                                     "across_x": str},
+                            keep_default_na=False)
+        row = read_json(score_file)
+    else:
+        feats = item_features(
+            feat_items,
+            lambda f, layer=layer: read_activation_layer(h5[f], layer),
+            layer=layer, whole_file=context == "item")
+        score = score_abx(feats, items_obj, trip, on=on, by=by, across=across,
+                          distance=distance, normalization=normalization,
+                          layer=layer, batch_size=batch_size)
+        table = score.deltas
+        table.insert(0, "layer", layer)
+        table.insert(0, "model", model_name)
+        row = {"model": model_name, "layer": layer, "error": score.error,
+               "accuracy": score.accuracy, "n_triplets": score.n_triplets,
+               "distance": distance, "normalization": normalization,
+               "convention": convention, "on": on, "by": "+".join(task["by"]),
+               "across": across or "", "context": context}
+        with atomic_path(cached) as tmp:
+            table.to_csv(tmp, sep="\t", index=False)
+        write_json(score_file, row)
+    return table, row
+
+
+def _write_abx_outputs(out: Path, rows, all_deltas, *, items, triplets, model, metas,
+                       params, wanted, model_name, baseline, random_state):
+    """``abx_deltas.tsv``, ``abx_scores.tsv`` and ``abx_provenance.json``."""
     scores = pd.DataFrame(rows)
     deltas = pd.concat(all_deltas, ignore_index=True)[list(DELTA_COLUMNS)]
-    with atomic_path(out / "abx_deltas.tsv") as tmp:
+    with atomic_path(L.abx_file(out, "deltas.tsv")) as tmp:
         deltas.to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out / "abx_scores.tsv") as tmp:
+    with atomic_path(L.abx_file(out, "scores.tsv")) as tmp:
         scores.to_csv(tmp, sep="\t", index=False)
     inputs = {"items": str(items)}
     if triplets is not None:
@@ -348,14 +400,11 @@ def run_abx(
         inputs["model"] = {"path": str(model)}
     inputs["activations"] = {f: m["provenance"].get("inputs", {}).get("audio")
                              for f, m in metas.items()}
-    write_json(out / "abx_provenance.json",
+    write_json(L.abx_file(out, "provenance.json"),
                make_provenance("abx", params={**params, "layers": wanted,
                                               "model_id": model_name,
                                               "baseline": baseline},
                                inputs=inputs, seed=random_state))
-    logger.info("ABX on %d layers x %d triplets in %.1f s (best %s: error %.4f)",
-                len(wanted), len(trip), time.perf_counter() - t0,
-                scores.loc[scores["error"].idxmin(), "layer"], scores["error"].min())
     return scores
 
 
@@ -428,8 +477,9 @@ def run_abx_humans(
                            "data": pd.util.hash_pandas_object(
                                df[["filename", "individual", "binarized_answer",
                                    model]], index=False).sum().item()})[:16]
-        s_path, b_path = cache / f"{key}-summary.tsv", cache / f"{key}-boot.tsv"
-        if s_path.is_file() and b_path.is_file():
+        s_path = L.humans_model_cache(cache, key, "summary")
+        b_path = L.humans_model_cache(cache, key, "boot")
+        if L.cached_files("abx-humans", key, [s_path, b_path]).fresh([s_path, b_path]):
             summary = pd.read_csv(s_path, sep="\t")
             boot = pd.read_csv(b_path, sep="\t")
         else:
@@ -449,17 +499,17 @@ def run_abx_humans(
         summaries.append(summary)
         boots.append(boot)
     summary = pd.concat(summaries, ignore_index=True)
-    with atomic_path(out / "humans_summary.tsv") as tmp:
+    with atomic_path(L.humans_file(out, "summary.tsv")) as tmp:
         summary.to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out / "humans_bootstrap.tsv") as tmp:
+    with atomic_path(L.humans_file(out, "bootstrap.tsv")) as tmp:
         pd.concat(boots, ignore_index=True).to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out / "humans_contrasts.tsv") as tmp:
+    with atomic_path(L.humans_file(out, "contrasts.tsv")) as tmp:
         contrast_means(df, models).to_csv(tmp, sep="\t", index=False)
     inputs = {"humans": str(humans)}
     if deltas is not None:
         inputs["deltas"] = str(Path(deltas) / "abx_deltas.tsv"
                                if Path(deltas).is_dir() else deltas)
-    write_json(out / "humans_provenance.json",
+    write_json(L.humans_file(out, "provenance.json"),
                make_provenance("abx-humans", params={**params, "models": models},
                                inputs=inputs, seed=random_state))
     return summary

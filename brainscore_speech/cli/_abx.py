@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..layout import abx_file, figure_file, humans_file
 from ._app import app
 from ._choices import AbxContext, Baseline, Distance, DtwNorm
 
@@ -56,7 +57,7 @@ def abx_cmd(
     if figure:
         from ..plotting import plot_abx_profile
 
-        plot_abx_profile(scores, output_file=out / "abx_profile.png")
+        plot_abx_profile(scores, output_file=abx_file(out, "profile.png"))
     best = scores.loc[scores["error"].idxmin()]
     typer.echo(f"ABX on {len(scores)} layer(s) x {int(best['n_triplets'])} triplets "
                f"({best['convention']}): best {best['layer']} error "
@@ -102,10 +103,10 @@ def abx_humans_cmd(
 
         from ..plotting import plot_human_agreement, plot_model_vs_humans
 
-        plot_human_agreement(main, output_file=out / "humans_agreement.png")
-        contrasts = pd.read_csv(out / "humans_contrasts.tsv", sep="\t")
+        plot_human_agreement(main, output_file=humans_file(out, "agreement.png"))
+        contrasts = pd.read_csv(humans_file(out, "contrasts.tsv"), sep="\t")
         plot_model_vs_humans(contrasts, list(dict.fromkeys(main["model"])),
-                             output_file=out / "model_vs_humans.png")
+                             output_file=figure_file(out, "model_vs_humans"))
     ll = summary[summary["metric"] == "loglik"].sort_values("value", ascending=False)
     best = (f"; best log-likelihood: {ll['model'].iloc[0]} ({ll['value'].iloc[0]:.1f})"
             if len(ll) else "")

@@ -48,15 +48,9 @@ def corpus_synth(
     """Synthesise a small offline training corpus (the demo's built-in audio)."""
     from .._io import check_output_dir
     from .._validation import check_option
-    from ..data.synth import make_nonspeech_corpus, make_speech_corpus
-    from ..training.dataset import build_manifest
+    from ..workflows.demo import synth_corpus
 
     check_option("kind", kind, ["speech", "nonspeech"])
     check_output_dir(out, what="OUT")
-    audio = out / "audio"
-    if kind == "speech":
-        make_speech_corpus(audio, language, minutes * 60, random_state=seed)
-    else:
-        make_nonspeech_corpus(audio, minutes * 60, random_state=seed)
-    manifest = build_manifest(audio, out / "manifest.tsv")
+    manifest = synth_corpus(out, kind, language, minutes, seed)
     typer.echo(f"Wrote {manifest}")

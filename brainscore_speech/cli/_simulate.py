@@ -41,7 +41,7 @@ def simulate(
                                             "each story but not in the features."),
 ) -> None:
     """Simulate a study whose BOLD is planted from known features (with the truth)."""
-    from ..data.simulate import simulate_study
+    from ..workflows.simulate import simulate_study
 
     study = simulate_study(out, n_subjects=subjects, n_runs=runs, tr_s=tr, space=space,
                            seed=seed, scans_per_run=scans_per_run, language=language,

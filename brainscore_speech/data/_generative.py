@@ -2,7 +2,7 @@
 
 The analysis convolves features with nilearn's Glover (double-gamma) HRF, samples
 them at ``(j + slice_time_ref) * TR`` and treats vertices as independent. The
-``realistic`` generator of :mod:`brainscore_speech.data.simulate` instead uses
+``realistic`` generator of :mod:`brainscore_speech.workflows.simulate` instead uses
 
 - an **inverse-logit HRF** (Lindquist & Wager 2007, Hum. Brain Mapp. 28:764): a
   sum of three logistic functions (rise, fall, undershoot recovery), another
@@ -173,7 +173,7 @@ def smooth_mesh_noise(rng: np.random.Generator, n_samples: int,
 
 
 # --------------------------------------------------------------------------- #
-# The realistic study generator (used by brainscore_speech.data.simulate)
+# The realistic study generator (used by brainscore_speech.workflows.simulate)
 # --------------------------------------------------------------------------- #
 _GRID_S = 0.1          # neural-drive grid (the HRF is a low-pass filter)
 _N_SLICES = 32         # interleaved acquisition

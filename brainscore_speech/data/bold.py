@@ -28,9 +28,10 @@ import numpy as np
 
 from .._io import read_json, read_tsv
 from .._logging import logger, verbose
-from .._validation import check_option, check_path
+from .._validation import check_option
 from ..containers import BoldRuns
 from ..exceptions import BrainscoreWarning, DataError
+from ..spaces import concat_hemis, is_surface
 from .studies import StudyPreset, load_study
 
 __all__ = [
@@ -175,6 +176,59 @@ def read_participant_language(bids_root: str | os.PathLike, subject: str) -> str
     return str(hit["language"].iloc[0]).strip()
 
 
+def _sidecar_tr(paths, sub: str, t: str, r, preset) -> float:
+    """The run's RepetitionTime (its sidecars agree, the study preset too)."""
+    trs = set()
+    for p in paths:
+        meta = read_json(p)
+        if "RepetitionTime" not in meta:
+            raise DataError(f"Sidecar {p} has no 'RepetitionTime'.")
+        trs.add(float(meta["RepetitionTime"]))
+    if len(trs) != 1:
+        raise DataError(f"Sidecars of sub-{sub} task-{t} run-{r} disagree on "
+                        f"RepetitionTime: {sorted(trs)} ({paths}).")
+    tr_s = trs.pop()
+    if preset and preset.tr_s is not None and not math.isclose(
+            tr_s, preset.tr_s, rel_tol=1e-3):
+        raise DataError(
+            f"Sidecar {paths[0]} has RepetitionTime {tr_s} s but study "
+            f"{preset.name!r} expects {preset.tr_s} s."
+        )
+    return tr_s
+
+
+def _run_stimulus(preset, k: int, events_path, sub: str, t: str, r, paths, tr_s):
+    """Stimulus, onset (s), audio duration and expected scans of a run.
+
+    From the study preset when it names the run's stimulus, else from events.tsv.
+    """
+    duration = None
+    expected = None
+    if preset and preset.run_stimuli:
+        stimulus = preset.run_stimuli[k]
+        onset = 0.0
+        if preset.stimulus_durations_s:
+            duration = float(preset.stimulus_durations_s[k])
+        expected = preset.expected_scans(k)
+    elif events_path is not None:
+        stimulus, onset, duration = read_events(events_path)
+    else:
+        raise DataError(
+            f"sub-{sub} task-{t}" + (f" run-{r}" if r else "") + ": no events.tsv "
+            f"next to {paths[0]} and no study preset naming the stimulus."
+        )
+    if preset is not None:
+        prescribed = preset.onset_for(stimulus, t, tr_s)
+        if prescribed is not None:
+            if events_path is not None and not preset.run_stimuli and \
+                    abs(prescribed - onset) > 1e-6:
+                logger.info("sub-%s task-%s: events onset %.2f s, study %r onset "
+                            "%.2f s (using the study's).", sub, t, onset,
+                            preset.name, prescribed)
+            onset = prescribed
+    return stimulus, onset, duration, expected
+
+
 def describe_runs(bids_root: str | os.PathLike, subject: str, *,
                   task: str | None = None,
                   study: str | os.PathLike | StudyPreset | None = None
@@ -241,22 +295,7 @@ def describe_runs(bids_root: str | os.PathLike, subject: str, *,
     index_in_task: dict[str, int] = {}
     for t, r in ordered:
         paths = sorted(groups[(t, r)])
-        trs = set()
-        for p in paths:
-            meta = read_json(p)
-            if "RepetitionTime" not in meta:
-                raise DataError(f"Sidecar {p} has no 'RepetitionTime'.")
-            trs.add(float(meta["RepetitionTime"]))
-        if len(trs) != 1:
-            raise DataError(f"Sidecars of sub-{sub} task-{t} run-{r} disagree on "
-                            f"RepetitionTime: {sorted(trs)} ({paths}).")
-        tr_s = trs.pop()
-        if preset and preset.tr_s is not None and not math.isclose(
-                tr_s, preset.tr_s, rel_tol=1e-3):
-            raise DataError(
-                f"Sidecar {paths[0]} has RepetitionTime {tr_s} s but study "
-                f"{preset.name!r} expects {preset.tr_s} s."
-            )
+        tr_s = _sidecar_tr(paths, sub, t, r, preset)
         k = index_in_task.get(t, 0)
         index_in_task[t] = k + 1
         ev_filters = [("task", t)] + ([("run", r)] if r is not None else [])
@@ -265,30 +304,8 @@ def describe_runs(bids_root: str | os.PathLike, subject: str, *,
                                             filters=ev_filters)
                   if (parse_bids_filename(e)["entities"].get("run") == r)]
         events_path = Path(events[0]) if events else None
-        duration = None
-        expected = None
-        if preset and preset.run_stimuli:
-            stimulus = preset.run_stimuli[k]
-            onset = 0.0
-            if preset.stimulus_durations_s:
-                duration = float(preset.stimulus_durations_s[k])
-            expected = preset.expected_scans(k)
-        elif events_path is not None:
-            stimulus, onset, duration = read_events(events_path)
-        else:
-            raise DataError(
-                f"sub-{sub} task-{t}" + (f" run-{r}" if r else "") + ": no events.tsv "
-                f"next to {paths[0]} and no study preset naming the stimulus."
-            )
-        if preset is not None:
-            prescribed = preset.onset_for(stimulus, t, tr_s)
-            if prescribed is not None:
-                if events_path is not None and not preset.run_stimuli and \
-                        abs(prescribed - onset) > 1e-6:
-                    logger.info("sub-%s task-%s: events onset %.2f s, study %r onset "
-                                "%.2f s (using the study's).", sub, t, onset,
-                                preset.name, prescribed)
-                onset = prescribed
+        stimulus, onset, duration, expected = _run_stimulus(
+            preset, k, events_path, sub, t, r, paths, tr_s)
         key = f"task-{t}" + (f"_run-{r}" if r is not None else "")
         specs.append(RunSpec(key=key, task=t, run=r, stimulus=stimulus,
                              onset_s=float(onset), tr_s=tr_s, sidecar=Path(paths[0]),
@@ -337,7 +354,7 @@ def find_bold_files(derivatives: str | os.PathLike, subject: str, spec: RunSpec,
     def _same_run(p: str) -> bool:
         return parse_bids_filename(p)["entities"].get("run") == spec.run
 
-    if space.startswith("fsaverage"):
+    if is_surface(space):
         files = [p for p in get_bids_files(derivatives, file_tag="bold",
                                            file_type="func.gii", sub_label=sub,
                                            modality_folder="func", filters=filters)
@@ -593,6 +610,94 @@ def _load_run_confounds(files: Mapping[str, Path], strategy: Sequence[str],
     return np.asarray(conf.values, dtype=np.float64)
 
 
+def _read_run_bold(files: dict, spec, where: str, mask_img):
+    """One run's BOLD (hemispheres concatenated, or masked volume), TR-checked.
+
+    Returns
+    -------
+    data : array of shape (n_scans, n_targets)
+    sizes : dict of str to int or None
+    mask : str or None
+        Volume data: the mask used.
+    """
+    mask_here = None
+    if "L" in files:
+        left, tr_l = read_gifti_timeseries(files["L"])
+        right, tr_r = read_gifti_timeseries(files["R"])
+        if left.shape[0] != right.shape[0]:
+            raise DataError(
+                f"{where}: hemispheres have different numbers of scans "
+                f"(L {left.shape[0]} in {files['L'].name}, R {right.shape[0]} in "
+                f"{files['R'].name})."
+            )
+        data, sizes = concat_hemis({"L": left, "R": right}, axis=1)
+        file_trs = [(files["L"], tr_l), (files["R"], tr_r)]
+    else:
+        data, tr_v = _read_volume(files, mask_img)
+        sizes = None
+        file_trs = [(files["bold"], tr_v)]
+        mask_here = str(mask_img) if isinstance(mask_img, (str, os.PathLike)) \
+            else (str(files["mask"]) if "mask" in files else None)
+    for path, tr_file in file_trs:
+        if tr_file is not None and not math.isclose(tr_file, spec.tr_s, rel_tol=1e-2):
+            raise DataError(
+                f"TR mismatch for {where}: sidecar {spec.sidecar.name} says "
+                f"RepetitionTime {spec.tr_s} s but {path.name} says {tr_file} s."
+            )
+    return data, sizes, mask_here
+
+
+def _check_run_duration(spec, n_scans: int, stimulus_durations_s, preset, tol: float,
+                        where: str) -> None:
+    """The run covers onset + audio + end padding (within the tolerance)."""
+    duration = (stimulus_durations_s or {}).get(spec.stimulus, spec.stimulus_duration_s)
+    if duration is not None:
+        needed = spec.onset_s + float(duration) + spec.padding_end_s
+        have = n_scans * spec.tr_s
+        # Without a preset the end padding is unknown: allow up to 16 s (the
+        # HRF tail) on top of the tolerance.
+        extra = 0.0 if preset is not None else 16.0
+        if have < needed - tol - spec.tr_s or have > needed + extra + tol + spec.tr_s:
+            raise DataError(
+                f"{where}: BOLD has {n_scans} scans ({have:.1f} s at TR "
+                f"{spec.tr_s} s) but stimulus {spec.stimulus!r} needs {needed:.1f} s "
+                f"(onset {spec.onset_s:.1f} + audio {float(duration):.1f} + padding "
+                f"{spec.padding_end_s:.1f} s); tolerance {tol + spec.tr_s:.1f} s"
+                + (f" (+{extra:.0f} s end padding)." if extra else ".")
+            )
+    if spec.expected_scans is not None and spec.expected_scans != n_scans:
+        warnings.warn(f"{where}: {n_scans} scans, study {preset.name!r} lists "
+                      f"{spec.expected_scans}.", BrainscoreWarning, stacklevel=3)
+
+
+def _clean_run(data, confounds, spec, where: str, n_targets: int, *, trim_onset: bool,
+               detrend: bool, standardize: bool, high_pass_hz):
+    """Mask non-finite targets, trim the onset, regress confounds, filter, z-score."""
+    from nilearn.signal import clean
+
+    bad = ~np.isfinite(data).all(axis=0)
+    if bad.any():
+        first = np.flatnonzero(bad)[:5].tolist()
+        warnings.warn(
+            f"{where}: {int(bad.sum())} of {n_targets} targets contain NaN/inf "
+            f"(first indices {first}); they are masked (valid=False), not scored.",
+            BrainscoreWarning, stacklevel=3)
+        data = np.where(np.isfinite(data), data, 0.0).astype(np.float32)
+    onset = spec.onset_s
+    if trim_onset and onset >= spec.tr_s:
+        drop = int(math.floor(onset / spec.tr_s + 1e-6))
+        data = data[drop:]
+        confounds = confounds[drop:] if confounds is not None else None
+        onset -= drop * spec.tr_s
+    constant = np.asarray(data.std(axis=0) == 0)
+    cleaned = clean(data, detrend=detrend,
+                    standardize="zscore_sample" if standardize else None,
+                    confounds=confounds, high_pass=high_pass_hz,
+                    t_r=spec.tr_s if high_pass_hz else None)
+    cleaned = np.asarray(cleaned, dtype=np.float32)
+    return data, confounds, onset, bad, constant, cleaned
+
+
 @verbose
 def load_bold(bids_root: str | os.PathLike, subject: str, *,
               task: str | None = None, space: str = "fsaverage5",
@@ -660,16 +765,14 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
     BrainscoreWarning
         When targets are masked because of NaN/inf values.
     """
-    from nilearn.signal import clean
-
     for s in confounds_strategy:
         check_option("confounds_strategy", s, CONFOUND_STRATEGIES)
     preset = load_study(study) if study is not None else None
     sub = _sub(subject)
     deriv = Path(derivatives) if derivatives is not None else \
         Path(bids_root) / "derivatives" / "fmriprep"
-    check_path(deriv, "derivatives", kind="dir",
-               what="fMRIPrep derivatives folder")
+    if not deriv.is_dir():
+        raise FileNotFoundError(f"fMRIPrep derivatives folder not found: {deriv}")
     specs = describe_runs(bids_root, sub, task=task, study=preset)
     trs = {s.tr_s for s in specs}
     if len(trs) != 1:
@@ -685,85 +788,24 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
     for spec in specs:
         files = find_bold_files(deriv, sub, spec, space=space)
         where = f"sub-{sub} {spec.key}"
-        if "L" in files:
-            left, tr_l = read_gifti_timeseries(files["L"])
-            right, tr_r = read_gifti_timeseries(files["R"])
-            if left.shape[0] != right.shape[0]:
-                raise DataError(
-                    f"{where}: hemispheres have different numbers of scans "
-                    f"(L {left.shape[0]} in {files['L'].name}, R {right.shape[0]} in "
-                    f"{files['R'].name})."
-                )
-            data = np.concatenate([left, right], axis=1)
-            sizes = {"L": left.shape[1], "R": right.shape[1]}
-            file_trs = [(files["L"], tr_l), (files["R"], tr_r)]
-        else:
-            data, tr_v = _read_volume(files, mask_img)
-            sizes = None
-            file_trs = [(files["bold"], tr_v)]
-            if mask_used is None:
-                mask_used = str(mask_img) if isinstance(mask_img, (str, os.PathLike)) \
-                    else (str(files["mask"]) if "mask" in files else None)
-        for path, tr_file in file_trs:
-            if tr_file is not None and not math.isclose(tr_file, spec.tr_s,
-                                                        rel_tol=1e-2):
-                raise DataError(
-                    f"TR mismatch for {where}: sidecar {spec.sidecar.name} says "
-                    f"RepetitionTime {spec.tr_s} s but {path.name} says {tr_file} s."
-                )
+        data, sizes, mask_here = _read_run_bold(files, spec, where, mask_img)
+        if mask_used is None:
+            mask_used = mask_here
         if n_targets is None:
             n_targets, hemi_sizes = data.shape[1], sizes
         elif data.shape[1] != n_targets:
             raise DataError(f"{where}: {data.shape[1]} targets, but earlier runs have "
                             f"{n_targets}.")
         n_scans = data.shape[0]
-        duration = (stimulus_durations_s or {}).get(spec.stimulus,
-                                                    spec.stimulus_duration_s)
-        if duration is not None:
-            needed = spec.onset_s + float(duration) + spec.padding_end_s
-            have = n_scans * spec.tr_s
-            # Without a preset the end padding is unknown: allow up to 16 s (the
-            # HRF tail) on top of the tolerance.
-            extra = 0.0 if preset is not None else 16.0
-            if (have < needed - tol - spec.tr_s
-                    or have > needed + extra + tol + spec.tr_s):
-                raise DataError(
-                    f"{where}: BOLD has {n_scans} scans ({have:.1f} s at TR "
-                    f"{spec.tr_s} s) but stimulus {spec.stimulus!r} needs "
-                    f"{needed:.1f} s "
-                    f"(onset {spec.onset_s:.1f} + audio {float(duration):.1f} + "
-                    f"padding "
-                    f"{spec.padding_end_s:.1f} s); tolerance {tol + spec.tr_s:.1f} s"
-                    + (f" (+{extra:.0f} s end padding)." if extra else ".")
-                )
-        if spec.expected_scans is not None and spec.expected_scans != n_scans:
-            warnings.warn(f"{where}: {n_scans} scans, study {preset.name!r} lists "
-                          f"{spec.expected_scans}.", BrainscoreWarning, stacklevel=2)
+        _check_run_duration(spec, n_scans, stimulus_durations_s, preset, tol, where)
         confounds = _load_run_confounds(files, confounds_strategy, where)
         if confounds is not None and confounds.shape[0] != n_scans:
             raise DataError(f"{where}: confounds have {confounds.shape[0]} rows but "
                             f"the "
                             f"BOLD has {n_scans} scans.")
-        bad = ~np.isfinite(data).all(axis=0)
-        if bad.any():
-            first = np.flatnonzero(bad)[:5].tolist()
-            warnings.warn(
-                f"{where}: {int(bad.sum())} of {n_targets} targets contain NaN/inf "
-                f"(first indices {first}); they are masked (valid=False), not scored.",
-                BrainscoreWarning, stacklevel=2)
-            data = np.where(np.isfinite(data), data, 0.0).astype(np.float32)
-        onset = spec.onset_s
-        if trim_onset and onset >= spec.tr_s:
-            drop = int(math.floor(onset / spec.tr_s + 1e-6))
-            data = data[drop:]
-            confounds = confounds[drop:] if confounds is not None else None
-            onset -= drop * spec.tr_s
-        constant = np.asarray(data.std(axis=0) == 0)
-        cleaned = clean(data, detrend=detrend,
-                        standardize="zscore_sample" if standardize else None,
-                        confounds=confounds, high_pass=high_pass_hz,
-                        t_r=spec.tr_s if high_pass_hz else None)
-        cleaned = np.asarray(cleaned, dtype=np.float32)
+        data, confounds, onset, bad, constant, cleaned = _clean_run(
+            data, confounds, spec, where, n_targets, trim_onset=trim_onset,
+            detrend=detrend, standardize=standardize, high_pass_hz=high_pass_hz)
         run_bad = bad | constant
         cleaned[:, run_bad] = 0.0
         valid = ~run_bad if valid is None else valid & ~run_bad

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from .._io import make_provenance
 from .._logging import logger, progress
 from .._logging import verbose as _verbose
-from .._validation import check_finite, check_int, check_option, check_shapes
+from .._validation import check_finite, check_option, check_shapes
 from ..containers import LayerScores
 from ..exceptions import BrainscoreWarning
 from ._fastcv import SharedCV, estimate_job
@@ -23,9 +24,6 @@ __all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION", "SOLVERS",
            "edge_alpha_summary", "warn_edge_alphas"]
 
 SOLVERS = ("fast", "fast-local", "exact")
-#: The default ridge penalties of :func:`score_layers` (read-only).
-DEFAULT_ALPHAS = np.logspace(-1, 8, 10)
-DEFAULT_ALPHAS.flags.writeable = False
 
 # Warn when more than this fraction of the predicted targets picked an alpha at
 # an end of the grid (the optimum may lie outside it).
@@ -40,6 +38,10 @@ EDGE_R_Z = 3.0
 # handful of chance passes says nothing about the grid).
 EDGE_MIN_PREDICTED = 10
 
+
+#: The default ridge grid (read-only: a shared default must not be mutated).
+DEFAULT_ALPHAS = np.logspace(-1, 8, 10)
+DEFAULT_ALPHAS.flags.writeable = False
 
 def edge_alpha_summary(alphas: np.ndarray, scores: np.ndarray, grid: np.ndarray, *,
                        n_samples: int) -> dict[str, Any]:
@@ -306,6 +308,76 @@ def score_layers(
         the grid; the message names the edge and a wider grid.
     """
     t_start = time.perf_counter()
+    Y, runs, alphas, backend = _check_score_layers_args(
+        layers, Y, runs, alphas=alphas, alpha_selection=alpha_selection, dtype=dtype,
+        backend=backend, device=device, target_batch_size=target_batch_size,
+        inner_cv=inner_cv, solver=solver)
+    splits, cv_groups, groups, inner = _outer_inner_splits(
+        runs, cv, groups, gap, alpha_selection, alphas, inner_cv)
+    use_fast = solver != "exact" and alpha_selection == "inner-cv"
+    kind = solver if use_fast else "exact"
+    ops = _Ops(backend, device, dtype)
+    names = [str(k) for k in layers]
+    n_layers, n_folds, n_targets = len(layers), len(splits), Y.shape[1]
+    est = estimate_job(
+        n_samples=Y.shape[0], n_features=[np.shape(x)[1] for x in layers.values()],
+        n_targets=n_targets, splits=splits, inner=inner, n_alphas=len(alphas),
+        solver=kind, ops=ops,
+        target_batch_size=target_batch_size)
+    logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s, %s solver): "
+                "estimated %s, ~%.2f GB (%.0f GMAC at a measured %.0f GMAC/s)",
+                n_layers, n_folds, n_targets, alpha_selection, backend,
+                kind, _fmt_s(est["seconds"]),
+                est["peak_gb"], est["gmac"], est["gemm_gmac_per_s"])
+    res = _LayerResults(
+        scores=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32),
+        chosen=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float64),
+        alphas=alphas, names=names, n_samples=Y.shape[0], subject=subject,
+        model_id=model_id,
+        cv_desc=_cv_description(cv, n_folds, runs, splits, cv_groups, gap,
+                                alpha_selection, inner_cv, alphas, kind),
+        params={"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv,
+                "gap": int(gap),
+                "alpha_selection": alpha_selection,
+                "target_batch_size": target_batch_size, "device": device,
+                "backend": backend, "dtype": dtype, "solver": solver})
+    ticker = iter(progress(range(n_layers * n_folds), total=n_layers * n_folds,
+                           desc=f"scoring (est. {_fmt_s(est['seconds'])})",
+                           unit="fold"))
+    engine = None
+    if use_fast:
+        engine = SharedCV(Y, splits, inner, alphas, ops, target_batch_size,
+                          local=solver == "fast-local")
+    for li, (name, X) in enumerate(layers.items()):
+        t_layer = time.perf_counter()
+        if engine is not None:
+            _fast_layer(engine, X, li, n_folds, res, ticker)
+        else:
+            _exact_layer(ops, X, Y, splits, inner, alphas, alpha_selection,
+                         target_batch_size, np.dtype(dtype), res.scores[li],
+                         res.chosen[li], ticker)
+        logger.info("Layer %s (%d/%d): %.1f s", name, li + 1, n_layers,
+                    time.perf_counter() - t_layer)
+        if engine is not None:
+            c = engine.cost
+            res.cv_desc["cost"] = {"gmac": c.macs / 1e9, "eighs": c.eighs,
+                                   "alphas_evaluated_per_target_fold":
+                                       c.evals / max(c.n_fold_targets, 1)}
+        if on_layer is not None:
+            on_layer(names[li], res.result([li]))
+    for _ in ticker:  # closes the bar
+        pass
+
+    warn_edge_alphas(res.edges(list(range(n_layers))), alphas, stacklevel=3)
+    elapsed = time.perf_counter() - t_start
+    logger.info("Scored %d layer(s) in %.1f s (estimate %s)", n_layers, elapsed,
+                _fmt_s(est["seconds"]))
+    return res.result(list(range(n_layers)))
+
+
+def _check_score_layers_args(layers, Y, runs, *, alphas, alpha_selection, dtype,
+                             backend, device, target_batch_size, inner_cv, solver):
+    """Validate :func:`score_layers`' inputs; the arrays, alpha grid and backend."""
     Y = np.asarray(Y)
     if Y.ndim != 2:
         raise ValueError(f"'Y' must be a 2-D array (n_samples, n_targets), got shape "
@@ -328,13 +400,20 @@ def score_layers(
     if backend == "numpy" and device != "cpu":
         raise ValueError(f"backend='numpy' runs on device='cpu' only, got "
                          f"device={device!r}.")
-    check_int("target_batch_size", target_batch_size, low=1,
-              expected="a positive integer")
+    if int(target_batch_size) != target_batch_size or target_batch_size < 1:
+        raise ValueError(
+            f"'target_batch_size' must be a positive integer, got "
+            f"{target_batch_size!r}.")
     if inner_cv is not None and (int(inner_cv) != inner_cv or inner_cv < 2):
         raise ValueError(f"'inner_cv' must be None or an int >= 2, got {inner_cv!r}.")
 
     check_option("solver", solver, SOLVERS)
 
+    return Y, runs, alphas, backend
+
+
+def _outer_inner_splits(runs, cv, groups, gap, alpha_selection, alphas, inner_cv):
+    """Outer folds, the CV groups as given, the inner-CV groups and inner folds."""
     splits = run_splits(runs, cv, groups=groups, gap=gap)
     cv_groups = groups
     # with one run split into blocks, the blocks act as runs for the inner CV
@@ -347,25 +426,13 @@ def score_layers(
     if alpha_selection == "inner-cv" and len(alphas) > 1:
         inner = [inner_splits(train, groups, runs, inner_cv, gap=gap)
                  for train, _ in splits]
-    use_fast = solver != "exact" and alpha_selection == "inner-cv"
-    kind = solver if use_fast else "exact"
-    ops = _Ops(backend, device, dtype)
-    names = [str(k) for k in layers]
-    n_layers, n_folds, n_targets = len(layers), len(splits), Y.shape[1]
-    scores = np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32)
-    chosen = np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float64)
-    est = estimate_job(
-        n_samples=Y.shape[0], n_features=[np.shape(x)[1] for x in layers.values()],
-        n_targets=n_targets, splits=splits, inner=inner, n_alphas=len(alphas),
-        solver=kind, ops=ops,
-        target_batch_size=target_batch_size)
-    logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s, %s solver): "
-                "estimated %s, ~%.2f GB (%.0f GMAC at a measured %.0f GMAC/s)",
-                n_layers, n_folds, n_targets, alpha_selection, backend,
-                kind, _fmt_s(est["seconds"]),
-                est["peak_gb"], est["gmac"], est["gemm_gmac_per_s"])
+    return splits, cv_groups, groups, inner
 
-    cv_desc: dict[str, Any] = {
+
+def _cv_description(cv, n_folds, runs, splits, cv_groups, gap, alpha_selection,
+                    inner_cv, alphas, kind) -> dict[str, Any]:
+    """The ``LayerScores.cv`` record of the scheme."""
+    return {
         "scheme": cv if isinstance(cv, str) else f"{int(cv)}-fold contiguous",
         "n_folds": n_folds,
         "folds": describe_splits(runs, splits, groups=cv_groups),
@@ -379,67 +446,52 @@ def score_layers(
         "metric": "pearson_r",
         "solver": kind,
     }
-    params = {"alphas": alphas.tolist(), "cv": cv, "inner_cv": inner_cv,
-              "gap": int(gap),
-              "alpha_selection": alpha_selection,
-              "target_batch_size": target_batch_size, "device": device,
-              "backend": backend, "dtype": dtype, "solver": solver}
 
-    def edges(idx):
-        return edge_alpha_summary(chosen[idx], scores[idx], alphas,
-                                  n_samples=Y.shape[0])
 
-    def result(idx):
-        e = edges(idx)
+def _fast_layer(engine, X, li: int, n_folds: int, res: _LayerResults,
+                ticker) -> None:
+    """One layer through the shared-CV engine (scores and chosen alphas in place)."""
+    # no warm start across layers: a layer's result does not depend on
+    # the other layers of the call (cached layers stay exact on resume)
+    sc, best = engine.score_layer(X, on_fold=lambda: next(ticker, None))
+    for f in range(n_folds):
+        res.scores[li, f] = sc[f]
+        a = res.alphas[best[f]]
+        a[engine.folds[f].y_const] = np.nan
+        res.chosen[li, f] = a
+
+
+@dataclass
+class _LayerResults:
+    """Scores and chosen alphas of every layer as they are filled in."""
+
+    scores: np.ndarray
+    chosen: np.ndarray
+    alphas: np.ndarray
+    names: list
+    n_samples: int
+    subject: Any
+    model_id: Any
+    cv_desc: dict
+    params: dict
+
+    def edges(self, idx):
+        return edge_alpha_summary(self.chosen[idx], self.scores[idx], self.alphas,
+                                  n_samples=self.n_samples)
+
+    def result(self, idx) -> LayerScores:
+        e = self.edges(idx)
         return LayerScores(
-            scores=scores[idx], best_alphas=chosen[idx],
-            layer_names=tuple(names[i] for i in idx),
-            cv={**cv_desc, "edge_alpha_fraction": {"low": e["low"], "high": e["high"]},
+            scores=self.scores[idx], best_alphas=self.chosen[idx],
+            layer_names=tuple(self.names[i] for i in idx),
+            cv={**self.cv_desc,
+                "edge_alpha_fraction": {"low": e["low"], "high": e["high"]},
                 "edge_alpha_predicted": {"n": e["n_predicted"],
                                          "r_threshold": e["r_threshold"]}},
-            subject=subject, model_id=model_id,
-            provenance=make_provenance("score_layers", params=params,
-                                       inputs={"Y_shape": list(Y.shape)}))
-
-    ticker = iter(progress(range(n_layers * n_folds), total=n_layers * n_folds,
-                           desc=f"scoring (est. {_fmt_s(est['seconds'])})",
-                           unit="fold"))
-    engine = None
-    if use_fast:
-        engine = SharedCV(Y, splits, inner, alphas, ops, target_batch_size,
-                          local=solver == "fast-local")
-    for li, (name, X) in enumerate(layers.items()):
-        t_layer = time.perf_counter()
-        if engine is not None:
-            # no warm start across layers: a layer's result does not depend on
-            # the other layers of the call (cached layers stay exact on resume)
-            sc, best = engine.score_layer(X, on_fold=lambda: next(ticker, None))
-            for f in range(n_folds):
-                scores[li, f] = sc[f]
-                a = alphas[best[f]]
-                a[engine.folds[f].y_const] = np.nan
-                chosen[li, f] = a
-        else:
-            _exact_layer(ops, X, Y, splits, inner, alphas, alpha_selection,
-                         target_batch_size, np.dtype(dtype), scores[li], chosen[li],
-                         ticker)
-        logger.info("Layer %s (%d/%d): %.1f s", name, li + 1, n_layers,
-                    time.perf_counter() - t_layer)
-        if engine is not None:
-            c = engine.cost
-            cv_desc["cost"] = {"gmac": c.macs / 1e9, "eighs": c.eighs,
-                               "alphas_evaluated_per_target_fold":
-                                   c.evals / max(c.n_fold_targets, 1)}
-        if on_layer is not None:
-            on_layer(names[li], result([li]))
-    for _ in ticker:  # closes the bar
-        pass
-
-    warn_edge_alphas(edges(list(range(n_layers))), alphas, stacklevel=3)
-    elapsed = time.perf_counter() - t_start
-    logger.info("Scored %d layer(s) in %.1f s (estimate %s)", n_layers, elapsed,
-                _fmt_s(est["seconds"]))
-    return result(list(range(n_layers)))
+            subject=self.subject, model_id=self.model_id,
+            provenance=make_provenance("score_layers", params=self.params,
+                                       inputs={"Y_shape": [self.n_samples,
+                                                           self.scores.shape[2]]}))
 
 
 def _fmt_s(seconds: float) -> str:

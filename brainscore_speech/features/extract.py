@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -24,18 +23,20 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .. import layout
 from .._io import (
     array_hash,
     atomic_path,
     check_output_dir,
     file_hash,
     make_provenance,
+    params_hash,
     remove_stale_temps,
     to_jsonable,
     write_json,
 )
 from .._logging import logger, progress, verbose
-from .._validation import check_int, check_option, check_scalar, suggest
+from .._validation import check_option, suggest
 from ..containers import StimulusActivations, read_activation_meta
 from ..data.audio import find_audio, load_audio
 from ..exceptions import DataError, UsageError
@@ -149,7 +150,9 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
                     normalize, batch_size, device, dtype) -> dict[str, Any]:
     check_option("mode", mode, MODES)
     check_option("dtype", dtype, list(DTYPES))
-    check_int("batch_size", batch_size, low=1, expected="a positive integer")
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise UsageError(
+            f"'batch_size' must be a positive integer, got {batch_size!r}.")
     names = resolve_layers(sm, layers)
     geo_all = sm.geometry(pool_hz)
     geo = {n: geo_all[n] for n in names}
@@ -162,8 +165,9 @@ def _resolve_params(sm: SpeechModel, *, layers, window_s, stride_s, mode, pool_h
                               "device": str(device)}
     if mode != "full":
         for key, val in (("window_s", window_s), ("stride_s", stride_s)):
-            check_scalar(key, val, low=0, inclusive="neither",
-                         expected="a positive number of seconds")
+            if not (isinstance(val, (int, float)) and val > 0):
+                raise UsageError(f"{key!r} must be a positive number of seconds, got "
+                                 f"{val!r}.")
         window = int(round(window_s * SFREQ))
         stride = int(round(stride_s * SFREQ))
         if stride % align:
@@ -213,11 +217,9 @@ class _H5Sink:
     def __init__(self, h5file, shapes: dict[str, tuple[int, int]],
                  times: dict[str, np.ndarray], dtype: str):
         grp = h5file.create_group("layers")
-        self.data = {}
-        for name, shape in shapes.items():
-            g = grp.create_group(name)
-            self.data[name] = g.create_dataset("data", shape=shape, dtype=dtype)
-            g.create_dataset("times", data=np.asarray(times[name], dtype="float64"))
+        self.data = {name: layout.add_activation_layer(grp, name, times[name],
+                                                       shape=shape, dtype=dtype)
+                     for name, shape in shapes.items()}
 
     def write(self, name: str, row: int, values: np.ndarray) -> None:
         self.data[name][row:row + len(values)] = values
@@ -522,22 +524,36 @@ def extract_activations(
         layer_info=params["_layer_info"])
 
 
+def _extraction_key(params: dict, model_sha: str | None, audio_sha: str | None
+                    ) -> str | None:
+    """What makes an activation file's content: result parameters, model, audio."""
+    if model_sha is None:  # in-memory model: cannot tell
+        return None
+    return params_hash({"params": {k: v for k, v in params.items()
+                                   if k not in _NON_RESULT_PARAMS},
+                        "model": model_sha, "audio": audio_sha})
+
+
+def _stored_extraction(path: Path) -> dict[str, Any]:
+    """The resume record of an activation file: the key of its provenance."""
+    old = read_activation_meta(path)["provenance"]
+    inputs = old.get("inputs", {})
+    return {"key": _extraction_key(old.get("params", {}),
+                                   inputs.get("model", {}).get("sha256"),
+                                   inputs.get("audio", {}).get("sha256"))}
+
+
+def _extraction_cache(path: Path, prov: dict[str, Any]) -> layout.Cached:
+    """The one resume helper (:func:`~brainscore_speech.layout.cached`) of ``path``."""
+    key = _extraction_key(to_jsonable(prov["params"]),
+                          prov["inputs"]["model"]["sha256"],
+                          prov["inputs"]["audio"]["sha256"])
+    return layout.cached("extract", None, record=path, key=key, key_field="key",
+                         reader=_stored_extraction)
+
+
 def _same_extraction(path: Path, prov: dict[str, Any]) -> bool:
-    if prov["inputs"]["model"]["sha256"] is None:  # in-memory model: cannot tell
-        return False
-    try:
-        old = read_activation_meta(path)["provenance"]
-    except (OSError, DataError, ValueError):
-        return False
-
-    def strip(p):
-        return {k: v for k, v in p.items() if k not in _NON_RESULT_PARAMS}
-
-    return (strip(old.get("params", {})) == strip(to_jsonable(prov["params"]))
-            and old.get("inputs", {}).get("model", {}).get("sha256")
-            == prov["inputs"]["model"]["sha256"]
-            and old.get("inputs", {}).get("audio", {}).get("sha256")
-            == prov["inputs"]["audio"]["sha256"])
+    return _extraction_cache(path, prov).fresh()
 
 
 @verbose
@@ -616,7 +632,7 @@ def extract_stimuli(
     store = "float16" if float16 else "float32"
     t0, done, paths = time.perf_counter(), 0, []
     for f in progress(files, desc="extract", unit="stimulus"):
-        dest = out / f"{f.stem}.h5"
+        dest = layout.activation_file(out, f.stem)
         paths.append(dest)
         if not f.is_file():
             raise FileNotFoundError(f"Audio file not found: {f}")
@@ -630,14 +646,10 @@ def extract_stimuli(
         n = len(wave)
         with atomic_path(dest) as tmp:
             with h5py.File(tmp, "w") as h5:
-                h5.attrs["stimulus"] = f.stem
-                h5.attrs["model_id"] = sm.model_id
-                h5.attrs["layer_order"] = json.dumps(list(geo))
-                h5.attrs["duration_s"] = n / SFREQ
-                h5.attrs["model_meta"] = json.dumps(
-                    to_jsonable(sm.model_meta))
-                h5.attrs["provenance"] = json.dumps(to_jsonable(prov))
-                h5.attrs["layer_info"] = json.dumps(to_jsonable(params["_layer_info"]))
+                layout.write_activation_attrs(
+                    h5, stimulus=f.stem, model_id=sm.model_id, layer_order=list(geo),
+                    duration_s=n / SFREQ, model_meta=sm.model_meta, provenance=prov,
+                    layer_info=params["_layer_info"])
                 shapes = {k: (g.n_frames(n), g.n_units) for k, g in geo.items()}
                 times = {k: g.frame_times_s(g.n_frames(n)) for k, g in geo.items()}
                 sink = _H5Sink(h5, shapes, times, store)
@@ -646,13 +658,13 @@ def extract_stimuli(
                              device=dev, dtype=dtype)
         done += 1
     index = sorted(p.stem for p in out.glob("*.h5") if ".tmp-" not in p.name)
-    write_json(out / "activations.json",
+    write_json(layout.activation_index(out),
                {"model_id": sm.model_id, "model_meta": sm.model_meta,
                 "model_sha256": sm.weights_hash, "layer_order": list(geo),
                 "stimuli": index, "model_source": sm.source,
                 "layer_info": params["_layer_info"]})
-    record_outputs(out / "activations_checksums.json", step="extract", merge=True,
-                   outputs=[*paths, out / "activations.json"],
+    record_outputs(layout.activation_checksums(out), step="extract", merge=True,
+                   outputs=[*paths, layout.activation_index(out)],
                    inputs=[*files, *sorted(Path(sm.path).glob("*.safetensors"))]
                    if sm.path else files)  # for `verify`
     logger.info("Extracted %d layers x %d stimuli (%d up to date) in %.1f s",

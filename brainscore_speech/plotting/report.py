@@ -9,9 +9,94 @@ import os
 from pathlib import Path
 from typing import Any  # noqa: F401
 
+from .. import layout as L
 from .._logging import verbose
 
 __all__ = ["make_figures", "make_report", "shared_scale"]
+
+
+class _FigureWriter:
+    """Where figures go: saves and records them; finds a group's volume mask."""
+
+    def __init__(self, gdir: Path, out: Path, dpi: int):
+        self.gdir, self.out, self.dpi = gdir, out, dpi
+        self.written: list[Path] = []
+
+    def keep(self, fig, stem: str) -> None:
+        import matplotlib.pyplot as plt
+
+        from .surface import _save
+
+        path = L.figure_file(self.out, stem)
+        _save(fig, path, self.dpi)
+        plt.close(fig)
+        self.written.append(path)
+
+    def vol_mask(self, c):
+        """Volume maps: the mask copy in this group folder (robust to moves);
+        None lets the plotting functions use the recorded path."""
+        rec = c.extra.get("mask_img") if c.hemi_sizes is None else None
+        local = self.gdir / Path(rec).name if rec else None
+        return local if local is not None and local.is_file() else None
+
+
+def _brainscore_figures(fw: _FigureWriter, m: str, gm, bs_scale: dict,
+                        html_views: bool) -> None:
+    """Brain-score map of one model (PNG, and the interactive HTML view)."""
+    from .surface import plot_brain_score, view_surface_html
+
+    keep, vol_mask, out, written = fw.keep, fw.vol_mask, fw.out, fw.written
+    keep(plot_brain_score(gm, mask_img=vol_mask(gm), positive_only=True,
+                          **bs_scale),
+         f"model-{m}_desc-brainscore")
+    if html_views:
+        p = L.figure_view(out, f"model-{m}_desc-brainscore")
+        view_surface_html(gm.statistic, gm.hemi_sizes, title=f"brain score {m}",
+                          output_file=p, mask_img=vol_mask(gm),
+                          cmap=bs_scale["cmap"], vmax=bs_scale["vmax"],
+                          symmetric=bs_scale["symmetric_cbar"])
+        written.append(p)
+
+
+def _hierarchy_figures(fw: _FigureWriter, m: str, hm, html_views: bool) -> None:
+    """Best-layer and preference maps, layer / ROI profiles of one model."""
+    import numpy as np
+    import pandas as pd
+
+    from .profiles import plot_best_layer_distribution, plot_layer_profiles
+    from .surface import layer_groups, plot_hierarchy, view_surface_html
+
+    keep, vol_mask, out, written = fw.keep, fw.vol_mask, fw.out, fw.written
+    gdir = fw.gdir
+    keep(plot_hierarchy(hm, mask_img=vol_mask(hm)), f"model-{m}_desc-bestlayer")
+    if html_views and len(layer_groups(hm.layer_names)[1]) < len(hm.layer_names):
+        # the PNG groups the layers; every layer in the interactive view
+        p = L.figure_view(out, f"model-{m}_desc-bestlayer")
+        best = np.asarray(hm.best_layer, dtype=float)
+        view_surface_html(np.where(best >= 0, best + 1, 0), hm.hemi_sizes,
+                          title=f"best layer {m} (1 = {hm.layer_names[0]}, "
+                          f"{len(hm.layer_names)} = {hm.layer_names[-1]})",
+                          cmap="viridis", threshold=0.5, output_file=p,
+                          mask_img=vol_mask(hm))
+        written.append(p)
+    keep(plot_hierarchy(hm, kind="preference", mask_img=vol_mask(hm)),
+         f"model-{m}_desc-preference")
+    prof = L.group_layerprofile(gdir, m)
+    if prof.is_file():
+        table = pd.read_csv(prof, sep="\t")
+        keep(plot_layer_profiles(table, hue="model",
+                                 title=f"Layer profile, model {m} "
+                                 f"({_profile_vertices(table)})"),
+             f"model-{m}_desc-layerprofile")
+    roi = L.group_roiprofile(gdir, m)
+    if roi.is_file():
+        keep(_plot_roi_summary(pd.read_csv(roi, sep="\t"), m),
+             f"model-{m}_desc-roiprofile")
+    dist = L.group_roibestlayer(gdir, m)
+    if dist.is_file():
+        keep(plot_best_layer_distribution(pd.read_csv(dist, sep="\t"),
+                                          title=f"Best layer per ROI, model {m}"),
+             f"model-{m}_desc-roibestlayer")
 
 
 @verbose
@@ -41,97 +126,34 @@ def make_figures(group_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     list of Path
         The files written (PNG and HTML).
     """
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
     from .._io import check_output_dir, remove_stale_temps
     from .._logging import logger
     from ..analysis import load_group_outputs
+    from .surface import plot_brain_score, plot_regime_map
 
     check_output_dir(out_dir, what="--out")
-    import numpy as np
-
-    from .profiles import plot_best_layer_distribution, plot_layer_profiles
-    from .surface import (
-        layer_groups,
-        plot_brain_score,
-        plot_hierarchy,
-        plot_regime_map,
-        view_surface_html,
-    )
-
     g = load_group_outputs(group_dir)
     gdir, out = Path(group_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # left by an interrupted run
-    written: list[Path] = []
-
-    def keep(fig, name):
-        path = out / name
-        from .surface import _save
-
-        _save(fig, path, dpi)
-        plt.close(fig)
-        written.append(path)
-
-    def vol_mask(c):
-        """Volume maps: the mask copy in this group folder (robust to moves);
-        None lets the plotting functions use the recorded path."""
-        rec = c.extra.get("mask_img") if c.hemi_sizes is None else None
-        local = gdir / Path(rec).name if rec else None
-        return local if local is not None and local.is_file() else None
+    fw = _FigureWriter(gdir=gdir, out=out, dpi=dpi)
+    keep, vol_mask = fw.keep, fw.vol_mask
+    written = fw.written
 
     # one colour scale per kind of map, shared by every model / contrast, so that
     # panels can be compared; signed maps are symmetric around 0
     bs_scale = shared_scale(g["brainscore"].values(), signed=False)
     for m, gm in g["brainscore"].items():
-        keep(plot_brain_score(gm, mask_img=vol_mask(gm), positive_only=True,
-                              **bs_scale),
-             f"model-{m}_desc-brainscore.png")
-        if html_views:
-            p = out / f"model-{m}_desc-brainscore_view.html"
-            view_surface_html(gm.statistic, gm.hemi_sizes, title=f"brain score {m}",
-                              output_file=p, mask_img=vol_mask(gm),
-                              cmap=bs_scale["cmap"], vmax=bs_scale["vmax"],
-                              symmetric=bs_scale["symmetric_cbar"])
-            written.append(p)
+        _brainscore_figures(fw, m, gm, bs_scale, html_views)
     for m, hm in g["hierarchy"].items():
-        keep(plot_hierarchy(hm, mask_img=vol_mask(hm)), f"model-{m}_desc-bestlayer.png")
-        if html_views and len(layer_groups(hm.layer_names)[1]) < len(hm.layer_names):
-            # the PNG groups the layers; every layer in the interactive view
-            p = out / f"model-{m}_desc-bestlayer_view.html"
-            best = np.asarray(hm.best_layer, dtype=float)
-            view_surface_html(np.where(best >= 0, best + 1, 0), hm.hemi_sizes,
-                              title=f"best layer {m} (1 = {hm.layer_names[0]}, "
-                              f"{len(hm.layer_names)} = {hm.layer_names[-1]})",
-                              cmap="viridis", threshold=0.5, output_file=p,
-                              mask_img=vol_mask(hm))
-            written.append(p)
-        keep(plot_hierarchy(hm, kind="preference", mask_img=vol_mask(hm)),
-             f"model-{m}_desc-preference.png")
-        prof = gdir / f"model-{m}_layerprofile.tsv"
-        if prof.is_file():
-            table = pd.read_csv(prof, sep="\t")
-            keep(plot_layer_profiles(table, hue="model",
-                                     title=f"Layer profile, model {m} "
-                                     f"({_profile_vertices(table)})"),
-                 f"model-{m}_desc-layerprofile.png")
-        roi = gdir / f"model-{m}_roiprofile.tsv"
-        if roi.is_file():
-            keep(_plot_roi_summary(pd.read_csv(roi, sep="\t"), m),
-                 f"model-{m}_desc-roiprofile.png")
-        dist = gdir / f"model-{m}_roibestlayer.tsv"
-        if dist.is_file():
-            keep(plot_best_layer_distribution(pd.read_csv(dist, sep="\t"),
-                                              title=f"Best layer per ROI, model {m}"),
-                 f"model-{m}_desc-roibestlayer.png")
+        _hierarchy_figures(fw, m, hm, html_views)
     c_scale = shared_scale(g["contrasts"].values(), signed=True)
     for name, cm in g["contrasts"].items():
         keep(plot_brain_score(cm, colorbar_label="mean paired difference in r",
-                              mask_img=vol_mask(cm), **c_scale), f"contrast-{name}.png")
+                              mask_img=vol_mask(cm), **c_scale), f"contrast-{name}")
     if g["bestregime"] is not None:
         keep(plot_regime_map(g["bestregime"], mask_img=vol_mask(g["bestregime"])),
-             "desc-bestregime.png")
+             "desc-bestregime")
     logger.info("Wrote %d figure files to %s.", len(written), out)
     return written
 
@@ -378,7 +400,7 @@ def _behaviour_section(folder: Path) -> list[str]:
     """HTML of the behaviour (ABX) results in ``folder`` (empty when absent)."""
     import pandas as pd
 
-    scores_file = folder / "abx_scores.tsv"
+    scores_file = L.abx_file(folder, "scores.tsv")
     if not scores_file.is_file():
         return []
     scores = pd.read_csv(scores_file, sep="\t")
@@ -392,9 +414,48 @@ def _behaviour_section(folder: Path) -> list[str]:
              f"better; per-triplet deltas are in each model's "
              f"<code>abx_deltas.tsv</code>.</p>",
              table.to_html(float_format="%.1f")]
-    profile = folder / "abx_profile.png"
+    profile = L.abx_file(folder, "profile.png")
     if profile.is_file():
         parts.append(_img_tag(profile, "ABX error along the layers, per model"))
+    return parts
+
+
+def _report_head(gdir: Path, prov: dict) -> list[str]:
+    """The report's HTML head, title, group folder and subjects table."""
+    return [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        "<title>brainscore_speech group report</title><style>",
+        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}",
+        "table{border-collapse:collapse;font-size:12px;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}figure{margin:1em 0}"
+        "pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:11px}"
+        "p.summary{background:#eef4fb;padding:.6em 1em;border-left:4px solid "
+        "#4a7fb5}</style></head><body>",
+        "<h1>brainscore_speech group report</h1>",
+        f"<p>Group folder: <code>{html.escape(str(gdir))}</code>; space "
+        f"<code>{html.escape(str(prov.get('space')))}</code>.</p>",
+        _subject_table(prov.get("n_subjects")),
+    ]
+
+
+def _figure_sections(figs, views, texts, out: Path, keep_links: bool) -> list[str]:
+    """The figures, grouped into the report's sections (with their summaries)."""
+    parts: list[str] = []
+    by_section: dict[str, list[str]] = {key: [] for key, _, _ in _SECTIONS}
+    for p in figs:
+        key, caption = _section_of(p.stem)
+        view = views.get(p.stem + "_view.html")
+        by_section[key].append(_img_tag(
+            p, caption, link=_rel(p, out.parent) if keep_links else None,
+            view=_rel(view, out.parent) if view is not None else None))
+    for key, title, intro in _SECTIONS:
+        if by_section[key]:
+            parts.append(f"<h2>{html.escape(title)}</h2>")
+            if key in texts:
+                parts.append(f"<p class='summary'>{html.escape(texts[key])}</p>")
+            if intro:
+                parts.append(f"<p>{html.escape(intro)}</p>")
+            parts += by_section[key]
     return parts
 
 
@@ -446,8 +507,8 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
     out = Path(output_file)
     check_output_file(output_file, what="--out")  # a folder: usage error, exit 2
     gdir = Path(group_dir)
-    prov = read_json(gdir / "group_provenance.json") if (
-        gdir / "group_provenance.json").is_file() else None
+    prov_path = L.group_file(gdir, L.GROUP_PROVENANCE)
+    prov = read_json(prov_path) if prov_path.is_file() else None
     if prov is None:
         raise FileNotFoundError(f"{gdir} is not a group folder (no "
                                 "group_provenance.json); run 'brainscore-speech "
@@ -470,23 +531,10 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
                                   verbose="WARNING")
         figs = [p for p in listed if p.suffix == ".png"]
         views = {p.name: p for p in listed if p.suffix == ".html"}
-        summary_path = gdir / "group_summary.tsv"
+        summary_path = L.group_file(gdir, L.GROUP_SUMMARY)
         summary = pd.read_csv(summary_path, sep="\t") if summary_path.is_file() \
             else None
-        parts: list[str] = [
-            "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-            "<title>brainscore_speech group report</title><style>",
-            "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}",
-            "table{border-collapse:collapse;font-size:12px;margin:.5em 0}"
-            "td,th{border:1px solid #ccc;padding:2px 6px}figure{margin:1em 0}"
-            "pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:11px}"
-            "p.summary{background:#eef4fb;padding:.6em 1em;border-left:4px solid "
-            "#4a7fb5}</style></head><body>",
-            "<h1>brainscore_speech group report</h1>",
-            f"<p>Group folder: <code>{html.escape(str(gdir))}</code>; space "
-            f"<code>{html.escape(str(prov.get('space')))}</code>.</p>",
-            _subject_table(prov.get("n_subjects")),
-        ]
+        parts: list[str] = _report_head(gdir, prov)
         texts = _section_summaries(summary, g)
         if summary is not None:
             parts.append("<h2>Statistics (one row per map and hemisphere)</h2>")
@@ -495,21 +543,7 @@ def make_report(group_dir: str | os.PathLike, output_file: str | os.PathLike, *,
                 if table[col].dtype == object:
                     table[col] = table[col].fillna("")
             parts.append(table.to_html(index=False, float_format="%.4g", na_rep="–"))
-        by_section: dict[str, list[str]] = {key: [] for key, _, _ in _SECTIONS}
-        for p in figs:
-            key, caption = _section_of(p.stem)
-            view = views.get(p.stem + "_view.html")
-            by_section[key].append(_img_tag(
-                p, caption, link=_rel(p, out.parent) if keep_links else None,
-                view=_rel(view, out.parent) if view is not None else None))
-        for key, title, intro in _SECTIONS:
-            if by_section[key]:
-                parts.append(f"<h2>{html.escape(title)}</h2>")
-                if key in texts:
-                    parts.append(f"<p class='summary'>{html.escape(texts[key])}</p>")
-                if intro:
-                    parts.append(f"<p>{html.escape(intro)}</p>")
-                parts += by_section[key]
+        parts += _figure_sections(figs, views, texts, out, keep_links)
         for p in sorted(gdir.glob("model-*_roiorder.json")):
             parts.append(f"<h3>{html.escape(p.stem)}</h3><pre>"
                          f"{html.escape(p.read_text())}</pre>")

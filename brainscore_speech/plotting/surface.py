@@ -17,13 +17,14 @@ import numpy as np
 
 from .._io import atomic_path
 from ..containers import GroupMap, HierarchyMap
+from ..spaces import FSAVERAGE5_N_VERTICES, HEMIS, MESH_SIZES, hemi_slices
 
 __all__ = ["to_fsaverage5", "project_volume", "plot_surface_map", "plot_brain_score",
            "plot_hierarchy", "plot_regime_map", "view_surface_html", "layer_groups",
            "empty_map_note"]
 
-N_FSAVERAGE5 = 10242
-_ICO_SIZES = {10242: "fsaverage5", 40962: "fsaverage6", 163842: "fsaverage7"}
+N_FSAVERAGE5 = FSAVERAGE5_N_VERTICES
+_ICO_SIZES = {MESH_SIZES[m]: m for m in ("fsaverage5", "fsaverage6", "fsaverage7")}
 
 
 def to_fsaverage5(values: np.ndarray, hemi_sizes: Mapping[str, int] | None, *,
@@ -54,8 +55,7 @@ def to_fsaverage5(values: np.ndarray, hemi_sizes: Mapping[str, int] | None, *,
                 "Surface figures need 'hemi_sizes' ({'L': n, 'R': n}) or, for volume "
                 "data, the brain mask the values were scored in ('mask_img').")
         return project_volume(values, mask_img, categorical=categorical)
-    out, start = {}, 0
-    for hemi in ("L", "R"):
+    for hemi in HEMIS:
         if hemi not in hemi_sizes:
             raise ValueError(f"Surface figures need both hemispheres; 'hemi_sizes' is "
                              f"{dict(hemi_sizes)}.")
@@ -64,8 +64,10 @@ def to_fsaverage5(values: np.ndarray, hemi_sizes: Mapping[str, int] | None, *,
             raise ValueError(
                 f"Hemisphere {hemi!r} has {n} vertices; surface figures support "
                 f"fsaverage5/6/7 ({sorted(_ICO_SIZES)} vertices per hemisphere).")
-        out[hemi] = values[start:start + N_FSAVERAGE5]
-        start += n
+    slices = hemi_slices(hemi_sizes)
+    # the first fsaverage5-many vertices of an icosahedral mesh are fsaverage5's
+    out = {h: values[sl.start:sl.start + N_FSAVERAGE5] for h, sl in slices.items()}
+    start = sum(int(n) for n in hemi_sizes.values())
     if start != values.size:
         raise ValueError(f"'values' has {values.size} entries but 'hemi_sizes' "
                          f"{dict(hemi_sizes)} adds up to {start}.")

@@ -26,7 +26,9 @@ import contextlib
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -350,17 +352,99 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
     CollapseError
         The run collapsed (see :mod:`.health`).
     """
-    # ---------------------------------------------------------------- set up
-    rank, world, device = _setup_distributed(cfg)
-    is_main = rank == 0
+    run = _TrainRun(cfg=cfg, out=Path(cfg.out))
+    run.rank, run.world, run.device = _setup_distributed(cfg)
+    run.is_main = run.rank == 0
+    state, saved_meta = _check_out(run, resume)
+    run.use_amp = cfg.amp and run.device.type == "cuda"
+    corpus, valid = _load_corpora(cfg)
+    _build(run, corpus, valid, state, saved_meta)
+    if state is None:
+        # step 0: the untrained model (all that --regime random writes)
+        _checkpoint(run)
+        run.barrier()
+    if cfg.max_steps == 0 or run.step >= cfg.max_steps:
+        return Checkpoint.load(run.out)
+    valid_batches = sample_update(valid, seed=cfg.seed, step=0, stream=1,
+                                  batch_seconds=cfg.eval_seconds,
+                                  micro_batch_seconds=cfg.micro_batch_seconds,
+                                  crop_max_s=cfg.crop_max_s, world_size=run.world)
+    if run.is_main and state is not None:  # drop records logged after the checkpoint
+        keep = [r for r in read_metrics(run.out) if r.get("step", 0) <= run.step]
+        with atomic_path(run.metrics_path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    bar = progress(range(run.step, cfg.max_steps), desc=f"train {cfg.regime}",
+                   total=cfg.max_steps - run.step, unit="step")
+    for _ in bar:
+        t0 = time.perf_counter()
+        lr, schedule, acc, grad_norm = _update(run, corpus)
+        metrics = {
+            "step": run.step, **run.objective.metrics(acc), **schedule,
+            "lr": lr, "grad_norm": grad_norm,
+            "audio_hours": run.hours_seen, "n_masked": int(acc["n_masked"]),
+            "seconds_per_step": time.perf_counter() - t0,
+        }
+        at_checkpoint = (run.step % cfg.checkpoint_every == 0
+                         or run.step == cfg.max_steps)
+        vloss = None
+        if at_checkpoint:  # validation first: its record is the checkpoint step's
+            vloss, vmetrics = _estimate(run.objective, run.raw_model, valid_batches,
+                                        valid, run.device, run.amp, run.rank,
+                                        run.world)
+            metrics.update({f"valid_{k}": v for k, v in vmetrics.items()},
+                           valid_held_out=bool(cfg.valid_corpus))
+        _log_step(run, bar, metrics)
+        if at_checkpoint:
+            _validate_and_save(run, vloss)
+    return Checkpoint.load(run.out)
 
-    def barrier():
-        if world > 1:
+
+@dataclass
+class _TrainRun:
+    """The state of one training run: set-up, model and the loop's moving state.
+
+    ``step``, ``hours_seen`` and ``best`` change every update; the helpers below
+    read and advance them here instead of in closures.
+    """
+
+    cfg: TrainConfig
+    out: Path
+    rank: int = 0
+    world: int = 1
+    device: Any = None
+    is_main: bool = True
+    use_amp: bool = False
+    objective: Any = None
+    raw_model: Any = None
+    model: Any = None
+    feature_extractor: Any = None
+    n_params: int = 0
+    params: list = field(default_factory=list)
+    optimizer: Any = None
+    monitor: Any = None
+    step: int = 0
+    hours_seen: float = 0.0
+    best: dict = field(default_factory=dict)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out / "metrics.jsonl"
+
+    def barrier(self) -> None:
+        if self.world > 1:
             import torch.distributed as dist
 
             dist.barrier()
 
-    out = Path(cfg.out)
+    def amp(self):
+        if self.use_amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def _check_out(run: _TrainRun, resume: bool) -> tuple[dict | None, dict]:
+    """Check ``cfg.out`` (resume or a fresh start); the saved state when resuming."""
+    cfg, out, is_main = run.cfg, run.out, run.is_main
     check_train_out(cfg, resume=resume)  # before anything is moved or written
     if is_main:
         recover_checkpoint_dir(out)
@@ -387,15 +471,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
             raise ValueError(f"Cannot resume {out}: the configuration differs from the "
                              f"checkpoint's in {sorted(diff)} ({lines}).")
         state = load_train_state(out)
-    barrier()  # every process has looked at `out` before anything is written
-    use_amp = cfg.amp and device.type == "cuda"
+    run.barrier()  # every process has looked at `out` before anything is written
+    return state, saved_meta
 
-    def amp():
-        if use_amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
-    # ------------------------------------------------------------------ data
+def _load_corpora(cfg: TrainConfig):
+    """Training and validation corpora (None, None when ``max_steps`` is 0)."""
     corpus = valid = None
     if cfg.max_steps > 0:
         corpus = load_corpus(cfg.corpus, crop_min_s=cfg.crop_min_s)
@@ -405,9 +486,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
         logger.info("Corpus: %d utterances, %.2f h (%d shorter than %.1f s dropped); "
                     "regime %r targets %g h", len(corpus), corpus.hours,
                     corpus.n_dropped, cfg.crop_min_s, cfg.regime, target_h)
+    return corpus, valid
 
-    # ----------------------------------------------------------------- model
-    objective = _make_objective(cfg, corpus, valid)
+
+def _build(run: _TrainRun, corpus, valid, state: dict | None, saved_meta: dict) -> None:
+    """Objective, model (resumed weights), optimizer and health monitor."""
+    cfg, out, device = run.cfg, run.out, run.device
+    run.objective = objective = _make_objective(cfg, corpus, valid)
     raw_model = objective.build_model()
     if state is not None:
         objective.check_resume(saved_meta, out)
@@ -417,135 +502,116 @@ def train(cfg: TrainConfig, *, resume: bool = False, verbose=None) -> Checkpoint
         raw_model.load_state_dict(load_file(out / "model.safetensors"), strict=True)
     raw_model.to(device)
     model = raw_model
-    if world > 1:
+    if run.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         model = DDP(raw_model,
                     device_ids=[device.index] if device.type == "cuda" else None,
                     find_unused_parameters=raw_model.config.layerdrop > 0)
-    feature_extractor = make_feature_extractor(cfg.normalize)
-    n_params = sum(p.numel() for p in raw_model.parameters())
+    run.raw_model, run.model = raw_model, model
+    run.feature_extractor = make_feature_extractor(cfg.normalize)
+    run.n_params = sum(p.numel() for p in raw_model.parameters())
     logger.info("Model: %s %s, %.2f M parameters, %s x %d process(es)",
-                cfg.objective, cfg.preset, n_params / 1e6, device, world)
-
-    # ------------------------------------------------------------- optimizer
-    params = [p for p in raw_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas),
-                                  eps=cfg.eps, weight_decay=cfg.weight_decay)
-    step, hours_seen, best = 0, 0.0, {}
-    monitor = objective.monitor(raw_model)
+                cfg.objective, cfg.preset, run.n_params / 1e6, device, run.world)
+    run.params = [p for p in raw_model.parameters() if p.requires_grad]
+    run.optimizer = torch.optim.AdamW(run.params, lr=cfg.lr, betas=tuple(cfg.betas),
+                                      eps=cfg.eps, weight_decay=cfg.weight_decay)
+    run.monitor = objective.monitor(raw_model)
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        hours_seen = float(state["hours_seen"])
-        best = dict(state.get("best") or {})
-        monitor.streak = int(state.get("health_streak", 0))
-        logger.info("Resuming %s at step %d", out, step)
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.step = int(state["step"])
+        run.hours_seen = float(state["hours_seen"])
+        run.best = dict(state.get("best") or {})
+        run.monitor.streak = int(state.get("health_streak", 0))
+        logger.info("Resuming %s at step %d", out, run.step)
 
-    def checkpoint(new_best: bool = False) -> Checkpoint | None:
-        if not is_main:
-            return None
-        st = {"step": step, "optimizer": optimizer.state_dict(),
-              "schedule": {"step": step, "lr": get_lr(max(step - 1, 0), cfg),
-                           **objective.schedule_state(step)},
-              "rng": {"torch": torch.get_rng_state(), "seed": cfg.seed},
-              "data_position": {"step": step, "seed": cfg.seed},
-              "hours_seen": hours_seen, "best": best, "health_streak": monitor.streak}
-        return save_checkpoint(out, model=raw_model,
-                               feature_extractor=feature_extractor,
-                               config=cfg, step=step, state=st, best=best,
-                               new_best=new_best,
-                               extra_meta={"hours_seen": hours_seen,
-                                           "world_size": world,
-                                           "n_parameters": n_params,
-                                           **objective.checkpoint_meta()})
 
-    if state is None:
-        checkpoint()  # step 0: the untrained model (all that --regime random writes)
-        barrier()
-    if cfg.max_steps == 0 or step >= cfg.max_steps:
-        return Checkpoint.load(out)
-    valid_batches = sample_update(valid, seed=cfg.seed, step=0, stream=1,
-                                  batch_seconds=cfg.eval_seconds,
-                                  micro_batch_seconds=cfg.micro_batch_seconds,
-                                  crop_max_s=cfg.crop_max_s, world_size=world)
-    metrics_path = out / "metrics.jsonl"
-    if is_main and state is not None:  # drop records logged after the checkpoint
-        keep = [r for r in read_metrics(out) if r.get("step", 0) <= step]
-        with atomic_path(metrics_path) as tmp:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+def _checkpoint(run: _TrainRun, new_best: bool = False) -> Checkpoint | None:
+    """Save model, optimizer, schedule, RNG and data position (main process)."""
+    if not run.is_main:
+        return None
+    cfg, step, objective = run.cfg, run.step, run.objective
+    st = {"step": step, "optimizer": run.optimizer.state_dict(),
+          "schedule": {"step": step, "lr": get_lr(max(step - 1, 0), cfg),
+                       **objective.schedule_state(step)},
+          "rng": {"torch": torch.get_rng_state(), "seed": cfg.seed},
+          "data_position": {"step": step, "seed": cfg.seed},
+          "hours_seen": run.hours_seen, "best": run.best,
+          "health_streak": run.monitor.streak}
+    return save_checkpoint(run.out, model=run.raw_model,
+                           feature_extractor=run.feature_extractor,
+                           config=cfg, step=step, state=st, best=run.best,
+                           new_best=new_best,
+                           extra_meta={"hours_seen": run.hours_seen,
+                                       "world_size": run.world,
+                                       "n_parameters": run.n_params,
+                                       **objective.checkpoint_meta()})
 
-    # ------------------------------------------------------------------ loop
-    bar = progress(range(step, cfg.max_steps), desc=f"train {cfg.regime}",
-                   total=cfg.max_steps - step, unit="step")
-    for _ in bar:
-        t0 = time.perf_counter()
-        lr = get_lr(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        schedule = objective.begin_step(raw_model, step)
 
-        batches = sample_update(corpus, seed=cfg.seed, step=step,
-                                batch_seconds=cfg.batch_seconds,
-                                micro_batch_seconds=cfg.micro_batch_seconds,
-                                crop_max_s=cfg.crop_max_s, world_size=world)
-        plans = [objective.plan(mb, raw_model) for mb in batches]
-        total_masked = sum(objective.n_masked(p) for p in plans)
-        mine = list(range(rank, len(batches), world))
-        acc = objective.new_acc()
-        optimizer.zero_grad(set_to_none=True)
-        for j, i in enumerate(mine):
-            mb, plan = batches[i], plans[i]
-            x, n_mixed = objective.load(plan, corpus)
-            torch.manual_seed(mb.seed)  # Gumbel / dropout noise of this micro-batch
-            sync = (world == 1 or j == len(mine) - 1)
-            ctx = contextlib.nullcontext() if sync else model.no_sync()
-            with ctx:
-                with amp():
-                    loss, logs = objective.forward(model, raw_model, x, plan, device)
-                # DDP averages gradients over processes: scale so the result is the
-                # sum over the whole update divided by its masked-frame count.
-                (loss * (world / total_masked)).backward()
-            objective.accumulate(acc, logs, x.size, n_mixed, x.shape[0])
-        acc = objective.all_reduce(acc, world)
-        clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-        optimizer.step()
-        step += 1
-        hours_seen += acc["n_samples"] / TARGET_SFREQ / 3600.0
+def _update(run: _TrainRun, corpus):
+    """One optimizer update over the step's micro-batches; advances the step."""
+    cfg, objective, raw_model, model = run.cfg, run.objective, run.raw_model, run.model
+    world, step, optimizer = run.world, run.step, run.optimizer
+    lr = get_lr(step, cfg)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    schedule = objective.begin_step(raw_model, step)
 
-        metrics = {
-            "step": step, **objective.metrics(acc), **schedule,
-            "lr": lr, "grad_norm": grad_norm,
-            "audio_hours": hours_seen, "n_masked": int(acc["n_masked"]),
-            "seconds_per_step": time.perf_counter() - t0,
-        }
-        at_checkpoint = step % cfg.checkpoint_every == 0 or step == cfg.max_steps
-        if at_checkpoint:  # validation first: its record is the checkpoint step's
-            vloss, vmetrics = _estimate(objective, raw_model, valid_batches, valid,
-                                        device, amp, rank, world)
-            metrics.update({f"valid_{k}": v for k, v in vmetrics.items()},
-                           valid_held_out=bool(cfg.valid_corpus))
-        if is_main and (step % cfg.log_every == 0 or step == cfg.max_steps):
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(metrics) + "\n")
-            if hasattr(bar, "set_postfix"):
-                ppl = metrics.get("code_perplexity", metrics.get("pred_perplexity"))
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}",
-                                acc=f"{metrics['accuracy']:.2f}",
-                                ppl=f"{ppl:.1f}", lr=f"{lr:.1e}",
-                                gnorm=f"{grad_norm:.2f}")
-        monitor.update(step, metrics, last_good=(
-            f"The last checkpoint is {out} (step "
-            f"{step - step % cfg.checkpoint_every}). "))
+    batches = sample_update(corpus, seed=cfg.seed, step=step,
+                            batch_seconds=cfg.batch_seconds,
+                            micro_batch_seconds=cfg.micro_batch_seconds,
+                            crop_max_s=cfg.crop_max_s, world_size=world)
+    plans = [objective.plan(mb, raw_model) for mb in batches]
+    total_masked = sum(objective.n_masked(p) for p in plans)
+    mine = list(range(run.rank, len(batches), world))
+    acc = objective.new_acc()
+    optimizer.zero_grad(set_to_none=True)
+    for j, i in enumerate(mine):
+        mb, plan = batches[i], plans[i]
+        x, n_mixed = objective.load(plan, corpus)
+        torch.manual_seed(mb.seed)  # Gumbel / dropout noise of this micro-batch
+        sync = (world == 1 or j == len(mine) - 1)
+        ctx = contextlib.nullcontext() if sync else model.no_sync()
+        with ctx:
+            with run.amp():
+                loss, logs = objective.forward(model, raw_model, x, plan, run.device)
+            # DDP averages gradients over processes: scale so the result is the
+            # sum over the whole update divided by its masked-frame count.
+            (loss * (world / total_masked)).backward()
+        objective.accumulate(acc, logs, x.size, n_mixed, x.shape[0])
+    acc = objective.all_reduce(acc, world)
+    clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(run.params, clip))
+    optimizer.step()
+    run.step += 1
+    run.hours_seen += acc["n_samples"] / TARGET_SFREQ / 3600.0
+    return lr, schedule, acc, grad_norm
 
-        if at_checkpoint:
-            new_best = not best or vloss < best["valid_loss"]
-            if new_best:
-                best = {"step": step, "valid_loss": vloss,
-                        "held_out": bool(cfg.valid_corpus)}
-            logger.info("step %d: valid loss %.4f%s", step, vloss,
-                        " (best)" if new_best else "")
-            checkpoint(new_best)
-            barrier()
-    return Checkpoint.load(out)
+
+def _log_step(run: _TrainRun, bar, metrics: dict) -> None:
+    """Append the metrics record (every ``log_every``), progress bar, health check."""
+    cfg, step = run.cfg, run.step
+    if run.is_main and (step % cfg.log_every == 0 or step == cfg.max_steps):
+        with open(run.metrics_path, "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        if hasattr(bar, "set_postfix"):
+            ppl = metrics.get("code_perplexity", metrics.get("pred_perplexity"))
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}",
+                            acc=f"{metrics['accuracy']:.2f}",
+                            ppl=f"{ppl:.1f}", lr=f"{metrics['lr']:.1e}",
+                            gnorm=f"{metrics['grad_norm']:.2f}")
+    run.monitor.update(step, metrics, last_good=(
+        f"The last checkpoint is {run.out} (step "
+        f"{step - step % cfg.checkpoint_every}). "))
+
+
+def _validate_and_save(run: _TrainRun, vloss: float) -> None:
+    """Best-so-far bookkeeping of the validation loss, and a checkpoint."""
+    new_best = not run.best or vloss < run.best["valid_loss"]
+    if new_best:
+        run.best = {"step": run.step, "valid_loss": vloss,
+                    "held_out": bool(run.cfg.valid_corpus)}
+    logger.info("step %d: valid loss %.4f%s", run.step, vloss,
+                " (best)" if new_best else "")
+    _checkpoint(run, new_best)
+    run.barrier()

@@ -478,6 +478,28 @@ def _load_kmeans(path: Path, feature_dim: int, what: str) -> np.ndarray:
     return centers
 
 
+def _target_features(entries, kind: str, model, layer, do_norm) -> list[np.ndarray]:
+    """Features of every manifest entry: MFCCs, or a layer of ``model``."""
+    feats = []
+    for e, _ in progress(entries, desc=f"targets: {kind} features"):
+        try:
+            wav = load_audio(e.path)
+        except (OSError, DataError) as err:
+            raise DataError(f"Manifest {e.manifest} line {e.line}: cannot read "
+                            f"{e.path}: {err}") from None
+        if frame_count(len(wav)) != frame_count(e.n_samples):
+            raise DataError(f"Manifest {e.manifest} line {e.line}: {e.path} has "
+                            f"{len(wav)} samples, the manifest says {e.n_samples}.")
+        if frame_count(len(wav)) == 0:
+            feats.append(np.zeros((0, 39 if model is None else
+                                   model.config.hidden_size), np.float32))
+            continue
+        f = (compute_mfcc(wav) if model is None else
+             layer_features(model, wav, layer=layer, do_normalize=do_norm))
+        feats.append(f)
+    return feats
+
+
 @verbose
 def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *,
                   valid_corpus: Sequence[str | os.PathLike] = (),
@@ -531,7 +553,7 @@ def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *
         raise ValueError("At least one training manifest is needed ('corpus').")
     entries = [(e, "train") for m in corpus for e in read_manifest(m)]
     entries += [(e, "valid") for m in valid_corpus for e in read_manifest(m)]
-    model = None
+    model, do_norm = None, None
     if from_model is not None:
         model, do_norm = _load_iteration1_model(Path(from_model))
         layer = layer or f"transf{max(0, model.config.num_hidden_layers // 2 - 1)}"
@@ -553,23 +575,7 @@ def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *
                 "preemphasis": 0.97, "frame_length": FRAME_LENGTH,
                 "frame_hop": FRAME_HOP}
         what = "MFCC features"
-    feats = []
-    for e, _ in progress(entries, desc=f"targets: {kind} features"):
-        try:
-            wav = load_audio(e.path)
-        except (OSError, DataError) as err:
-            raise DataError(f"Manifest {e.manifest} line {e.line}: cannot read "
-                            f"{e.path}: {err}") from None
-        if frame_count(len(wav)) != frame_count(e.n_samples):
-            raise DataError(f"Manifest {e.manifest} line {e.line}: {e.path} has "
-                            f"{len(wav)} samples, the manifest says {e.n_samples}.")
-        if frame_count(len(wav)) == 0:
-            feats.append(np.zeros((0, 39 if model is None else
-                                   model.config.hidden_size), np.float32))
-            continue
-        f = (compute_mfcc(wav) if model is None else
-             layer_features(model, wav, layer=layer, do_normalize=do_norm))
-        feats.append(f)
+    feats = _target_features(entries, kind, model, layer, do_norm)
     dim = int(feats[0].shape[1])
     train_feats = [f for f, (_, split) in zip(feats, entries)
                    if split == "train" and len(f)]

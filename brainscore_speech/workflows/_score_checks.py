@@ -28,6 +28,7 @@ from .._logging import logger
 from .._validation import check_device
 from ..data.audio import AUDIO_EXTENSIONS
 from ..exceptions import DataError
+from ..spaces import hemi_slices
 
 __all__ = ["check_score_inputs", "check_bold_coverage", "study_stimuli"]
 
@@ -128,13 +129,10 @@ def check_bold_coverage(bold, subject: str) -> None:
     runs = (bold.provenance or {}).get("runs", {})
     bad_runs = sorted(k for k, r in runs.items()
                       if r.get("n_nonfinite_targets") or r.get("n_constant_targets"))
-    parts = bold.hemi_sizes or {"all targets": valid.size}
-    start = 0
-    for hemi, size in parts.items():
-        block = valid[start:start + size]
-        start += size
+    for hemi, sl in hemi_slices(bold.hemi_sizes, valid.size).items():
+        block, size = valid[sl], sl.stop - sl.start
         if size and not block.any():
-            label = f"hemisphere {hemi}" if hemi != "all targets" else "the data"
+            label = f"hemisphere {hemi}" if hemi != "all" else "the data"
             raise DataError(
                 f"sub-{subject}: no usable vertex left in {label} ({size} NaN/inf or "
                 f"constant in run(s) {bad_runs}); refusing to score part of the "

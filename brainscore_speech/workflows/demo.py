@@ -6,7 +6,7 @@ skipped, and the stages below it skip finished work themselves):
 1. ``corpora/``: synthesised English and French read speech (espeak-ng through
    ``espeakng-loader``) and procedural non-speech sounds, with fairseq manifests.
 2. ``study/``: a simulated BIDS + fMRIPrep study on fsaverage5 whose BOLD is planted
-   from known stage features (``brainscore_speech.data.simulate``).
+   from known stage features (``brainscore_speech.workflows.simulate``).
 3. ``models/``: four tiny wav2vec 2.0 models: random, sound, non-native speech (French)
    and native speech (English, the simulated participants' language); with
    ``objectives`` also native-speech HuBERT / WavLM models (``native-hubert``,
@@ -30,11 +30,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import check_output_dir, params_hash, read_json, write_json
+from .. import layout
+from .._io import check_output_dir, read_json, write_json
 from .._logging import logger
 from .._logging import verbose as _verbose
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "run_demo", "synth_corpus"]
 
 
 @dataclass(frozen=True)
@@ -114,23 +115,49 @@ def _timed(name: str, timings: dict[str, float]):
 
 
 def _stage_done(marker: Path, params: dict[str, Any]) -> bool:
-    if not marker.is_file():
-        return False
-    try:
-        return read_json(marker).get("params_hash") == params_hash(params)
-    except Exception:  # a corrupt marker means: redo the stage
-        return False
+    """The stage's record holds these params (a corrupt record: redo the stage)."""
+    return layout.cached("demo", params, record=marker).fresh()
 
 
 def _mark(marker: Path, params: dict[str, Any], t0: float) -> None:
-    write_json(marker, {"params_hash": params_hash(params), "params": params,
-                        "seconds": round(time.perf_counter() - t0, 2)})
+    layout.cached("demo", params, record=marker).record(
+        {"params": params, "seconds": round(time.perf_counter() - t0, 2)})
 
 
-def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
+def synth_corpus(folder: str | os.PathLike, kind: str, language: str | None,
+                 minutes: float, seed: int) -> Path:
+    """Synthesise an offline corpus: ``FOLDER/audio/`` + ``FOLDER/manifest.tsv``.
+
+    Parameters
+    ----------
+    folder : path
+    kind : {"speech", "nonspeech"}
+        espeak-ng speech in ``language`` or non-speech sounds.
+    language : str or None
+        Speech language (``en``, ``fr``, ``cmn``); unused for non-speech.
+    minutes : float
+        Minutes of audio.
+    seed : int
+        Seed of the sentence / voice / sound choices.
+
+    Returns
+    -------
+    Path
+        The manifest.
+    """
     from ..data.synth import make_nonspeech_corpus, make_speech_corpus
     from ..training.dataset import build_manifest
 
+    folder = Path(folder)
+    audio = folder / "audio"
+    if kind == "speech":
+        make_speech_corpus(audio, language, minutes * 60, random_state=seed)
+    else:
+        make_nonspeech_corpus(audio, minutes * 60, random_state=seed)
+    return build_manifest(audio, folder / "manifest.tsv")
+
+
+def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
     specs = {f"speech-{cfg.language}": ("speech", cfg.language, cfg.seed + 1),
              f"speech-{cfg.nonnative_language}": ("speech", cfg.nonnative_language,
                                                  cfg.seed + 2),
@@ -141,18 +168,12 @@ def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
         manifest = folder / "manifest.tsv"
         params = {"kind": kind, "language": language, "seed": seed,
                   "minutes": cfg.corpus_minutes}
-        marker = folder / ".done.json"
+        marker = layout.stage_marker(folder)
         if not _stage_done(marker, params):
             t0 = time.perf_counter()
             logger.info("Synthesising the %s corpus (%.1f min)", name,
                         cfg.corpus_minutes)
-            audio = folder / "audio"
-            if kind == "speech":
-                make_speech_corpus(audio, language, cfg.corpus_minutes * 60,
-                                   random_state=seed)
-            else:
-                make_nonspeech_corpus(audio, cfg.corpus_minutes * 60, random_state=seed)
-            build_manifest(audio, manifest)
+            synth_corpus(folder, kind, language, cfg.corpus_minutes, seed)
             _mark(marker, params, t0)
         manifests[name] = manifest
     return manifests
@@ -169,21 +190,21 @@ def _run_behaviour(out: Path, checkpoints: dict[str, Path], cfg: DemoConfig) -> 
     folder = out / "behaviour"
     items = folder / "items" / "items.item"
     params = {"seed": cfg.seed, "n_speakers": 3, "vowels": "aeiu", "consonants": "sm"}
-    if not _stage_done(folder / ".items.done.json", params):
+    if not _stage_done(layout.stage_marker(folder, "items"), params):
         t0 = time.perf_counter()
         make_synthetic_abx(folder / "items", n_speakers=3, vowels=("a", "e", "i", "u"),
                            consonants=("s", "m"), random_state=cfg.seed)
-        _mark(folder / ".items.done.json", params, t0)
+        _mark(layout.stage_marker(folder, "items"), params, t0)
     audio = folder / "items" / "audio"
     frames = [run_abx(items, folder / model_id, model=ckpt, audio=audio,
                       model_id=model_id) for model_id, ckpt in checkpoints.items()]
     mfcc = run_abx(items, folder / "mfcc", baseline="mfcc", audio=audio)
     scores = pd.concat([*frames, mfcc], ignore_index=True)
-    with atomic_path(folder / "abx_scores.tsv") as tmp:
+    with atomic_path(layout.abx_file(folder, "scores.tsv")) as tmp:
         scores.to_csv(tmp, sep="\t", index=False)
     plot_abx_profile(pd.concat(frames, ignore_index=True),
                      baselines={"MFCC": float(mfcc["error"].iloc[0])},
-                     output_file=folder / "abx_profile.png")
+                     output_file=layout.abx_file(folder, "profile.png"))
     return folder
 def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) -> Path:
     """A native-speech HuBERT / WavLM model on MFCC targets (K = 100)."""
@@ -191,11 +212,11 @@ def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) ->
 
     targets = out / "targets" / f"speech-{cfg.language}"
     params = {"manifest": str(manifest), "seed": cfg.seed, "n_clusters": 100}
-    if not _stage_done(targets / ".done.json", params):
+    if not _stage_done(layout.stage_marker(targets), params):
         t0 = time.perf_counter()
         build_targets([manifest], targets, n_clusters=100, fraction=1.0,
                       seed=cfg.seed)
-        _mark(targets / ".done.json", params, t0)
+        _mark(layout.stage_marker(targets), params, t0)
     ckpt = out / "models" / f"native-{objective}"
     tcfg = make_config(regime=f"speech-{cfg.language}", preset="tiny",
                        corpus=[str(manifest)], out=str(ckpt), seed=cfg.seed,
@@ -208,6 +229,71 @@ def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) ->
         logger.info("Training the 'native-%s' model", objective)
         train(tcfg, resume=True)
     return ckpt
+
+
+def _simulate_stage(out: Path, study: Path, cfg: DemoConfig) -> None:
+    """Simulate the study (skipped when its record matches the parameters)."""
+    from .simulate import simulate_study
+
+    sim_params = {"n_subjects": cfg.n_subjects, "n_runs": cfg.n_runs, "tr_s": cfg.tr_s,
+                  "scans_per_run": cfg.scans_per_run, "seed": cfg.seed,
+                  "language": cfg.language, "generator": "realistic"}
+    if not _stage_done(layout.stage_marker(out, "simulate"), sim_params):
+        t0 = time.perf_counter()
+        logger.info("Simulating a %d-subject study on fsaverage5", cfg.n_subjects)
+        simulate_study(study, n_subjects=cfg.n_subjects, n_runs=cfg.n_runs,
+                       tr_s=cfg.tr_s, scans_per_run=cfg.scans_per_run,
+                       seed=cfg.seed, language=cfg.language, task="listen",
+                       generator="realistic")
+        _mark(layout.stage_marker(out, "simulate"), sim_params, t0)
+
+
+def _train_stage(out: Path, cfg: DemoConfig, manifests: dict[str, Path]
+                 ) -> dict[str, Path]:
+    """Train (or resume) the four tiny regime models and the masked-objective ones."""
+    from ..training import make_config, train
+
+    fmt = {"native": cfg.language, "nonnative": cfg.nonnative_language}
+    checkpoints = {}
+    for model_id, (regime, corpus) in MODELS.items():
+        regime = regime.format(**fmt)
+        ckpt = out / "models" / model_id
+        corpora = [str(manifests[corpus.format(**fmt)])] if corpus else []
+        tcfg = make_config(regime=regime, preset="tiny", corpus=corpora,
+                           out=str(ckpt), seed=cfg.seed,
+                           max_steps=cfg.train_steps if corpus else None)
+        done = ckpt / "brainscore_speech.json"
+        if done.is_file() and read_json(done).get("step") == tcfg.max_steps:
+            logger.info("Model %r already trained; skipping", model_id)
+        else:
+            logger.info("Training the %r model (regime %s)", model_id, regime)
+            train(tcfg, resume=True)
+        checkpoints[model_id] = ckpt
+    for objective in cfg.objectives:
+        if objective == "wav2vec2":
+            continue
+        checkpoints[f"native-{objective}"] = _train_masked(
+            out, manifests[f"speech-{cfg.language}"], objective, cfg)
+    return checkpoints
+
+
+def _figures_stage(group: Path, figures_dir: Path) -> list[Path]:
+    """Figures of the group outputs (skipped when the group outputs are unchanged)."""
+    from ..plotting import make_figures
+
+    fig_params = {"group": read_json(layout.group_file(group,
+                                                       layout.GROUP_PROVENANCE))}
+    marker = layout.stage_marker(figures_dir)
+    if _stage_done(marker, fig_params):
+        figures = [Path(p) for p in read_json(marker)["figures"]]
+    else:
+        t0 = time.perf_counter()
+        figures = make_figures(group, figures_dir)
+        _mark(marker, fig_params, t0)
+        rec = read_json(marker)
+        rec["figures"] = [str(p) for p in figures]
+        write_json(marker, rec)
+    return figures
 
 
 @_verbose
@@ -229,10 +315,8 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
         ``OUT/report.html``.
     """
     from ..analysis import run_group
-    from ..data.simulate import simulate_study
     from ..features import extract_stimuli
-    from ..plotting import make_figures, make_report
-    from ..training import make_config, train
+    from ..plotting import make_report
     from .score import score_subject
 
     cfg = config or DemoConfig()
@@ -246,42 +330,12 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
         manifests = _build_corpora(out, cfg)
 
     study = out / "study"
-    sim_params = {"n_subjects": cfg.n_subjects, "n_runs": cfg.n_runs, "tr_s": cfg.tr_s,
-                  "scans_per_run": cfg.scans_per_run, "seed": cfg.seed,
-                  "language": cfg.language, "generator": "realistic"}
     with _timed("simulate", timings):
-        if not _stage_done(out / ".simulate.done.json", sim_params):
-            t0 = time.perf_counter()
-            logger.info("Simulating a %d-subject study on fsaverage5", cfg.n_subjects)
-            simulate_study(study, n_subjects=cfg.n_subjects, n_runs=cfg.n_runs,
-                           tr_s=cfg.tr_s, scans_per_run=cfg.scans_per_run,
-                           seed=cfg.seed, language=cfg.language, task="listen",
-                           generator="realistic")
-            _mark(out / ".simulate.done.json", sim_params, t0)
+        _simulate_stage(out, study, cfg)
     bids = study / "bids"
 
-    fmt = {"native": cfg.language, "nonnative": cfg.nonnative_language}
-    checkpoints = {}
     with _timed("train", timings):
-        for model_id, (regime, corpus) in MODELS.items():
-            regime = regime.format(**fmt)
-            ckpt = out / "models" / model_id
-            corpora = [str(manifests[corpus.format(**fmt)])] if corpus else []
-            tcfg = make_config(regime=regime, preset="tiny", corpus=corpora,
-                               out=str(ckpt), seed=cfg.seed,
-                               max_steps=cfg.train_steps if corpus else None)
-            done = ckpt / "brainscore_speech.json"
-            if done.is_file() and read_json(done).get("step") == tcfg.max_steps:
-                logger.info("Model %r already trained; skipping", model_id)
-            else:
-                logger.info("Training the %r model (regime %s)", model_id, regime)
-                train(tcfg, resume=True)
-            checkpoints[model_id] = ckpt
-        for objective in cfg.objectives:
-            if objective == "wav2vec2":
-                continue
-            checkpoints[f"native-{objective}"] = _train_masked(
-                out, manifests[f"speech-{cfg.language}"], objective, cfg)
+        checkpoints = _train_stage(out, cfg, manifests)
 
     acts = {}
     with _timed("extract", timings):
@@ -310,18 +364,8 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
         run_group(deriv, group, test="ttest", random_state=cfg.seed)
     figures_dir = out / "figures"
     with _timed("figures", timings):
-        fig_params = {"group": read_json(group / "group_provenance.json")}
-        marker = figures_dir / ".done.json"
-        if _stage_done(marker, fig_params):
-            figures = [Path(p) for p in read_json(marker)["figures"]]
-        else:
-            t0 = time.perf_counter()
-            figures = make_figures(group, figures_dir)
-            _mark(marker, fig_params, t0)
-            rec = read_json(marker)
-            rec["figures"] = [str(p) for p in figures]
-            write_json(marker, rec)
-        report = make_report(group, out / "report.html", figures=figures,
+        figures = _figures_stage(group, figures_dir)
+        report = make_report(group, layout.report_file(out), figures=figures,
                              behaviour=behaviour)
     timings["total"] = round(time.perf_counter() - t_start, 1)
     write_json(out / "demo_timings.json", timings)

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import layout
 from .._io import (
     TMP_MARK,
     array_hash,
-    atomic_path,
     file_hash,
     make_provenance,
     params_hash,
@@ -39,10 +39,11 @@ from .._io import (
     write_json,
 )
 from .._logging import logger, verbose
-from .._validation import check_option, check_path
+from .._validation import check_option
 from ..analysis.group import write_volume_map
 from ..containers import LayerScores, read_activation_layer, read_activation_meta
 from ..exceptions import BrainscoreWarning, DataError
+from ..spaces import hemi_slices, is_surface
 from ._score_checks import check_bold_coverage, check_score_inputs, record_score
 
 __all__ = ["ScoreResult", "score_subject", "output_prefix", "REPEATED_STIMULI"]
@@ -85,29 +86,14 @@ class ScoreResult:
 
 def output_prefix(subject: str, task: str | None, space: str, model_id: str) -> str:
     """``sub-<S>[_task-<T>]_space-<space>`` (the model is added per file)."""
-    parts = [f"sub-{subject}"]
-    if task:
-        parts.append(f"task-{task}")
-    parts.append(f"space-{space}")
-    return "_".join(parts)
+    return layout.score_prefix(subject, task, space)
 
 
-def _safe_entity(value: str) -> str:
-    """BIDS entity values are alphanumeric: drop everything else."""
-    return "".join(ch for ch in str(value) if ch.isalnum()) or "x"
+_safe_entity = layout.safe_entity
 
 
 def _write_gifti_map(path: Path, values: np.ndarray, name: str) -> Path:
-    import nibabel as nib
-
-    arr = nib.gifti.GiftiDataArray(np.asarray(values, dtype=np.float32),
-                                   intent="NIFTI_INTENT_NONE",
-                                   datatype="NIFTI_TYPE_FLOAT32",
-                                   meta={"Name": name})
-    img = nib.gifti.GiftiImage(darrays=[arr])
-    with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
-    return path
+    return layout.write_gifti(path, values, array_meta={"Name": name})
 
 
 @verbose
@@ -212,11 +198,117 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         an end of the ``alphas`` grid (see
         :func:`~brainscore_speech.encoding.scoring.warn_edge_alphas`).
     """
-    from ..align import run_regressors
-    from ..data.bold import describe_runs, load_bold, read_participant_language
-    from ..data.studies import load_study
-    from ..encoding import score_layers
+    _check_score_args(repeated, gap_s, slice_time_ref)
+    job = _ScoreJob(**{k: v for k, v in locals().items() if k in _SCORE_ARGS})
+    job.preset = _load_study(study)
+    job.sub = str(subject)[4:] if str(subject).startswith("sub-") else str(subject)
+    _find_activations(job)
+    _load_subject_bold(job)
+    _select_runs(job)
+    _prepare_targets(job)
+    _layer_keys(job)
+    if _plan_outputs(job):
+        logger.info("sub-%s model %s: up to date, nothing to do.", job.sub,
+                    job.model_id)
+        return ScoreResult(job.ls_path, job.maps, job.table_path, job.prov_path,
+                           n_fitted=0, skipped=True,
+                           files=[*job.outputs, job.prov_path])
+    _fit_layers(job)
+    ls = _assemble_scores(job)
+    _write_score_outputs(job, ls)
+    names = job.names
+    logger.info("sub-%s model %s: %d layers scored (%d fitted, %d cached) -> %s",
+                job.sub, job.model_id, len(names), job.n_fitted,
+                len(names) - job.n_fitted, job.sub_dir)
+    return ScoreResult(job.ls_path, job.maps, job.table_path, job.prov_path,
+                       n_fitted=job.n_fitted, skipped=False,
+                       files=[*job.outputs, job.prov_path])
 
+
+_SCORE_ARGS = (
+    "bids_root", "subject", "activations", "out", "space", "task", "study",
+    "derivatives", "layers", "language", "alphas", "cv", "alpha_selection",
+    "repeated", "gap_s", "slice_time_ref", "confounds_strategy", "hrf_model",
+    "scaling", "device", "force", "mask_img", "solver")
+
+
+@dataclass
+class _ScoreJob:
+    """One score job's state: the arguments, then what each step adds."""
+
+    bids_root: Any = None
+    subject: Any = None
+    activations: Any = None
+    out: Any = None
+    space: Any = None
+    task: Any = None
+    study: Any = None
+    derivatives: Any = None
+    layers: Any = None
+    language: Any = None
+    alphas: Any = None
+    cv: Any = None
+    alpha_selection: Any = None
+    repeated: Any = None
+    gap_s: Any = None
+    slice_time_ref: Any = None
+    confounds_strategy: Any = None
+    hrf_model: Any = None
+    scaling: Any = None
+    device: Any = None
+    force: Any = None
+    mask_img: Any = None
+    solver: Any = None
+    preset: Any = None
+    sub: Any = None
+    act_dir: Any = None
+    specs: Any = None
+    act_files: Any = None
+    metas: Any = None
+    first: Any = None
+    model_id: Any = None
+    layer_order: Any = None
+    names: Any = None
+    bold: Any = None
+    run_keys: Any = None
+    dropped: Any = None
+    st_ref: Any = None
+    st_source: Any = None
+    valid: Any = None
+    Y: Any = None
+    run_vec: Any = None
+    stim_vec: Any = None
+    gap: Any = None
+    n_scans: Any = None
+    participant_language: Any = None
+    task_label: Any = None
+    prefix: Any = None
+    model_ent: Any = None
+    sub_dir: Any = None
+    cache_dir: Any = None
+    params: Any = None
+    bold_hash: Any = None
+    layer_keys: Any = None
+    layer_data: Any = None
+    per_layer: Any = None
+    n_fitted: Any = None
+    model_meta: Any = None
+    provenance: Any = None
+    ls_path: Any = None
+    table_path: Any = None
+    prov_path: Any = None
+    maps: Any = None
+    outputs: Any = None
+    done: Any = None
+
+
+def _load_study(study):
+    from ..data.studies import load_study
+
+    return load_study(study) if study is not None else None
+
+
+def _check_score_args(repeated, gap_s, slice_time_ref) -> None:
     check_option("repeated", repeated, REPEATED_STIMULI)
     if not (isinstance(gap_s, (int, float)) and math.isfinite(gap_s) and gap_s >= 0):
         raise ValueError(f"'gap_s' must be a non-negative number of seconds, got "
@@ -225,11 +317,19 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             isinstance(slice_time_ref, (int, float)) and 0.0 <= slice_time_ref <= 1.0):
         raise ValueError(f"'slice_time_ref' must be 'auto' or a fraction of the TR in "
                          f"[0, 1], got {slice_time_ref!r}.")
-    preset = load_study(study) if study is not None else None
-    sub = str(subject)[4:] if str(subject).startswith("sub-") else str(subject)
-    act_dir = check_path(activations, "activations", kind="dir",
-                         what="Activation folder")
-    out = Path(out)
+
+
+def _find_activations(job: _ScoreJob) -> None:
+    """The activation file of every run's stimulus; one model, the layers to score."""
+    from ..data.bold import describe_runs
+
+    (bids_root, activations, out, task, layers, device, preset, sub) = (
+        job.bids_root, job.activations, job.out, job.task, job.layers, job.device,
+        job.preset, job.sub)
+    act_dir = Path(activations)
+    if not act_dir.is_dir():
+        raise FileNotFoundError(f"Activation folder not found: {act_dir}")
+    out = job.out = Path(out)
     specs = describe_runs(bids_root, sub, task=task, study=preset)
     available = sorted(p.stem for p in act_dir.glob("*.h5") if ".tmp-" not in p.name)
     act_files, metas = {}, {}
@@ -260,17 +360,45 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         check_option("layers", name, layer_order)
     names = [n for n in layer_order if n in set(names)]
 
+    job.act_dir = act_dir
+    job.specs = specs
+    job.act_files = act_files
+    job.metas = metas
+    job.first = first
+    job.model_id = model_id
+    job.layer_order = layer_order
+    job.names = names
+
+
+def _load_subject_bold(job: _ScoreJob) -> None:
+    """The subject's cleaned BOLD (checked for usable targets)."""
+    from ..data.bold import load_bold
+
+    (bids_root, space, task, derivatives, confounds_strategy, mask_img, preset, sub,
+     metas) = (
+        job.bids_root, job.space, job.task, job.derivatives, job.confounds_strategy,
+        job.mask_img, job.preset, job.sub, job.metas)
     if mask_img is not None:
-        mask_img = check_path(mask_img, "mask_img", what="Brain mask")
-        if space.startswith(("fsaverage", "fsnative")):
+        mask_img = Path(mask_img)
+        if not mask_img.is_file():
+            raise FileNotFoundError(f"Brain mask not found: {mask_img}")
+        if is_surface(space):
             raise ValueError(f"'mask_img' is for volume spaces; space {space!r} is a "
                              "surface.")
     bold = load_bold(bids_root, sub, task=task, space=space, derivatives=derivatives,
                      study=preset, confounds_strategy=confounds_strategy,
                      mask_img=mask_img,
-                     stimulus_durations_s={s: m["duration_s"]
-                                           for s, m in metas.items()})
+                     stimulus_durations_s={s: m["duration_s"] for s,
+                                           m in metas.items()})
     check_bold_coverage(bold, sub)  # NaN policy: see workflows/_score_checks.py
+    job.mask_img = mask_img
+    job.bold = bold
+
+
+def _select_runs(job: _ScoreJob) -> None:
+    """Runs to score (``repeated``) and each run's slice-timing reference."""
+    (repeated, slice_time_ref, sub, bold) = (
+        job.repeated, job.slice_time_ref, job.sub, job.bold)
     run_keys = list(bold.runs)
     dropped: list[str] = []
     if repeated == "first":
@@ -296,6 +424,24 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     else:
         st_ref = {k: float(slice_time_ref) for k in run_keys}
         st_source = {k: "score(slice_time_ref=...)" for k in run_keys}
+    job.run_keys = run_keys
+    job.dropped = dropped
+    job.st_ref = st_ref
+    job.st_source = st_source
+
+
+def _prepare_targets(job: _ScoreJob) -> None:
+    """Targets, CV groups, the output names' entities and the parameters' record."""
+    from ..data.bold import read_participant_language
+
+    (bids_root, out, space, task, language, alphas, cv, alpha_selection, repeated,
+     gap_s, confounds_strategy, hrf_model, scaling, mask_img, solver, preset, sub,
+     model_id, bold, run_keys, dropped, st_ref, st_source) = (
+        job.bids_root, job.out, job.space, job.task, job.language, job.alphas,
+        job.cv, job.alpha_selection, job.repeated, job.gap_s,
+        job.confounds_strategy, job.hrf_model, job.scaling, job.mask_img,
+        job.solver, job.preset, job.sub, job.model_id, job.bold, job.run_keys,
+        job.dropped, job.st_ref, job.st_source)
     valid = np.asarray(bold.valid, dtype=bool)
     Y = np.concatenate([bold.runs[k][:, valid] for k in run_keys]).astype(np.float32)
     run_vec = np.concatenate([np.full(bold.runs[k].shape[0], i)
@@ -323,6 +469,26 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
               "slice_time_source": st_source,
               "mask_sha256": file_hash(mask_img) if mask_img is not None else None,
               "solver": solver}
+    job.valid = valid
+    job.Y = Y
+    job.run_vec = run_vec
+    job.stim_vec = stim_vec
+    job.gap = gap
+    job.n_scans = n_scans
+    job.participant_language = participant_language
+    job.task_label = task_label
+    job.prefix = prefix
+    job.model_ent = model_ent
+    job.sub_dir = sub_dir
+    job.cache_dir = cache_dir
+    job.params = params
+
+
+def _layer_keys(job: _ScoreJob) -> None:
+    """Each layer's activations per run and its cache key."""
+    (act_files, model_id, names, bold, run_keys, valid, Y, params) = (
+        job.act_files, job.model_id, job.names, job.bold, job.run_keys, job.valid,
+        job.Y, job.params)
     bold_hash = array_hash(Y) + array_hash(valid)
 
     layer_keys, layer_data = {}, {}
@@ -334,40 +500,58 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
             "bold": bold_hash, "layer": name, "model_id": model_id, "params": params,
             "acts": {k: array_hash(x) + array_hash(t) for k, (x, t) in per_run.items()},
         })
-    run_key = params_hash({"layers": layer_keys, "subject": sub,
-                           "participant_language": participant_language})
 
-    ls_path = sub_dir / f"{prefix}_model-{model_ent}_layerscores.npz"
-    table_path = sub_dir / f"{prefix}_model-{model_ent}_scores.tsv"
-    prov_path = sub_dir / f"{prefix}_model-{model_ent}_provenance.json"
-    hemis = list(bold.hemi_sizes) if bold.hemi_sizes else [None]
-    ext = "func.gii" if bold.hemi_sizes else "nii.gz"
-    maps: dict[str, Path] = {}
-    for name in names + ["hierarchy"]:
-        for hemi in hemis:
-            h = f"_hemi-{hemi}" if hemi else ""
-            fname = (f"{prefix}{h}_model-{model_ent}_desc-hierarchy_statmap.{ext}"
-                     if name == "hierarchy" else
-                     f"{prefix}{h}_model-{model_ent}_layer-{_safe_entity(name)}"
-                     f"_stat-r_statmap.{ext}")
-            maps[f"{name}/{hemi or 'all'}"] = sub_dir / fname
+    job.bold_hash = bold_hash
+    job.layer_keys = layer_keys
+    job.layer_data = layer_data
+
+
+def _plan_outputs(job: _ScoreJob) -> bool:
+    """The job's output paths; True when they are up to date (nothing to do)."""
+    (out, space, force, sub, model_id, names, bold, participant_language,
+     task_label, prefix, model_ent, sub_dir, cache_dir, layer_keys) = (
+        job.out, job.space, job.force, job.sub, job.model_id, job.names, job.bold,
+        job.participant_language, job.task_label, job.prefix, job.model_ent,
+        job.sub_dir, job.cache_dir, job.layer_keys)
+    ents = (out, sub, task_label, space, model_id)
+    ls_path = layout.score_layerscores(*ents)
+    table_path = layout.score_table(*ents)
+    prov_path = layout.score_provenance(*ents)
+    maps = layout.score_maps(*ents, names, list(bold.hemi_sizes or []))
     outputs = [ls_path, table_path, *maps.values()]
     _remove_stale_temps([sub_dir, cache_dir], prefix, model_ent)
-    if not force and prov_path.is_file() and all(p.is_file() for p in outputs):
-        try:
-            if read_json(prov_path).get("cache_key") == run_key:
-                logger.info("sub-%s model %s: up to date, nothing to do.", sub,
-                            model_id)
-                return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=0,
-                                   skipped=True, files=[*outputs, prov_path])
-        except DataError:
-            pass
+    done = layout.cached("score", {"layers": layer_keys, "subject": sub,
+                                   "participant_language": participant_language},
+                         record=prov_path, key_field="cache_key")
+    job.ls_path = ls_path
+    job.table_path = table_path
+    job.prov_path = prov_path
+    job.maps = maps
+    job.outputs = outputs
+    job.done = done
+    # the checksums are written after the manifest: a job stopped between the two
+    # is not finished
+    return not force and done.fresh([*outputs, layout.score_checksums(*ents)])
 
+
+def _fit_layers(job: _ScoreJob) -> None:
+    """Fit every layer not cached yet (each cached as it finishes)."""
+    from ..align import run_regressors
+    from ..encoding import score_layers
+
+    (out, space, alphas, cv, alpha_selection, hrf_model, scaling, device, force,
+     solver, sub, model_id, names, bold, run_keys, st_ref, Y, run_vec, stim_vec,
+     gap, n_scans, task_label, layer_keys, layer_data) = (
+        job.out, job.space, job.alphas, job.cv, job.alpha_selection, job.hrf_model,
+        job.scaling, job.device, job.force, job.solver, job.sub, job.model_id,
+        job.names, job.bold, job.run_keys, job.st_ref, job.Y, job.run_vec,
+        job.stim_vec, job.gap, job.n_scans, job.task_label, job.layer_keys,
+        job.layer_data)
+    ents = (out, sub, task_label, space, model_id)
     per_layer: dict[str, LayerScores] = {}
     caches, todo = {}, {}
     for name in names:
-        caches[name] = cache_dir / f"{prefix}_model-{model_ent}_layer-" \
-                                   f"{_safe_entity(name)}_key-{layer_keys[name]}.npz"
+        caches[name] = layout.score_layer_cache(*ents, name, layer_keys[name])
         if caches[name].is_file() and not force:
             per_layer[name] = LayerScores.load(caches[name])
             logger.debug("Layer %s: cached (%s)", name, caches[name].name)
@@ -393,6 +577,19 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                          subject=sub)
     n_fitted = len(todo)
 
+    job.per_layer = per_layer
+    job.n_fitted = n_fitted
+
+
+def _assemble_scores(job: _ScoreJob) -> LayerScores:
+    """All layers in one :class:`LayerScores` (NaN at unusable targets)."""
+    (bids_root, space, alphas, device, sub, act_dir, first, model_id, names, bold,
+     valid, Y, participant_language, cache_dir, params, bold_hash, layer_keys,
+     per_layer, done) = (
+        job.bids_root, job.space, job.alphas, job.device, job.sub, job.act_dir,
+        job.first, job.model_id, job.names, job.bold, job.valid, job.Y,
+        job.participant_language, job.cache_dir, job.params, job.bold_hash,
+        job.layer_keys, job.per_layer, job.done)
     _warn_edge_alphas_once(per_layer, alphas, Y.shape[0], f"sub-{sub} model {model_id}")
     n_targets = valid.size
     n_folds = {np.shape(s.scores)[1] for s in per_layer.values()}
@@ -413,13 +610,26 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         inputs={"bids_root": str(bids_root), "activations": str(act_dir),
                 "bold_hash": bold_hash, "layer_keys": layer_keys,
                 "bold_runs": bold.provenance})
-    provenance["cache_key"] = run_key
+    provenance["cache_key"] = done.key
     ls = LayerScores(scores=scores, best_alphas=alpha_arr, layer_names=tuple(names),
                      cv=dict(next(iter(per_layer.values())).cv), subject=sub,
                      model_id=model_id, space=space, model_meta=model_meta,
                      hemi_sizes=bold.hemi_sizes, provenance=provenance,
                      layer_info={n: first["layer_info"][n] for n in names
                                  if n in first.get("layer_info", {})})
+    job.model_meta = model_meta
+    job.provenance = provenance
+    return ls
+
+
+def _write_score_outputs(job: _ScoreJob, ls: LayerScores) -> None:
+    """LayerScores, maps, table, then the provenance manifest (last) and checksums."""
+    (out, sub, specs, act_files, model_id, names, bold, valid, model_meta,
+     provenance, ls_path, table_path, prov_path, maps, outputs) = (
+        job.out, job.sub, job.specs, job.act_files, job.model_id, job.names,
+        job.bold, job.valid, job.model_meta, job.provenance, job.ls_path,
+        job.table_path, job.prov_path, job.maps, job.outputs)
+    n_targets = job.valid.size
     # the provenance JSON is the job's manifest, written last. Before the first output
     # changes it is replaced (atomically, never deleted) by an in-progress version
     # without a cache key, so an interrupted job never looks finished
@@ -439,11 +649,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                                           0),
                         -1)
     hier = np.where(best >= 0, best.astype(np.float32), np.nan)
-    slices, start = {}, 0
-    for hemi in hemis:
-        size = bold.hemi_sizes[hemi] if hemi else n_targets
-        slices[hemi or "all"] = slice(start, start + size)
-        start += size
+    slices = hemi_slices(bold.hemi_sizes, n_targets)
     mask = (bold.provenance.get("mask") if not bold.hemi_sizes else None)
     for key, path in maps.items():
         name, hemi = key.split("/")
@@ -458,17 +664,13 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                                 "none was recorded.")
             write_volume_map(values, mask, path)
     _write_table(table_path, ls, valid, slices, sub, model_id, model_meta)
-    write_json(out / "dataset_description.json",
+    write_json(layout.derivatives_description(out),
                {"Name": "brainscore_speech brain scores", "BIDSVersion": "1.8.0",
                 "DatasetType": "derivative",
                 "GeneratedBy": [{"Name": "brainscore_speech score"}]})
     write_json(prov_path, {**provenance, "outputs": [str(p.relative_to(out))
                                                      for p in outputs]})
     record_score(prov_path, outputs, act_files, bold, specs)  # for `verify`
-    logger.info("sub-%s model %s: %d layers scored (%d fitted, %d cached) -> %s", sub,
-                model_id, len(names), n_fitted, len(names) - n_fitted, sub_dir)
-    return ScoreResult(ls_path, maps, table_path, prov_path, n_fitted=n_fitted,
-                       skipped=False, files=[*outputs, prov_path])
 
 
 _EDGE_WARNING = r".*lie at an edge of the grid"
@@ -529,6 +731,4 @@ def _write_table(path: Path, ls: LayerScores, valid: np.ndarray,
                 "objective": model_meta.get("objective"),
                 "participant_language": model_meta.get("participant_language"),
             })
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False, na_rep="n/a",
-                                  float_format="%.6g")
+    layout.write_tsv(path, pd.DataFrame(rows), float_format="%.6g")

@@ -1,5 +1,6 @@
-"""HuBERT / WavLM acceptance: real speech above codebook chance, noise at chance,
-iteration-2 targets purer than MFCC targets (PNMI), WavLM with mixing on.
+"""HuBERT / WavLM acceptance: real speech fitted above codebook chance, held-out
+synthesised speech predicted above chance, held-out noise at chance, iteration-2
+targets against MFCC targets (PNMI), WavLM with mixing on.
 
 Same recipe and seeds as the wav2vec2 acceptance test (tiny preset, 8 x 2 s crops,
 300 updates, seeds 0-2, the EN + FR clips of ../shared/data/speech). Iteration-1
@@ -38,13 +39,6 @@ def speech_targets(speech_manifests, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def noise_targets(noise_manifest, tmp_path_factory):
-    out = tmp_path_factory.mktemp("noise_targets") / "t"
-    build_targets([noise_manifest], out, n_clusters=K, fraction=1.0, seed=0)
-    return out
-
-
 def _run(manifests, targets, out, seed, objective="hubert", **kw):
     kw = {"checkpoint_every": STEPS, **kw}
     cfg = make_config(regime="speech-en", preset="tiny",
@@ -59,8 +53,11 @@ def _run(manifests, targets, out, seed, objective="hubert", **kw):
 @pytest.mark.slow
 @_IGNORE_HEALTH
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_hubert_iteration1_learns_real_speech(speech_manifests, speech_targets,
+def test_hubert_iteration1_fits_real_speech(speech_manifests, speech_targets,
                                               tmp_path, seed):
+    """Training fit on the real clips (3 seeds). Training accuracy alone does not
+    show learning beyond memorisation (white noise reaches 0.09-0.10 on its own
+    training audio): held-out speech is tested below on synthesised sentences."""
     acc, recs = _run(speech_manifests, speech_targets, tmp_path / "ck", seed)
     chance = _chance(speech_targets)  # 0.038 for these clips
     # masked accuracy (mean of the last 10 updates) at least twice the best
@@ -113,6 +110,57 @@ def test_hubert_iteration1_stays_at_chance_on_white_noise(noise_manifest, heldou
     accs = np.array([r["valid_accuracy"] for r in valid])
     assert accs.max() < 2.0 * chance, (accs, chance)
     assert accs.mean() < 1.5 * chance, (accs, chance)
+
+
+@pytest.fixture(scope="module")
+def synthetic_speech_split(tmp_path_factory):
+    """15 min of espeak-ng English (the 30 sample sentences, varied rate and pitch)
+    for training; the 20 sentences of the story text, never trained on, held out."""
+    import soundfile as sf
+
+    from brainscore_speech.data import synth
+    from brainscore_speech.training import build_manifest
+
+    if not synth.speech_available():
+        pytest.skip("espeakng-loader (bundled espeak-ng) missing")
+    root = tmp_path_factory.mktemp("synth_split")
+    synth.make_speech_corpus(root / "train", "en", 900.0, random_state=0)
+    (root / "valid").mkdir()
+    rng = np.random.default_rng(5)
+    for i, text in enumerate(synth.STORY_TEXTS["en"]):
+        audio = synth.synthesize_speech(text, "en", rate=int(rng.integers(130, 230)),
+                                        pitch=int(rng.integers(25, 75)))
+        sf.write(root / "valid" / f"v{i:02d}.wav", audio, 16000)
+    return (build_manifest(root / "train", root / "train.tsv"),
+            build_manifest(root / "valid", root / "valid.tsv"))
+
+
+@pytest.mark.slow
+@_IGNORE_HEALTH
+def test_hubert_iteration1_predicts_held_out_speech(synthetic_speech_split, tmp_path):
+    """What the real-speech test cannot show: learning beyond memorisation.
+
+    The 22 real clips are memorised in 300 updates (held-out FLEURS clips of the
+    same corpus, measured seeds 0-1: 0.02-0.07 masked accuracy against a held-out
+    max share of 0.06-0.07, i.e. chance), and so is white noise (see the control).
+    On 15 min of synthesised speech the same recipe predicts the masked units of
+    sentences it never heard: measured (seed 0) held-out masked accuracy 0.09 /
+    0.15 / 0.21 at updates 50 / 150 / 300, against 0.053 for the held-out max
+    share (the best any constant prediction could do) and 0.100 for the training
+    max share.
+    """
+    train_m, valid_m = synthetic_speech_split
+    out = tmp_path / "targets"
+    build_targets([train_m], out, valid_corpus=[valid_m], n_clusters=K, fraction=0.3,
+                  seed=0)
+    usage = json.loads((out / "targets.json").read_text())["usage"]
+    _, recs = _run([train_m], out, tmp_path / "ck", 0, valid_corpus=[str(valid_m)],
+                   checkpoint_every=100, eval_seconds=40.0, collapse_patience=10 ** 6)
+    valid = [r["valid_accuracy"] for r in recs if "valid_accuracy" in r]
+    assert len(valid) == STEPS // 100
+    assert valid[-1] > 2.0 * usage["valid"]["max_share"], (valid, usage)
+    assert valid[-1] > 1.5 * usage["train"]["max_share"], (valid, usage)
+    assert valid[-1] > valid[0]  # it improves with training
 
 
 @pytest.mark.slow

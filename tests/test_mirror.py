@@ -43,6 +43,8 @@ COVERED_BY = {
     "cli/_models.py": ["features/test_hub.py", "features/test_convert.py"],
     "cli/_score.py": ["workflows/test_score.py"],
     "cli/_simulate.py": ["data/test_simulate.py"],
+    "workflows/simulate.py": ["data/test_simulate.py",
+                              "workflows/test_simulate_module.py"],
     "cli/_train.py": ["training/test_cli_train.py"],
     "cli/_verify.py": ["foundation/test_integrity.py"],
     "data/_generative.py": ["data/test_simulate.py"],

@@ -236,6 +236,18 @@ def fsaverage_adjacency(space: str, hemi_sizes: dict[str, int]) -> dict[str, Any
 
     Higher-resolution fsaverage data whose vertex count is not 10242 cannot use
     the bundled mesh; the error says so.
+
+    Parameters
+    ----------
+    space : str
+        Surface space of the scores (``fsaverage5``).
+    hemi_sizes : dict of str to int
+        Vertices per hemisphere (``{"L": 10242, "R": 10242}``).
+
+    Returns
+    -------
+    dict
+        Per hemisphere (``"L"``, ``"R"``) the sparse vertex adjacency of the mesh.
     """
     from nilearn import datasets
 
@@ -750,6 +762,11 @@ def _group_finish(job: _GroupJob) -> dict[str, Any]:
 
 def load_group_outputs(group_dir: str | os.PathLike) -> dict[str, Any]:
     """Read the maps written by :func:`run_group`.
+
+    Parameters
+    ----------
+    group_dir : str or os.PathLike
+        The ``GROUP`` folder written by :func:`run_group`.
 
     Returns
     -------

@@ -187,8 +187,15 @@ def _load_iteration1_model(path: Path):
     if config.model_type not in ("hubert", "wavlm", "wav2vec2"):
         raise DataError(f"{path / 'config.json'}: model type {config.model_type!r} is "
                         "not a speech model (hubert, wavlm or wav2vec2).")
-    model = AutoModel.from_pretrained(path, local_files_only=True,
-                                      attn_implementation="eager").eval()
+    from transformers.utils import logging as hf_logging
+
+    old = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the masked-prediction head is expected extra
+    try:
+        model = AutoModel.from_pretrained(path, local_files_only=True,
+                                          attn_implementation="eager").eval()
+    finally:
+        hf_logging.set_verbosity(old)
     do_normalize = getattr(config, "feat_extract_norm", "group") == "layer"
     prep = path / "preprocessor_config.json"
     if prep.is_file():

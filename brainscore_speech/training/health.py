@@ -55,13 +55,23 @@ def check_health(metrics: dict, *, num_groups: int, collapse_perplexity: float,
                         "their positive")
     if math.isfinite(loss) and loss < 1e-3 and metrics["accuracy"] > 0.999:
         collapse.append(f"contrastive loss {loss:.4f} ~ 0 with accuracy ~ 1")
+    grad_norm_checks(loss, gnorm, grad_norm_band, collapse, other)
+    return collapse, other
+
+
+def grad_norm_checks(loss: float, gnorm: float, grad_norm_band: tuple[float, float],
+                     collapse: list[str], other: list[str]) -> None:
+    """Append the loss / gradient-norm findings shared by every objective.
+
+    A non-finite loss or gradient norm, or a norm below the band, is a collapse
+    sign (``collapse``); a norm above the band is a warning only (``other``).
+    """
     if not math.isfinite(loss) or not math.isfinite(gnorm):
         collapse.append(f"non-finite loss {loss} or grad norm {gnorm}")
     elif gnorm < grad_norm_band[0]:
         collapse.append(f"grad norm {gnorm:.2e} below {grad_norm_band[0]:g}")
     elif gnorm > grad_norm_band[1]:
         other.append(f"grad norm {gnorm:.2e} above {grad_norm_band[1]:g}")
-    return collapse, other
 
 
 @dataclass

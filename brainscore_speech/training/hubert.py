@@ -38,6 +38,7 @@ from .._validation import check_option
 from ..data.audio import TARGET_SFREQ
 from ..exceptions import BrainscoreError, CollapseError
 from .criterion import sample_masks
+from .health import grad_norm_checks
 from .model import PRESET_ARCH, _GradMultiply
 
 __all__ = ["OBJECTIVES", "MASKED_ARCH", "build_masked_prediction_model",
@@ -392,12 +393,7 @@ def check_masked_health(metrics: dict, *, collapse_unit_share: float,
     if tgt_ppl <= 2.0:
         other.append(f"target perplexity {tgt_ppl:.2f}: the batch's targets use <= 2 "
                      "units (degenerate codebook?)")
-    if not math.isfinite(loss) or not math.isfinite(gnorm):
-        collapse.append(f"non-finite loss {loss} or grad norm {gnorm}")
-    elif gnorm < grad_norm_band[0]:
-        collapse.append(f"grad norm {gnorm:.2e} below {grad_norm_band[0]:g}")
-    elif gnorm > grad_norm_band[1]:
-        other.append(f"grad norm {gnorm:.2e} above {grad_norm_band[1]:g}")
+    grad_norm_checks(loss, gnorm, grad_norm_band, collapse, other)
     return collapse, other
 
 

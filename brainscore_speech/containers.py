@@ -493,6 +493,11 @@ class LayerScores(_NpzContainer):
     layer_info : dict of str to dict, optional
         Per layer ``stage``, ``relative_depth`` (0-1 within the stage) and
         ``rate_hz``, copied from the activations (empty in older files).
+    inner_scores : array of shape (n_layers, n_folds, n_targets), optional
+        Validation score of each layer on the *training* runs of each outer fold
+        (inner-CV R^2 at the chosen alpha, ``1 - MSE / mean(y^2)``); it never
+        saw the fold's held-out run, so the cross-validated layer selection
+        (``reduce="cv"``) chooses on it. None in files written before it existed.
     """
 
     scores: np.ndarray
@@ -506,8 +511,10 @@ class LayerScores(_NpzContainer):
     hemi_sizes: dict[str, int] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     layer_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inner_scores: np.ndarray | None = None
 
-    _array_fields: ClassVar[tuple[str, ...]] = ("scores", "best_alphas")
+    _array_fields: ClassVar[tuple[str, ...]] = ("scores", "best_alphas",
+                                                "inner_scores")
     _npz_keys: ClassVar[dict[str, str]] = {"best_alphas": "alphas"}
 
     def __post_init__(self):
@@ -522,6 +529,11 @@ class LayerScores(_NpzContainer):
                 f"'best_alphas' must have the shape of 'scores' {scores.shape}, got "
                 f"{np.shape(self.best_alphas)}."
             )
+        inner = self.inner_scores
+        if inner is not None and np.shape(inner) != scores.shape:
+            raise ValueError(
+                f"'inner_scores' must be None or have the shape of 'scores' "
+                f"{scores.shape}, got {np.shape(self.inner_scores)}.")
         names = tuple(self.layer_names)
         if len(names) != scores.shape[0]:
             raise ValueError(

@@ -16,7 +16,8 @@ Public API (see each function's docstring):
 - :func:`brain_score_map`, :func:`reduce_layer_scores`, :func:`cv_selected_scores`,
   :func:`default_layers`
   (one score per subject without selection bias; the paper's layer set)
-- :func:`simulate_layer_scores`, :func:`make_icosphere` (validity-check generator
+- :func:`simulate_layer_scores`, :func:`simulate_encoding_data`,
+  :func:`make_icosphere` (validity-check generator
   with structure the analysis does not assume)
 """
 
@@ -36,7 +37,7 @@ from .hierarchy import (
     preference_index,
     roi_order_correlation,
 )
-from .nullsim import make_icosphere, simulate_layer_scores
+from .nullsim import make_icosphere, simulate_encoding_data, simulate_layer_scores
 from .regimes import (
     REGIME_LABELS,
     best_regime_map,
@@ -88,6 +89,7 @@ __all__ = [
     "signflip_pvalues", "FSAVERAGE5_N_VERTICES", "SPEECH_ROI_ORDER",
     "make_synthetic_layer_scores", "make_synthetic_mesh",
     "load_mesh_adjacency", "make_icosphere", "simulate_layer_scores",
+    "simulate_encoding_data",
     "cv_selected_scores", "default_layers", "reduce_layer_scores", "brain_score_map",
 ]
 

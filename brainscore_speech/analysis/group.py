@@ -5,9 +5,9 @@
 writes into ``GROUP``:
 
 - ``model-<M>_desc-brainscore_groupmap.npz`` (GroupMap: subject-mean of each
-  subject's cross-validated best-layer score, ``reduce="cv"``: the layer is chosen
-  on the other folds and scored on the held-out one, so the map is not biased by
-  the selection; Wilcoxon/sign-flip + FDR within hemisphere), optionally
+  subject's cross-validated best-layer score, ``reduce="cv"``: each fold's layer is
+  chosen on its training runs (inner CV) and scored on its held-out run, so the map
+  is not biased by the selection; t-test + FDR within hemisphere), optionally
   ``model-<M>_desc-brainscorecluster_groupmap.npz`` (cluster permutation test of
   the same scores, family-wise error over both hemispheres together);
 - ``model-<M>_hierarchymap.npz`` (HierarchyMap);
@@ -448,9 +448,9 @@ def run_group(deriv_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     reduce : {"cv", "mean", "max"} or str, default="cv"
         How each subject's layers become one score per vertex for the brain-score
         map, its cluster test, the regime contrasts and the best-regime map (see
-        :mod:`~brainscore_speech.analysis.selection`): ``"cv"`` chooses the layer
-        on the other folds and scores it on the held-out fold (unbiased; needs
-        >= 2 folds); ``"mean"`` averages layers; a layer name picks one;
+        :mod:`~brainscore_speech.analysis.selection`): ``"cv"`` chooses each
+        fold's layer on its training runs (inner CV) and scores it on the held-out
+        run (unbiased); ``"mean"`` averages layers; a layer name picks one;
         ``"max"`` (biased: false positives under the null; warns) takes each
         subject's best layer on the same data.
     mesh : (lh_path, rh_path), optional

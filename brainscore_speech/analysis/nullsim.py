@@ -13,7 +13,10 @@ real cross-validated scores have and the group analysis never models:
   level per subject (log-normal, ``subject_sd_jitter``);
 - errors added in the Fisher-z domain, so ``r = tanh(atanh(r_true) + error)`` is
   bounded and not Gaussian;
-- independent errors between outer folds (their test data do not overlap).
+- independent errors between outer folds (their test data do not overlap), and
+  inner-CV validation scores (``inner_scores``, what the layer selection uses)
+  with errors of their own, smaller by ``sqrt(n_folds - 1)`` (they pool the
+  training runs), independent of the held-out scores.
 
 The true score ``true_r`` is common to all subjects: a global null is
 ``true_r = 0`` (or one value for every layer and model); planted effects are
@@ -32,7 +35,8 @@ from .._io import make_provenance
 from .._validation import check_option, check_random_state
 from ..containers import LayerScores
 
-__all__ = ["make_icosphere", "simulate_layer_scores", "smoothing_operator"]
+__all__ = ["make_icosphere", "simulate_encoding_data", "simulate_layer_scores",
+           "smoothing_operator"]
 
 
 def make_icosphere(n_subdivisions: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +119,23 @@ def _layer_mixing(n_layers: int, rho: float, structure: str) -> np.ndarray:
     return np.linalg.cholesky(corr)
 
 
+def _smooth_errors(rng, ops, hemi_sizes, chol, n_layers, n_folds, df, t_scale):
+    """Unit errors of shape (n_layers, n_folds, n_targets): smooth on the mesh,
+    Student t, correlated between the layers of each fold."""
+    fields = []
+    for h, op in ops.items():
+        n_h = hemi_sizes[h]
+        if np.isfinite(df):
+            white = rng.standard_t(df, size=(n_h, n_layers * n_folds)) / t_scale
+        else:
+            white = rng.normal(size=(n_h, n_layers * n_folds))
+        fields.append(op @ white)
+    # rows: (layer, fold) pairs; correlate the layers within each fold
+    n_targets = sum(hemi_sizes.values())
+    e = np.concatenate(fields, axis=0).T.reshape(n_layers, n_folds * n_targets)
+    return (chol @ e).reshape(n_layers, n_folds, n_targets)
+
+
 def simulate_layer_scores(
     n_subjects: int, adjacency: Mapping[str, Any], *,
     layer_names: Sequence[str] | int = 19, n_folds: int = 5, layer_corr: float = 0.3,
@@ -187,21 +208,88 @@ def simulate_layer_scores(
     out = []
     for sub in subjects:
         sd = noise_sd * np.exp(rng.normal(0.0, subject_sd_jitter))
-        fields = []
-        for h, op in ops.items():
-            n_h = hemi_sizes[h]
-            if np.isfinite(df):
-                white = rng.standard_t(df, size=(n_h, n_layers * n_folds)) / t_scale
-            else:
-                white = rng.normal(size=(n_h, n_layers * n_folds))
-            fields.append(op @ white)
-        # rows: (layer, fold) pairs; correlate the layers within each fold
-        e = np.concatenate(fields, axis=0).T.reshape(n_layers, n_folds * n_targets)
-        e = (chol @ e).reshape(n_layers, n_folds, n_targets)
+        e = _smooth_errors(rng, ops, hemi_sizes, chol, n_layers, n_folds, df, t_scale)
         scores = np.tanh(z_true[:, None, :] + sd * e).astype(np.float32)
+        e_in = _smooth_errors(rng, ops, hemi_sizes, chol, n_layers, n_folds, df,
+                              t_scale)
+        sd_in = sd / np.sqrt(max(n_folds - 1, 1))
+        inner = np.tanh(z_true[:, None, :] + sd_in * e_in).astype(np.float32)
         out.append(LayerScores(
-            scores=scores, best_alphas=np.ones_like(scores), layer_names=names,
+            scores=scores, best_alphas=np.ones_like(scores), inner_scores=inner,
+            layer_names=names,
             cv={"scheme": "simulated", "n_folds": n_folds}, subject=sub,
             model_id=model_id, space=space, model_meta=meta, hemi_sizes=hemi_sizes,
             provenance=prov))
     return out
+
+
+def simulate_encoding_data(
+    *, n_runs: int = 5, scans_per_run: int = 100, n_layers: int = 10,
+    n_features: int = 24, n_targets: int = 800, feature_ar: float = 0.8,
+    noise_ar: float = 0.5, shared: float = 0.5, planted_layer: int | None = None,
+    planted_targets: int = 0, planted_r: float = 0.3,
+    random_state: int | np.random.Generator | None = 0,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Layer features and BOLD for checking the real scorer (not its scores).
+
+    A generator that shares nothing with the analysis: features and noise are
+    first-order autoregressive *within* each run (no HRF; runs are scanned
+    separately, so nothing crosses a run boundary), every layer is a common
+    component plus its own (correlated layers, as in real networks), and the BOLD
+    is noise independent of the features except, optionally, in the first
+    ``planted_targets`` targets, which get a random linear read-out of one layer.
+
+    Parameters
+    ----------
+    n_runs, scans_per_run : int, default=5, 100
+    n_layers, n_features : int, default=10, 24
+    n_targets : int, default=800
+    feature_ar, noise_ar : float, default=0.8, 0.5
+        AR(1) coefficients of the features and of the noise.
+    shared : float, default=0.5
+        Weight of the component common to all layers.
+    planted_layer : int, optional
+        Layer the planted targets are driven by (None: a global null).
+    planted_targets : int, default=0
+    planted_r : float, default=0.3
+        Correlation of a planted target with its signal (signal variance
+        ``r^2``, noise ``1 - r^2``).
+    random_state : int, Generator or None, default=0
+
+    Returns
+    -------
+    layers : dict of str to array of shape (n_samples, n_features), float32
+        ``l00``, ``l01``... in order.
+    Y : array of shape (n_samples, n_targets), float32
+    runs : array of shape (n_samples,) of int
+    """
+    from scipy.signal import lfilter
+
+    if planted_layer is not None and not 0 <= planted_layer < n_layers:
+        raise ValueError(f"'planted_layer' must be in [0, {n_layers}), got "
+                         f"{planted_layer}.")
+    if not 0 <= planted_targets <= n_targets:
+        raise ValueError(f"'planted_targets' must be in [0, {n_targets}], got "
+                         f"{planted_targets}.")
+    rng = check_random_state(random_state)
+    runs = np.repeat(np.arange(n_runs), scans_per_run)
+
+    def ar(x, a):
+        return np.concatenate([lfilter([1.0], [1.0, -a], x[runs == r], axis=0)
+                               for r in range(n_runs)])
+
+    n = runs.size
+    base = ar(rng.normal(size=(n, n_features)), feature_ar)
+    layers = {f"l{i:02d}": shared * base + ar(rng.normal(size=(n, n_features)),
+                                              feature_ar)
+              for i in range(n_layers)}
+    Y = ar(rng.normal(size=(n, n_targets)), noise_ar)
+    Y /= Y.std(0)
+    if planted_layer is not None and planted_targets:
+        x = layers[f"l{planted_layer:02d}"]
+        sig = x @ rng.normal(size=(n_features, planted_targets))
+        sig /= sig.std(0)
+        k = slice(0, planted_targets)
+        Y[:, k] = planted_r * sig + np.sqrt(1 - planted_r ** 2) * Y[:, k]
+    return ({k: v.astype(np.float32) for k, v in layers.items()},
+            Y.astype(np.float32), runs)

@@ -2,7 +2,7 @@
 
 Each model is summarised per subject and vertex by one score (``reduce``, see
 :mod:`~brainscore_speech.analysis.selection`): by default the best layer chosen by
-cross-validation inside the subject (each fold's layer chosen on the other folds),
+cross-validation inside the subject (each fold's layer chosen on its training runs),
 so that models whose layers are more or less alike are compared without selection
 bias; or the mean over layers, a named layer, or (biased, warns) the maximum over
 layers. Contrasts are paired differences across the subjects that have both sides,
@@ -42,10 +42,11 @@ def summarize_model(scores: Sequence[LayerScores], *, reduce: str = "cv",
     scores : sequence of LayerScores
         One per subject, same model.
     reduce : {"cv", "mean", "max"} or str, default="cv"
-        ``"cv"``: best layer chosen on the other folds, scored on the held-out fold
-        (unbiased); ``"mean"``: mean over layers; a layer name; ``"max"``: each
-        subject's best layer on the same data (biased upwards by an amount that
-        depends on how correlated the layers are; warns). See
+        ``"cv"``: best layer chosen on each fold's training runs (inner CV),
+        scored on its held-out run (unbiased); ``"mean"``: mean over layers; a
+        layer name; ``"max"``: each subject's best layer on the same data
+        (biased upwards by an amount that depends on how correlated the layers
+        are; warns). See
         :func:`~brainscore_speech.analysis.reduce_layer_scores`.
     layers : sequence of str, optional
         Candidate layers (default every layer but ``encoder_input``).

@@ -154,8 +154,14 @@ def make_synthetic_layer_scores(
         fold -= fold.mean(axis=1, keepdims=True)
         scores = (subj[:, None, :] + fold).astype(np.float32)
         alphas = np.full(scores.shape, 1e3, dtype=np.float32)
+        # validation on each fold's training runs: the true scores with noise of
+        # their own (independent of the held-out folds and of the subject's
+        # deviation, so a layer chosen on them is not biased under the null)
+        inner = (true_r[:, None, :] + rng.normal(0, noise_sd, size=scores.shape)
+                 / np.sqrt(max(n_folds - 1, 1))).astype(np.float32)
         out.append(LayerScores(
-            scores=scores, best_alphas=alphas, layer_names=layer_names,
+            scores=scores, best_alphas=alphas, inner_scores=inner,
+            layer_names=layer_names,
             cv={"scheme": "synthetic", "n_folds": n_folds}, subject=sub,
             model_id=model_id, space=space, model_meta=meta, hemi_sizes=hemi_sizes,
             provenance=make_provenance("make_synthetic_layer_scores", params=params)))

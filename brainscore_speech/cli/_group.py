@@ -41,9 +41,9 @@ def group_cmd(
              "relative layer depth (model-bydepth)."),
     reduce: str = typer.Option(
         "cv",
-        help="One score per subject from the layers: cv (layer chosen on the other "
-             "folds, scored on the held-out fold; unbiased), mean, a layer name, or "
-             "max (biased by selection; warns)."),
+        help="One score per subject from the layers: cv (each fold's layer chosen "
+             "on its training runs by inner CV, scored on its held-out run; "
+             "unbiased), mean, a layer name, or max (biased by selection; warns)."),
     mesh: list[Path] = typer.Option(
         None, "--mesh",
         help="lh and rh GIFTI surfaces of the scores' mesh for --cluster (default "

@@ -83,6 +83,9 @@ class _Fold:
     inner: list[tuple[np.ndarray, np.ndarray, list[int]]]  # (S rows, V rows, removed)
     y_const: np.ndarray = field(default=None)
     y_test_const: np.ndarray = field(default=None)
+    # sum over inner folds of the mean |y_val|^2 (the constant the validation
+    # errors leave out), to turn them into a validation R^2
+    y2_inner: np.ndarray = field(default=None)
 
 
 @dataclass
@@ -182,6 +185,11 @@ class SharedCV:
                     f.y_test_const = np.zeros(t, dtype=bool)
                 f.y_const[start:stop] = const
                 f.y_test_const[start:stop] = tconst
+                if f.y2_inner is None:
+                    f.y2_inner = np.zeros(t)
+                eps = z[f.train].mean(0)
+                for _, v, _ in f.inner:
+                    f.y2_inner[start:stop] += ((z[v] - eps) ** 2).mean(0)
         self.Y_host = Yt
         self.Y = ops.asarray(Yt)
         self.y_total = self.y_atom_sum.sum(0)
@@ -203,6 +211,9 @@ class SharedCV:
         scores : ndarray of shape (n_folds, n_targets), float32
             NaN for constant targets.
         best : ndarray of shape (n_folds, n_targets) of int
+        inner : ndarray of shape (n_folds, n_targets), float32
+            Inner-CV validation R^2 at the chosen alpha (NaN without inner folds
+            or with a single alpha).
         """
         ops = self.ops
         X = np.asarray(X, dtype=np.float64)
@@ -225,6 +236,7 @@ class SharedCV:
         n_folds = len(self.folds)
         scores = np.full((n_folds, self.t), np.nan, dtype=np.float32)
         best = np.zeros((n_folds, self.t), dtype=np.int64)
+        inner = np.full((n_folds, self.t), np.nan, dtype=np.float32)
         per_target = max(1, self.n_atoms * d * ops.np_dtype.itemsize)
         block = max(1, min(self.t, int(CROSS_BUDGET_BYTES // per_target)))
         for start in range(0, self.t, block):
@@ -246,14 +258,15 @@ class SharedCV:
                     w = best[k - 1, cols]
                 elif warm is not None:
                     w = np.asarray(warm)[0, cols]
-                s_k, b_k, m_k = ctx.fold(k, fold, w, minima)
+                s_k, b_k, m_k, v_k = ctx.fold(k, fold, w, minima)
                 if minima is None:
                     minima = m_k
                 scores[k, cols] = s_k
                 best[k, cols] = b_k
+                inner[k, cols] = v_k
                 if on_fold is not None and cols.stop == self.t:
                     on_fold()
-        return scores, best
+        return scores, best, inner
 
 
 class _LayerCtx:
@@ -295,11 +308,15 @@ class _LayerCtx:
         n_alphas = len(cv.alphas)
         n_cols = self.n_cols
         m_k = None
+        val = np.full(n_cols, np.nan)
         if n_alphas == 1 or not fold.inner:
             best = np.zeros(n_cols, dtype=np.int64)
         else:
-            best, m_k = self._search(fold, g_k, sx_k, sy_k, c_k, mu, sd, eps, warm,
-                                     minima)
+            best, m_k, err = self._search(fold, g_k, sx_k, sy_k, c_k, mu, sd, eps,
+                                          warm, minima)
+            y2 = fold.y2_inner[self.cols]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                val = np.where(y2 > 0, -err / np.where(y2 > 0, y2, 1.0), np.nan)
         # refit on train_k, predict the test rows
         gstd = (g_k - n_k * np.outer(mu, mu)) / np.outer(sd, sd)
         dec = _Dec(ops, gstd, cv.alphas)
@@ -321,7 +338,7 @@ class _LayerCtx:
         y_test = _rows(None, cv.Y_host, self.cols, _rows_slice(fold.test))
         r = pearson_r(y_test.T, pred.T).astype(np.float32)
         r[fold.y_const[self.cols] | fold.y_test_const[self.cols]] = np.nan
-        return r, best, m_k
+        return r, best, m_k, val
 
     def _sum_cross(self, atoms):
         keep = set(atoms)
@@ -429,7 +446,9 @@ class _LayerCtx:
         if done.all():
             pad = np.pad(full, ((1, 1), (0, 0)), constant_values=np.inf)
             minima = (full <= pad[:-2]) & (full < pad[2:])
-        return _best(full), minima
+        best = _best(full)
+        # the chosen alpha's validation error, less the constant mean |y|^2
+        return best, minima, full[best, np.arange(n_cols)]
 
 
 def _patterns(need: np.ndarray) -> tuple[list[list[int]], np.ndarray]:

@@ -158,11 +158,22 @@ class _FoldSolver:
             self.inner.append((tr, va, dec, dec.gains(ops, alphas64)))
 
     def best(self, Ys, cross):
-        """Index of the best alpha per target (mean validation MSE)."""
+        """Best alpha per target (mean validation MSE) and its validation score.
+
+        Returns
+        -------
+        best : backend array of shape (n_targets,) of int
+        inner : ndarray of shape (n_targets,), float64
+            Validation R^2 at the chosen alpha, ``1 - MSE / mean(y^2)`` over the
+            inner folds (GCV: the leave-one-out error); NaN with a single alpha.
+            It depends only on the training rows, so it can choose between
+            layers without touching the held-out scores.
+        """
         ops, Xs = self.ops, self.Xs
         n_alphas = self.alphas.shape[0]
         if n_alphas == 1:
-            return ops.index(np.zeros(Ys.shape[1], dtype=np.int64))
+            return (ops.index(np.zeros(Ys.shape[1], dtype=np.int64)),
+                    np.full(Ys.shape[1], np.nan))
         mse = ops.zeros((n_alphas, Ys.shape[1]))
         if self.selection == "gcv":
             dec, g, lev = self.gcv
@@ -171,7 +182,10 @@ class _FoldSolver:
                 resid = Ys - (dec.a * g[:, k]) @ b
                 loo = ops.cast(resid, ops.f64) / (1.0 - lev[:, k:k + 1])
                 mse[k] = (loo ** 2).mean(0)
-            return _best_index(ops, mse)
+            best = _best_index(ops, mse)
+            y2 = ops.numpy((ops.cast(Ys, ops.f64) ** 2).mean(0))
+            return best, _validation_r2(ops, mse, best, y2, offset=True)
+        y2 = np.zeros(Ys.shape[1])
         for tr, va, dec, g in self.inner:
             yv = Ys[va]
             if self.partition:
@@ -179,24 +193,38 @@ class _FoldSolver:
             else:
                 c_i = Xs[tr].T @ Ys[tr]
             b = dec.q.T @ c_i
-            y2 = yv + yv
+            y2_ = yv + yv
+            y2 += ops.numpy((ops.cast(yv, ops.f64) ** 2).mean(0))
             for k in range(n_alphas):
                 # mean |yv - p|^2 less the alpha-independent mean |yv|^2:
                 # p.(p - 2 yv) has the same argmin, without the large constant
                 # whose float32 rounding breaks near-ties of flat error curves
                 p = (dec.a * g[:, k]) @ b
-                mse[k] += ops.cast((p * (p - y2)).mean(0), ops.f64)
-        return _best_index(ops, mse)
+                mse[k] += ops.cast((p * (p - y2_)).mean(0), ops.f64)
+        best = _best_index(ops, mse)
+        return best, _validation_r2(ops, mse, best, y2, offset=False)
 
     def solve(self, Ys):
-        """Return (predictions of X_eval or coefficients, best alpha index)."""
+        """Return (predictions of X_eval or coefficients, best alpha index,
+        validation R^2 at that alpha: see :meth:`best`)."""
         cross = self.Xs.T @ Ys
-        best = self.best(Ys, cross)
+        best, inner = self.best(Ys, cross)
         b = self.full.q.T @ cross
         scaled = b * self.g_full[:, best]
         if self.full.a is not None:
-            return self.full.a @ scaled, best
-        return self.full.q @ scaled, best
+            return self.full.a @ scaled, best, inner
+        return self.full.q @ scaled, best, inner
+
+
+def _validation_r2(ops, mse, best, y2, *, offset: bool) -> np.ndarray:
+    """``1 - MSE[best] / y2`` per target; ``offset=False``: ``mse`` lacks ``y2``."""
+    m = ops.numpy(mse)
+    b = ops.numpy(best)
+    at = m[b, np.arange(m.shape[1])]
+    if offset:
+        at = at - y2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(y2 > 0, -at / np.where(y2 > 0, y2, 1.0), np.nan)
 
 
 def _best_index(ops, mse):
@@ -264,7 +292,7 @@ def ridge_cv_predict(
     best_all = np.empty(n_targets, dtype=np.int64)
     for start in range(0, n_targets, target_batch_size):
         stop = min(n_targets, start + target_batch_size)
-        p, best = solver.solve(ops.asarray(Y_train[:, start:stop]))
+        p, best, _ = solver.solve(ops.asarray(Y_train[:, start:stop]))
         preds[:, start:stop] = ops.numpy(p)
         best_all[start:stop] = ops.numpy(best)
     return preds, best_all
@@ -303,7 +331,7 @@ def fit_ridge_cv(
     best_all = np.empty(n_targets, dtype=np.int64)
     for start in range(0, n_targets, target_batch_size):
         stop = min(n_targets, start + target_batch_size)
-        c, best = solver.solve(ops.asarray(Y[:, start:stop]))
+        c, best, _ = solver.solve(ops.asarray(Y[:, start:stop]))
         coef[:, start:stop] = ops.numpy(c)
         best_all[start:stop] = ops.numpy(best)
     return coef, best_all

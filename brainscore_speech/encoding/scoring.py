@@ -332,6 +332,7 @@ def score_layers(
     res = _LayerResults(
         scores=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32),
         chosen=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float64),
+        inner=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32),
         alphas=alphas, names=names, n_samples=Y.shape[0], subject=subject,
         model_id=model_id,
         cv_desc=_cv_description(cv, n_folds, runs, splits, cv_groups, gap,
@@ -355,7 +356,7 @@ def score_layers(
         else:
             _exact_layer(ops, X, Y, splits, inner, alphas, alpha_selection,
                          target_batch_size, np.dtype(dtype), res.scores[li],
-                         res.chosen[li], ticker)
+                         res.chosen[li], res.inner[li], ticker)
         logger.info("Layer %s (%d/%d): %.1f s", name, li + 1, n_layers,
                     time.perf_counter() - t_layer)
         if engine is not None:
@@ -453,12 +454,14 @@ def _fast_layer(engine, X, li: int, n_folds: int, res: _LayerResults,
     """One layer through the shared-CV engine (scores and chosen alphas in place)."""
     # no warm start across layers: a layer's result does not depend on
     # the other layers of the call (cached layers stay exact on resume)
-    sc, best = engine.score_layer(X, on_fold=lambda: next(ticker, None))
+    sc, best, val = engine.score_layer(X, on_fold=lambda: next(ticker, None))
     for f in range(n_folds):
         res.scores[li, f] = sc[f]
         a = res.alphas[best[f]]
-        a[engine.folds[f].y_const] = np.nan
+        const = engine.folds[f].y_const
+        a[const] = np.nan
         res.chosen[li, f] = a
+        res.inner[li, f] = np.where(const, np.nan, val[f])
 
 
 @dataclass
@@ -467,6 +470,7 @@ class _LayerResults:
 
     scores: np.ndarray
     chosen: np.ndarray
+    inner: np.ndarray
     alphas: np.ndarray
     names: list
     n_samples: int
@@ -483,7 +487,7 @@ class _LayerResults:
         e = self.edges(idx)
         return LayerScores(
             scores=self.scores[idx], best_alphas=self.chosen[idx],
-            layer_names=tuple(self.names[i] for i in idx),
+            inner_scores=self.inner[idx], layer_names=tuple(self.names[i] for i in idx),
             cv={**self.cv_desc,
                 "edge_alpha_fraction": {"low": e["low"], "high": e["high"]},
                 "edge_alpha_predicted": {"n": e["n_predicted"],
@@ -499,8 +503,9 @@ def _fmt_s(seconds: float) -> str:
 
 
 def _exact_layer(ops, X, Y, splits, inner, alphas, alpha_selection, target_batch_size,
-                 np_dtype, scores, chosen, ticker) -> None:
-    """The direct solve of one layer, fold by fold (fills ``scores``/``chosen``)."""
+                 np_dtype, scores, chosen, inner_scores, ticker) -> None:
+    """The direct solve of one layer, fold by fold (fills ``scores``, ``chosen``
+    and ``inner_scores``)."""
     alphas64 = ops.asarray(alphas, ops.f64)
     n_targets = Y.shape[1]
     for f, (train, test) in enumerate(splits):
@@ -511,7 +516,7 @@ def _exact_layer(ops, X, Y, splits, inner, alphas, alpha_selection, target_batch
                              alphas64, inner[f], alpha_selection)
         for start in range(0, n_targets, target_batch_size):
             stop = min(n_targets, start + target_batch_size)
-            pred, best = solver.solve(ops.asarray(Ystd[train, start:stop]))
+            pred, best, val = solver.solve(ops.asarray(Ystd[train, start:stop]))
             pred = ops.numpy(pred)
             best = ops.numpy(best)
             r = pearson_r(Ystd[test, start:stop], pred)
@@ -520,5 +525,7 @@ def _exact_layer(ops, X, Y, splits, inner, alphas, alpha_selection, target_batch
             a[y_const[start:stop]] = np.nan
             scores[f, start:stop] = r
             chosen[f, start:stop] = a
+            val[y_const[start:stop]] = np.nan
+            inner_scores[f, start:stop] = val
         del Xstd, Ystd, solver
         next(ticker, None)

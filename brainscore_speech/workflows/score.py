@@ -84,6 +84,11 @@ class ScoreResult:
     files: list[Path] = field(default_factory=list)
 
 
+#: Version of the per-layer score caches (2: with the inner-CV validation scores
+#: the layer selection uses); part of every layer's cache key.
+SCORES_FORMAT = 2
+
+
 def output_prefix(subject: str, task: str | None, space: str, model_id: str) -> str:
     """``sub-<S>[_task-<T>]_space-<space>`` (the model is added per file)."""
     return layout.score_prefix(subject, task, space)
@@ -497,7 +502,8 @@ def _layer_keys(job: _ScoreJob) -> None:
                    for k in run_keys}
         layer_data[name] = per_run
         layer_keys[name] = params_hash({
-            "bold": bold_hash, "layer": name, "model_id": model_id, "params": params,
+            "format": SCORES_FORMAT, "bold": bold_hash, "layer": name,
+            "model_id": model_id, "params": params,
             "acts": {k: array_hash(x) + array_hash(t) for k, (x, t) in per_run.items()},
         })
 
@@ -599,9 +605,12 @@ def _assemble_scores(job: _ScoreJob) -> LayerScores:
     n_f = n_folds.pop()
     scores = np.full((len(names), n_f, n_targets), np.nan, dtype=np.float32)
     alpha_arr = np.full((len(names), n_f, n_targets), np.nan, dtype=np.float32)
+    inner = np.full((len(names), n_f, n_targets), np.nan, dtype=np.float32)
     for i, name in enumerate(names):
         scores[i][:, valid] = per_layer[name].scores[0]
         alpha_arr[i][:, valid] = per_layer[name].best_alphas[0]
+        if per_layer[name].inner_scores is not None:
+            inner[i][:, valid] = per_layer[name].inner_scores[0]
     model_meta = dict(first["model_meta"])
     model_meta["participant_language"] = participant_language
     provenance = make_provenance(
@@ -612,7 +621,8 @@ def _assemble_scores(job: _ScoreJob) -> LayerScores:
                 "bold_runs": bold.provenance})
     provenance["cache_key"] = done.key
     ls = LayerScores(scores=scores, best_alphas=alpha_arr, layer_names=tuple(names),
-                     cv=dict(next(iter(per_layer.values())).cv), subject=sub,
+                     inner_scores=inner, cv=dict(next(iter(per_layer.values())).cv),
+                     subject=sub,
                      model_id=model_id, space=space, model_meta=model_meta,
                      hemi_sizes=bold.hemi_sizes, provenance=provenance,
                      layer_info={n: first["layer_info"][n] for n in names

@@ -34,6 +34,8 @@ def study():
 def _assert_same(a, b, rtol=1e-6, atol=1e-7):
     np.testing.assert_array_equal(a.best_alphas, b.best_alphas)
     np.testing.assert_allclose(a.scores, b.scores, rtol=rtol, atol=atol)
+    # the inner-CV validation R^2 the layer selection uses (NaN alike)
+    np.testing.assert_allclose(a.inner_scores, b.inner_scores, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("cv_kwargs", [{}, {"cv": 2}, {"inner_cv": 2}])
@@ -114,9 +116,9 @@ def test_local_search_finds_the_grid_minimum_from_any_start(rng):
     inner = [group_splits(runs[tr]) for tr, _ in splits]
     ops = _Ops(dtype="float64")
     cv = fastcv.SharedCV(Y, splits, inner, ALPHAS, ops, local=True)
-    cold_scores, cold = cv.score_layer(X)
+    cold_scores, cold, _ = cv.score_layer(X)
     for start in (0, 5, 9):
-        scores, best = cv.score_layer(X, warm=np.full((4, t), start))
+        scores, best, _ = cv.score_layer(X, warm=np.full((4, t), start))
         np.testing.assert_array_equal(best, cold)
         np.testing.assert_allclose(scores, cold_scores, rtol=1e-12)
     exact = _score({"x": X}, Y, runs, dtype="float64", solver="exact")

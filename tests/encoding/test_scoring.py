@@ -131,6 +131,36 @@ def test_score_layers_float64_equals_sklearn_pipeline(study, solver):
 
 
 @pytest.mark.parametrize("solver", ["fast", "exact"])
+def test_inner_scores_are_sklearn_validation_r2(study, solver):
+    """``inner_scores``: the leave-one-training-run-out validation R^2 at the chosen
+    alpha, from the outer fold's training runs only (what the layer selection
+    uses), recomputed with scikit-learn."""
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    layers, Y, runs, _, _ = study
+    X, Y = layers["stage2"], Y[:, :12]
+    out = score_layers({"stage2": X}, Y, runs, dtype="float64", solver=solver)
+    labels = ["run-1", "run-2", "run-3", "run-4"]
+    for f, run in enumerate(labels):
+        train = runs != run
+        sx, sy = StandardScaler().fit(X[train]), StandardScaler().fit(Y[train])
+        xs, ys, r_tr = sx.transform(X[train]), sy.transform(Y[train]), runs[train]
+        for v in range(Y.shape[1]):
+            alpha = out.best_alphas[0, f, v]
+            err = y2 = 0.0
+            for inner in labels:
+                if inner == run:
+                    continue
+                val = r_tr == inner
+                m = Ridge(alpha=alpha, fit_intercept=False).fit(xs[~val], ys[~val, v])
+                err += np.mean((ys[val, v] - m.predict(xs[val])) ** 2)
+                y2 += np.mean(ys[val, v] ** 2)
+            np.testing.assert_allclose(out.inner_scores[0, f, v], 1 - err / y2,
+                                       rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["fast", "exact"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
     from himalaya.backend import set_backend
@@ -201,7 +231,13 @@ def test_score_layers_single_run_contiguous_blocks_and_gcv(study, tmp_path):
     path = a.save(tmp_path / "ls.npz")
     back = LayerScores.load(path)
     np.testing.assert_array_equal(back.scores, a.scores)
+    np.testing.assert_array_equal(back.inner_scores, a.inner_scores)
     assert back.cv["alpha_selection"] == "inner-cv"
+    # GCV: the leave-one-scan-out R^2 at the chosen alpha, a score <= 1
+    assert np.isfinite(b.inner_scores).all() and (b.inner_scores <= 1).all()
+    # a single alpha: no validation, no inner score
+    c = _score({"s": X}, Y, runs, cv=3, alphas=[10.0])
+    assert np.isnan(c.inner_scores).all()
 
 
 @pytest.mark.parametrize("solver", ["fast", "exact"])

@@ -89,6 +89,12 @@ def test_layer_scores_roundtrip(tmp_path, rng):
     assert side["container"] == "LayerScores" and side["arrays"]["scores"] == [3, 2, 10]
     back = LayerScores.load(p)
     np.testing.assert_array_equal(back.scores, s)
+    assert back.inner_scores is None  # optional (files written before it existed)
+    with_inner = LayerScores(scores=s, best_alphas=np.ones_like(s), layer_names="abc",
+                             inner_scores=s * 0.5)
+    again = LayerScores.load(with_inner.save(tmp_path / "y_layerscores.npz"))
+    np.testing.assert_array_equal(again.inner_scores, s * 0.5)
+    assert not again.inner_scores.flags.writeable
     assert back.layer_names == ("a", "b", "c") and back.hemi_sizes == {"L": 6, "R": 4}
     # NaN in one fold: the mean uses the other fold only
     np.testing.assert_allclose(back.mean_scores[0, 4], s[0, 1, 4], rtol=1e-6)
@@ -105,6 +111,10 @@ def test_layer_scores_validation(tmp_path):
                                          "'scores'"):
         LayerScores(scores=np.ones((1, 1, 2)), best_alphas=np.ones((1, 1, 3)),
                     layer_names=["a"])
+    with pytest.raises(ValueError, match=r"'inner_scores' must be None or have "
+                       r"the shape of 'scores' \(1, 1, 2\), got \(1, 2\)"):
+        LayerScores(scores=np.ones((1, 1, 2)), best_alphas=np.ones((1, 1, 2)),
+                    layer_names=["a"], inner_scores=np.ones((1, 2)))
     with pytest.raises(ValueError, match="'layer_names' has 2 names for 1 layers"):
         LayerScores(scores=np.ones((1, 1, 2)), best_alphas=np.ones((1, 1, 2)),
                     layer_names=["a", "b"])

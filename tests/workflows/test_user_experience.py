@@ -204,6 +204,7 @@ def test_group_refuses_subjects_scored_on_different_layers(tmp_path):
 
     two = dataclasses.replace(scores[1], scores=scores[1].scores[:2],
                               best_alphas=scores[1].best_alphas[:2],
+                              inner_scores=scores[1].inner_scores[:2],
                               layer_names=scores[1].layer_names[:2])
     two.save(tmp_path / "d" / f"sub-{two.subject}" /
              f"sub-{two.subject}_model-native_layerscores.npz")

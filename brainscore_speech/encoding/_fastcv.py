@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .ridge import _Ops
+from .ridge import _Ops, partial_r2
 
 __all__ = ["SharedCV"]
 
@@ -314,9 +314,7 @@ class _LayerCtx:
         else:
             best, m_k, err = self._search(fold, g_k, sx_k, sy_k, c_k, mu, sd, eps,
                                           warm, minima)
-            y2 = fold.y2_inner[self.cols]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                val = np.where(y2 > 0, -err / np.where(y2 > 0, y2, 1.0), np.nan)
+            val = partial_r2(err, fold.y2_inner[self.cols])
         # refit on train_k, predict the test rows
         gstd = (g_k - n_k * np.outer(mu, mu)) / np.outer(sd, sd)
         dec = _Dec(ops, gstd, cv.alphas)

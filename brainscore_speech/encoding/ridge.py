@@ -193,14 +193,14 @@ class _FoldSolver:
             else:
                 c_i = Xs[tr].T @ Ys[tr]
             b = dec.q.T @ c_i
-            y2_ = yv + yv
+            twice = yv + yv
             y2 += ops.numpy((ops.cast(yv, ops.f64) ** 2).mean(0))
             for k in range(n_alphas):
                 # mean |yv - p|^2 less the alpha-independent mean |yv|^2:
                 # p.(p - 2 yv) has the same argmin, without the large constant
                 # whose float32 rounding breaks near-ties of flat error curves
                 p = (dec.a * g[:, k]) @ b
-                mse[k] += ops.cast((p * (p - y2_)).mean(0), ops.f64)
+                mse[k] += ops.cast((p * (p - twice)).mean(0), ops.f64)
         best = _best_index(ops, mse)
         return best, _validation_r2(ops, mse, best, y2, offset=False)
 
@@ -221,10 +221,14 @@ def _validation_r2(ops, mse, best, y2, *, offset: bool) -> np.ndarray:
     m = ops.numpy(mse)
     b = ops.numpy(best)
     at = m[b, np.arange(m.shape[1])]
-    if offset:
-        at = at - y2
+    return partial_r2(at - y2 if offset else at, y2)
+
+
+def partial_r2(err: np.ndarray, y2: np.ndarray) -> np.ndarray:
+    """``1 - MSE / y2`` from ``err = MSE - y2`` (the error less the constant
+    ``mean(y^2)``); NaN where ``y2`` is 0."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(y2 > 0, -at / np.where(y2 > 0, y2, 1.0), np.nan)
+        return np.where(y2 > 0, -err / np.where(y2 > 0, y2, 1.0), np.nan)
 
 
 def _best_index(ops, mse):

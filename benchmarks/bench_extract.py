@@ -19,9 +19,9 @@ ones layer by layer (median over units of Pearson r, relative RMS error).
 
 ISA comparison (``--isa-only`` runs just this part): the BASE-size model built
 from its config extracts the same audio in float32 and in bfloat16, in one
-subprocess per oneDNN ISA: the default (AMX where the CPU has it) and
-``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``; per-unit Pearson r of every layer against
-float32 must stay >= 0.999 under both. The CPU's bf16-relevant flags (avx2,
+subprocess per oneDNN ISA: the default (AMX where the CPU has it),
+``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` and ``AVX2``; per-unit Pearson r of every
+layer against float32 must stay >= 0.999 under each. The CPU's bf16-relevant flags (avx2,
 avx512_bf16, amx_bf16) are recorded beside the numbers: on a CPU without them
 both settings run the same (emulated) bf16 path, and the comparison says so.
 
@@ -206,7 +206,7 @@ def fidelity(ref_h5: Path, test_h5: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-ISAS = (None, "AVX512_CORE_BF16")
+ISAS = (None, "AVX512_CORE_BF16", "AVX2")
 BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
@@ -264,7 +264,7 @@ def isa_comparison(seconds: float, tmp: Path) -> dict:
               f"median r {r['median_r']:.6f}", flush=True)
     cpu = cpu_flags()
     has = [f for f, v in cpu["flags"].items() if v]
-    note = ("no AVX512-BF16 / AMX on this CPU: both settings run the same bf16 path "
+    note = ("no AVX512-BF16 / AMX on this CPU: every setting runs the same bf16 path "
             "(AVX2 emulation), so they cannot differ here; an AMX machine is needed "
             "to see the AMX kernels" if not (cpu["flags"].get("avx512_bf16")
                                              or cpu["flags"].get("amx_bf16")) else

@@ -37,11 +37,20 @@ __all__ = [
     "group_mask", "group_models",
     # activations, simulate, figures, abx, demo
     "activation_file", "activation_index", "activation_checksums",
+    "study_part", "fmriprep_dir", "bids_func", "stimuli_dir",
     "sim_stimulus", "bids_participants", "sim_bold", "sim_bold_sidecar",
     "sim_confounds", "sim_events", "sim_raw_sidecar",
     "sim_truth", "sim_truth_map", "sim_truth_json",
     "figure_file", "figure_view", "report_file", "abx_file", "humans_file",
     "abx_layer_cache", "humans_model_cache", "stage_marker",
+    # checkpoints, targets, corpora, items, demo
+    "CHECKPOINT_META", "HF_CONFIG", "HF_WEIGHTS", "HF_PREPROCESSOR",
+    "CHECKPOINT_MODEL_FILES", "CHECKPOINT_ENTRIES", "checkpoint_meta",
+    "checkpoint_model_file", "checkpoint_weights", "checkpoint_metrics",
+    "checkpoint_state", "checkpoint_best", "checkpoint_sibling", "targets_file",
+    "corpus_audio", "corpus_clip", "corpus_description", "corpus_manifest",
+    "abx_items", "abx_item_audio", "cache_dir", "abx_activations", "DEMO_PARTS",
+    "demo_part", "demo_file",
     # writers and caching
     "cached_files", "container_sidecar", "write_activation_attrs",
     "add_activation_layer",
@@ -143,7 +152,7 @@ def score_maps(out, subject: str, task: str | None, space: str, model: str,
 def score_layer_cache(out, subject: str, task: str | None, space: str, model: str,
                       layer: str, key: str) -> Path:
     """``OUT/sub-<S>/.cache/<prefix>_model-<M>_layer-<L>_key-<K>.npz``."""
-    return _sub_dir(out, subject) / ".cache" / (
+    return cache_dir(_sub_dir(out, subject)) / (
         f"{_score_base(subject, task, space, model)}_layer-{safe_entity(layer)}"
         f"_key-{key}.npz")
 
@@ -298,9 +307,35 @@ def sim_raw_sidecar(func, subject: str, task: str, run: Any) -> Path:
     return Path(func) / f"{_run_base(subject, task, run)}_bold.json"
 
 
+def study_part(study, part: str, name: str | None = None) -> Path:
+    """A simulated study's ``STUDY/bids``, ``STUDY/truth`` or
+    ``STUDY/activations/<name>`` (the planted features of model ``name``)."""
+    if part not in ("bids", "truth", "activations"):
+        raise ValueError(f"part must be 'bids', 'truth' or 'activations'; got {part!r}")
+    if (part == "activations") != (name is not None):
+        raise ValueError("a model name is needed for 'activations' and only there")
+    folder = Path(study) / part
+    return folder if name is None else folder / name
+
+
+def fmriprep_dir(bids) -> Path:
+    """``BIDS/derivatives/fmriprep/`` (where ``score`` looks for BOLD by default)."""
+    return Path(bids) / "derivatives" / "fmriprep"
+
+
+def bids_func(root, subject: str) -> Path:
+    """``ROOT/sub-<S>/func/`` (raw BIDS or fMRIPrep derivatives)."""
+    return Path(root) / f"sub-{subject}" / "func"
+
+
+def stimuli_dir(bids) -> Path:
+    """``BIDS/stimuli/``."""
+    return Path(bids) / "stimuli"
+
+
 def sim_stimulus(bids, name: str) -> Path:
     """``BIDS/stimuli/<name>.wav``."""
-    return Path(bids) / "stimuli" / f"{name}.wav"
+    return stimuli_dir(bids) / f"{name}.wav"
 
 
 def bids_participants(bids) -> Path:
@@ -370,6 +405,130 @@ def stage_marker(folder, stage: str | None = None) -> Path:
 def container_sidecar(npz_path) -> Path:
     """The JSON sidecar beside a container's ``.npz`` (same stem, ``.json``)."""
     return Path(npz_path).with_suffix(".json")
+
+
+# ------------------------------------------------- checkpoints and targets
+#: The toolkit's record in a checkpoint folder (regime, config, provenance).
+CHECKPOINT_META = "brainscore_speech.json"
+#: The Hugging Face files of a checkpoint (names fixed by ``save_pretrained``).
+HF_CONFIG = "config.json"
+HF_WEIGHTS = "model.safetensors"
+HF_PREPROCESSOR = "preprocessor_config.json"
+CHECKPOINT_MODEL_FILES = (HF_CONFIG, HF_WEIGHTS, HF_PREPROCESSOR)
+#: Every entry a checkpoint folder may hold (files and folders).
+CHECKPOINT_ENTRIES = frozenset({CHECKPOINT_META, *CHECKPOINT_MODEL_FILES,
+                                "train_state", "metrics.jsonl", "best"})
+
+
+def checkpoint_meta(ckpt) -> Path:
+    """``CKPT/brainscore_speech.json``."""
+    return Path(ckpt) / CHECKPOINT_META
+
+
+def checkpoint_model_file(ckpt, name: str) -> Path:
+    """``CKPT/<name>``, one of :data:`CHECKPOINT_MODEL_FILES`."""
+    if name not in CHECKPOINT_MODEL_FILES:
+        raise ValueError(f"name must be one of {CHECKPOINT_MODEL_FILES}; got {name!r}")
+    return Path(ckpt) / name
+
+
+def checkpoint_weights(ckpt) -> Path:
+    """``CKPT/model.safetensors``."""
+    return Path(ckpt) / HF_WEIGHTS
+
+
+def checkpoint_metrics(ckpt) -> Path:
+    """``CKPT/metrics.jsonl`` (one JSON record per logged update)."""
+    return Path(ckpt) / "metrics.jsonl"
+
+
+def checkpoint_state(ckpt) -> Path:
+    """``CKPT/train_state/state.pt`` (optimiser, scheduler, RNG and data order)."""
+    return Path(ckpt) / "train_state" / "state.pt"
+
+
+def checkpoint_best(ckpt) -> Path:
+    """``CKPT/best/``: the best-validation weights (hard links, same file names)."""
+    return Path(ckpt) / "best"
+
+
+def checkpoint_sibling(ckpt, tag: str) -> Path:
+    """``PARENT/.<name>.<tag>``: a checkpoint's temp or swapped-out folder."""
+    ckpt = Path(ckpt)
+    return ckpt.parent / f".{ckpt.name}.{tag}"
+
+
+def targets_file(folder, part: str) -> Path:
+    """``TARGETS/targets.json``, ``labels.npz`` or ``kmeans.npz`` (HuBERT targets)."""
+    names = {"meta": "targets.json", "labels": "labels.npz", "kmeans": "kmeans.npz"}
+    if part not in names:
+        raise ValueError(f"part must be one of {sorted(names)}; got {part!r}")
+    return Path(folder) / names[part]
+
+
+# ------------------------------------------------------ corpora and ABX items
+def corpus_audio(folder, stem: str | None = None) -> Path:
+    """``FOLDER/audio/`` or ``FOLDER/audio/<stem>.wav`` (a synthesised corpus or
+    ABX item set)."""
+    audio = Path(folder) / "audio"
+    return audio if stem is None else audio / f"{stem}.wav"
+
+
+def corpus_clip(audio_dir, prefix: str, index: int) -> Path:
+    """``AUDIO/<prefix>_<index:05d>.wav`` (``en_00000.wav``, ``sound_00003.wav``)."""
+    return Path(audio_dir) / f"{prefix}_{int(index):05d}.wav"
+
+
+def corpus_description(audio_dir, prefix: str) -> Path:
+    """``AUDIO/<prefix>_corpus.json`` (a synthesised corpus' parameters and clips)."""
+    return Path(audio_dir) / f"{prefix}_corpus.json"
+
+
+def corpus_manifest(folder) -> Path:
+    """``CORPUS/manifest.tsv`` (the training manifest of a corpus folder)."""
+    return Path(folder) / "manifest.tsv"
+
+
+def abx_items(folder) -> Path:
+    """``ITEMS/items.item`` (ZeroSpeech item file of a synthesised ABX set)."""
+    return Path(folder) / "items.item"
+
+
+def abx_item_audio(out) -> Path:
+    """``OUT/item_audio/``: each item cut out of its file (``abx --context item``)."""
+    return Path(out) / "item_audio"
+
+
+def cache_dir(folder) -> Path:
+    """``FOLDER/.cache/``: the finished pieces of a resumable job."""
+    return Path(folder) / ".cache"
+
+
+def abx_activations(out, baseline: str | None = None) -> Path:
+    """``OUT/activations/`` (a model's) or ``OUT/activations_<baseline>/``."""
+    name = "activations" if baseline is None else f"activations_{baseline}"
+    return Path(out) / name
+
+
+# ----------------------------------------------------------------------- demo
+#: The demo's top-level folders, one per stage.
+DEMO_PARTS = ("corpora", "targets", "models", "study", "activations", "derivatives",
+              "group", "figures", "behaviour")
+
+
+def demo_part(out, part: str, name: str | None = None) -> Path:
+    """``OUT/<part>/`` or ``OUT/<part>/<name>`` of a demo (:data:`DEMO_PARTS`)."""
+    if part not in DEMO_PARTS:
+        raise ValueError(f"part must be one of {DEMO_PARTS}; got {part!r}")
+    folder = Path(out) / part
+    return folder if name is None else folder / name
+
+
+def demo_file(out, name: str) -> Path:
+    """``OUT/demo_<name>.json`` (``config``, ``timings``)."""
+    if name not in ("config", "timings"):
+        raise ValueError(f"name must be 'config' or 'timings'; got {name!r}")
+    return Path(out) / f"demo_{name}.json"
 
 
 # -------------------------------------------------------------------- writers

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import layout
 from .._io import file_hash, make_provenance
 from .._logging import progress
 from ..containers import StimulusActivations, read_activation_meta
@@ -150,7 +151,7 @@ def extract_mfcc(audio_files: Sequence[str | os.PathLike], out_dir: str | os.Pat
     paths = []
     for f in progress(list(audio_files), desc="mfcc", unit="file"):
         f = Path(f)
-        dest = out / f"{f.stem}.h5"
+        dest = layout.activation_file(out, f.stem)
         paths.append(dest)
         sha = file_hash(f)
         if skip_existing and dest.is_file():

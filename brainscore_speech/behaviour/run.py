@@ -248,7 +248,7 @@ def run_abx(
                 "items": items_obj.table.reset_index().to_dict(orient="list"),
                 "triplets": trip[["tgt", "oth", "x"]].to_numpy().tolist(),
                 "acts": {f: params_hash(m["provenance"]) for f, m in metas.items()}}
-    cache_dir = out / ".cache"
+    cache_dir = L.cache_dir(out)
     cache_dir.mkdir(parents=True, exist_ok=True)
     all_deltas, rows = [], []
     for layer in progress(wanted, desc="abx", unit="layer"):
@@ -326,8 +326,9 @@ def _extract_abx_features(items_obj, fixed, triplets, needed, out: Path, *, mode
     feat_items = items_obj
     files = [index[f] for f in needed]
     if context == "item":
-        feat_items, files = _write_item_audio(items_obj, index, out / "item_audio")
-    act_dir = out / ("activations" if baseline is None else "activations_mfcc")
+        feat_items, files = _write_item_audio(items_obj, index,
+                                              L.abx_item_audio(out))
+    act_dir = L.abx_activations(out, baseline)
     if baseline == "mfcc":
         from .baselines import extract_mfcc
 
@@ -469,7 +470,7 @@ def run_abx_humans(
     params = {"n_boot": n_boot, "per_triplet": per_triplet,
               "probit_stimuli": probit_stimuli, "random_state": random_state,
               "native": [list(p) for p in native]}
-    cache = out / ".cache"
+    cache = L.cache_dir(out)
     cache.mkdir(parents=True, exist_ok=True)
     summaries, boots = [], []
     for model in progress(models, desc="humans", unit="model"):

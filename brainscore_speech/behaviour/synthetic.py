@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import layout
 from .._io import atomic_path
 from .._validation import check_random_state
 
@@ -102,7 +103,7 @@ def make_synthetic_abx(out_dir: str | os.PathLike, *, n_speakers: int = 3,
                          f"{n_speakers} and {n_tokens}.")
     rng = check_random_state(random_state)
     out = Path(out_dir)
-    (out / "audio").mkdir(parents=True, exist_ok=True)
+    layout.corpus_audio(out).mkdir(parents=True, exist_ok=True)
     lines = ["#file onset offset #phone prev-phone next-phone speaker"]
     for s in range(n_speakers):
         f0 = 100 + 120 * s / max(n_speakers - 1, 1)
@@ -124,13 +125,13 @@ def make_synthetic_abx(out_dir: str | os.PathLike, *, n_speakers: int = 3,
                         wave = wave + 1e-3 * rng.standard_normal(len(wave))
                         wave = (0.5 * wave / np.max(np.abs(wave))).astype(np.float32)
                         name = f"{spk}_{c1}{v}{c2}_{k}"
-                        with atomic_path(out / "audio" / f"{name}.wav") as tmp:
+                        with atomic_path(layout.corpus_audio(out, name)) as tmp:
                             sf.write(str(tmp), wave, _SR, format="WAV")
                         onset = pad / _SR
                         offset = (pad + n_c1 + n_v + n_c2) / _SR
                         lines.append(f"{name} {onset:.4f} {offset:.4f} {v} {c1} {c2} "
                                      f"{spk}")
-    items = out / "items.item"
+    items = layout.abx_items(out)
     with atomic_path(items) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return items
@@ -189,7 +190,7 @@ def make_minimal_pair_abx(out_dir: str | os.PathLike, language: str = "en", *,
     language = check_option("language", language, tuple(MINIMAL_PAIRS))
     speakers = speakers or SYNTH_SPEAKERS
     out = Path(out_dir)
-    (out / "audio").mkdir(parents=True, exist_ok=True)
+    layout.corpus_audio(out).mkdir(parents=True, exist_ok=True)
     lines = ["#file onset offset #phone context speaker"]
     for context, words in MINIMAL_PAIRS[language].items():
         for vowel, word in words.items():
@@ -197,13 +198,13 @@ def make_minimal_pair_abx(out_dir: str | os.PathLike, language: str = "en", *,
                 wave = synthesize_speech(word, language, sfreq=_SR, pitch=pitch,
                                          rate=rate)
                 name = f"{language}_{word}_{spk}"
-                with atomic_path(out / "audio" / f"{name}.wav") as tmp:
+                with atomic_path(layout.corpus_audio(out, name)) as tmp:
                     sf.write(str(tmp), wave, _SR, format="WAV")
                 loud = np.flatnonzero(np.abs(wave) > 0.01 * np.abs(wave).max())
                 onset, offset = loud[0] / _SR, (loud[-1] + 1) / _SR
                 lines.append(f"{name} {onset:.4f} {offset:.4f} {vowel} {context} "
                              f"{spk}")
-    items = out / "items.item"
+    items = layout.abx_items(out)
     with atomic_path(items) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return items

@@ -58,6 +58,7 @@ def train_cmd(
                                  "directory (`targets`) for hubert / wavlm."),
 ) -> None:
     """Pretrain wav2vec 2.0, HuBERT or WavLM under a regime (HF-format checkpoint)."""
+    from .. import layout
     from ..training import Checkpoint, make_config, train
 
     given = {"max_steps": max_steps, "seed": seed, "lr": lr, "device": device,
@@ -65,7 +66,7 @@ def train_cmd(
              "micro_batch_seconds": micro_batch_seconds, "objective": objective,
              "targets": str(targets) if targets else None,
              "valid_corpus": tuple(str(v) for v in valid) if valid else None}
-    if resume and (out / "brainscore_speech.json").is_file():
+    if resume and layout.checkpoint_meta(out).is_file():
         saved = Checkpoint.load(out).config  # resume: saved values unless given
         base = {k: v for k, v in saved.to_dict().items()
                 if k not in ("regime", "regime_kind", "language", "preset", "corpus",

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import layout
 from .._io import read_json, read_tsv
 from .._logging import logger, verbose
 from .._validation import check_option
@@ -163,7 +164,7 @@ def read_events(path: str | os.PathLike) -> tuple[str, float, float | None]:
 def read_participant_language(bids_root: str | os.PathLike, subject: str) -> str | None:
     """The ``language`` column of ``participants.tsv`` for ``subject``, if any."""
 
-    path = Path(bids_root) / "participants.tsv"
+    path = layout.bids_participants(bids_root)
     if not path.is_file():
         return None
     df = read_tsv(path, what="participants file", dtype=str, na_values=["n/a"])
@@ -770,7 +771,7 @@ def load_bold(bids_root: str | os.PathLike, subject: str, *,
     preset = load_study(study) if study is not None else None
     sub = _sub(subject)
     deriv = Path(derivatives) if derivatives is not None else \
-        Path(bids_root) / "derivatives" / "fmriprep"
+        layout.fmriprep_dir(bids_root)
     if not deriv.is_dir():
         raise FileNotFoundError(f"fMRIPrep derivatives folder not found: {deriv}")
     specs = describe_runs(bids_root, sub, task=task, study=preset)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import layout
 from .._io import atomic_path, write_json
 from .._logging import logger
 from .._validation import check_option, check_random_state, check_scalar
@@ -636,10 +637,10 @@ def make_speech_corpus(out_dir: str | os.PathLike, language: str, duration_s: fl
             parts += [speech, gap]
             n += speech.size + gap.size
         clip = np.concatenate(parts)[: int(round(cmax * sfreq))]
-        name = f"{prefix}_{len(paths):05d}.wav"
-        paths.append(_write_wav(out_dir / name, clip, sfreq))
+        paths.append(_write_wav(layout.corpus_clip(out_dir, prefix, len(paths)), clip,
+                                sfreq))
         total += clip.size
-    write_json(out_dir / f"{prefix}_corpus.json", {
+    write_json(layout.corpus_description(out_dir, prefix), {
         "kind": "speech", "language": prefix, "duration_s": total / sfreq,
         "sfreq": sfreq, "clip_s": [cmin, cmax], "rate_range": list(rate_range),
         "pitch_range": list(pitch_range), "files": [p.name for p in paths],
@@ -827,9 +828,10 @@ def make_nonspeech_corpus(out_dir: str | os.PathLike, duration_s: float, *,
             break
         length = max(min(rng.uniform(cmin, cmax), remaining), 0.05)
         clip = make_nonspeech_sound(length, sfreq=sfreq, kinds=kinds, random_state=rng)
-        paths.append(_write_wav(out_dir / f"sound_{len(paths):05d}.wav", clip, sfreq))
+        paths.append(_write_wav(layout.corpus_clip(out_dir, "sound", len(paths)), clip,
+                                sfreq))
         total += clip.size
-    write_json(out_dir / "sound_corpus.json", {
+    write_json(layout.corpus_description(out_dir, "sound"), {
         "kind": "nonspeech", "duration_s": total / sfreq, "sfreq": sfreq,
         "clip_s": [cmin, cmax],
         "kinds": list(kinds) if kinds else list(NONSPEECH_KINDS),

@@ -621,7 +621,8 @@ def extract_stimuli(
             f"stimuli missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
             "nothing extracted).")
     out = Path(out_dir)
-    for p in remove_stale_temps(out, names=[f"{f.stem}.h5" for f in files]):
+    for p in remove_stale_temps(
+            out, names=[layout.activation_file(out, f.stem).name for f in files]):
         logger.info("Removed %s, left by an interrupted extraction.", p.name)
     dev, sm, params = _prepare(model_path, layers=layers, window_s=window_s,
                                stride_s=stride_s,

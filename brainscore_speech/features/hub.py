@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .. import layout
 from .._logging import logger
 from .._validation import suggest
 
@@ -36,8 +37,8 @@ __all__ = ["ModelSource", "hub_cache_dir", "hub_offline", "list_cached_models",
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # what extraction needs from a repo (tokenizers, flax/tf weights are not fetched)
-_META_PATTERNS = ["config.json", "preprocessor_config.json", "brainscore_speech.json"]
-_SAFETENSORS_PATTERNS = ["model.safetensors", "model.safetensors.index.json",
+_META_PATTERNS = [layout.HF_CONFIG, layout.HF_PREPROCESSOR, layout.CHECKPOINT_META]
+_SAFETENSORS_PATTERNS = [layout.HF_WEIGHTS, "model.safetensors.index.json",
                          "model-*.safetensors"]
 _BIN_PATTERNS = ["pytorch_model.bin", "pytorch_model.bin.index.json",
                  "pytorch_model-*.bin"]
@@ -274,9 +275,9 @@ def resolve_model(spec: str | os.PathLike, *,
             "`hf auth login`).") from None
     except EntryNotFoundError as err:  # pragma: no cover - depends on the hub
         raise FileNotFoundError(f"{where}: {err}") from None
-    if not (path / "config.json").is_file() or not _has_weights(
-            path, _SAFETENSORS_PATTERNS + _BIN_PATTERNS):
-        missing = "config.json" if not (path / "config.json").is_file() else "weights"
+    has_config = (path / layout.HF_CONFIG).is_file()
+    if not has_config or not _has_weights(path, _SAFETENSORS_PATTERNS + _BIN_PATTERNS):
+        missing = layout.HF_CONFIG if not has_config else "weights"
         raise FileNotFoundError(
             f"Model {where} in the Hugging Face cache {cache} has no {missing} "
             f"(snapshot {path}): {_how_to_get(repo_id, revision)}.")

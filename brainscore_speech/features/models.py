@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from .. import layout
 from .._io import check_safetensors, file_hash, make_provenance, read_json, write_json
 from .._layers import relative_depths
 from .._logging import logger
@@ -57,9 +58,9 @@ __all__ = [
 ]
 
 SUPPORTED_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm")
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
+WEIGHT_FILES = (layout.HF_WEIGHTS, "model.safetensors.index.json",
                 "pytorch_model.bin", "pytorch_model.bin.index.json")
-META_FILE = "brainscore_speech.json"
+META_FILE = layout.CHECKPOINT_META
 
 
 def layer_names(config) -> list[str]:
@@ -280,8 +281,30 @@ def check_pickle_weights(path: str | os.PathLike) -> list[Path]:
 
 
 def _has_safetensors(path: Path) -> bool:
-    return (path / "model.safetensors").is_file() or (
+    return layout.checkpoint_weights(path).is_file() or (
         path / "model.safetensors.index.json").is_file()
+
+
+def _checkpoint_meta(path: Path, source) -> dict[str, Any]:
+    """Regime, language... of a checkpoint: the registry entry, then our record."""
+    from .hub import load_registry
+
+    meta: dict[str, Any] = {"regime": "pretrained", "language": None}
+    if source.registry_name:
+        entry = load_registry()[source.registry_name]
+        meta.update(language=entry.get("language"),
+                    training_data=entry.get("training_data"),
+                    training_hours=entry.get("training_hours"),
+                    licence=entry.get("licence"), citation=entry.get("citation"))
+    meta_file = layout.checkpoint_meta(path)
+    if meta_file.is_file():
+        ours = read_json(meta_file)
+        if not isinstance(ours, Mapping):
+            raise DataError(f"{meta_file} must hold a JSON object, got "
+                            f"{type(ours).__name__}.")
+        meta.update({k: v for k, v in ours.items()
+                     if k not in ("config", "provenance")})
+    return meta
 
 
 def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
@@ -338,13 +361,13 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
     """
     from transformers import AutoConfig, AutoModel
 
-    from .hub import load_registry, resolve_model
+    from .hub import resolve_model
 
     source = resolve_model(path)
     path = source.path
     if not path.is_dir():
         raise FileNotFoundError(f"Checkpoint directory not found: {path}")
-    if not (path / "config.json").is_file():
+    if not layout.checkpoint_model_file(path, layout.HF_CONFIG).is_file():
         raise FileNotFoundError(
             f"Checkpoint directory {path} has no config.json; expected a "
             "HuggingFace-format model directory (config.json + model.safetensors)."
@@ -359,7 +382,7 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as err:
-        raise DataError(f"Cannot read {path / 'config.json'}: {err}") from None
+        raise DataError(f"Cannot read {path / layout.HF_CONFIG}: {err}") from None
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"Model type {config.model_type!r} of {path} is not supported; expected "
@@ -391,23 +414,10 @@ def load_speech_model(path: str | os.PathLike, *, device: str = "cpu",
     model.eval().to(device)
 
     do_normalize = _default_do_normalize(config)
-    prep = path / "preprocessor_config.json"
+    prep = layout.checkpoint_model_file(path, layout.HF_PREPROCESSOR)
     if prep.is_file():
         do_normalize = bool(read_json(prep).get("do_normalize", do_normalize))
-    meta: dict[str, Any] = {"regime": "pretrained", "language": None}
-    if source.registry_name:
-        entry = load_registry()[source.registry_name]
-        meta.update(language=entry.get("language"),
-                    training_data=entry.get("training_data"),
-                    training_hours=entry.get("training_hours"),
-                    licence=entry.get("licence"), citation=entry.get("citation"))
-    if (path / META_FILE).is_file():
-        ours = read_json(path / META_FILE)
-        if not isinstance(ours, Mapping):
-            raise DataError(f"{path / META_FILE} must hold a JSON object, got "
-                            f"{type(ours).__name__}.")
-        meta.update({k: v for k, v in ours.items()
-                     if k not in ("config", "provenance")})
+    meta = _checkpoint_meta(path, source)
     meta["model_type"] = config.model_type
     if source.kind == "hub":
         meta.update(repo_id=source.repo_id, revision=source.revision,
@@ -565,7 +575,7 @@ def save_hf_checkpoint(model, out_dir: str | os.PathLike, *,
             do_normalize=bool(do_normalize),
             return_attention_mask=getattr(config, "feat_extract_norm", "") == "layer",
         ).save_pretrained(tmp)
-        write_json(tmp / META_FILE, info)
+        write_json(layout.checkpoint_meta(tmp), info)
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)

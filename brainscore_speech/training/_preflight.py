@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import layout
 from .._io import TMP_MARK, check_output_dir
 from .._logging import logger
 from .._validation import check_number
@@ -20,9 +21,6 @@ __all__ = ["check_train_out", "min_manifest_samples", "report_skipped", "MIN_SAM
 #: Shortest audio a wav2vec 2.0 feature encoder turns into one frame (its receptive
 #: field, 400 samples = 25 ms at 16 kHz); shorter files cannot be trained on.
 MIN_SAMPLES = 400
-_META = "brainscore_speech.json"
-_OURS = {_META, "config.json", "model.safetensors", "preprocessor_config.json",
-         "train_state", "metrics.jsonl", "best"}
 
 
 def check_train_out(cfg, *, resume: bool) -> None:
@@ -55,8 +53,9 @@ def check_train_out(cfg, *, resume: bool) -> None:
                          "untrained model).")
     entries = ([p for p in out.iterdir() if TMP_MARK not in p.name]
                if out.is_dir() else [])
-    if entries and not (out / _META).is_file():
-        foreign = sorted(p.name for p in entries if p.name not in _OURS)
+    if entries and not layout.checkpoint_meta(out).is_file():
+        foreign = sorted(p.name for p in entries
+                         if p.name not in layout.CHECKPOINT_ENTRIES)
         if foreign or not resume:
             raise FileExistsError(
                 f"--out {out} is a non-empty folder that is not a brainscore_speech "
@@ -64,12 +63,13 @@ def check_train_out(cfg, *, resume: bool) -> None:
                 "new or empty folder (nothing in it was changed).")
     if not resume:
         return
-    if not (out / _META).is_file():
+    if not layout.checkpoint_meta(out).is_file():
         logger.info("--resume: %s holds no checkpoint yet; starting a new run "
                     "from step 0.", out)
         return
-    missing = [n for n in ("model.safetensors", "train_state/state.pt")
-               if not (out / n).is_file()]
+    missing = [str(p.relative_to(out)) for p in (layout.checkpoint_weights(out),
+                                                  layout.checkpoint_state(out))
+               if not p.is_file()]
     if missing:
         raise DataError(f"Cannot resume {out}: {' and '.join(missing)} missing (an "
                         "incomplete or untrained checkpoint); train into a new --out.")

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from .. import layout
 from .._io import make_provenance, read_json, write_json
 from ..exceptions import DataError
 from .config import TrainConfig
@@ -38,9 +39,7 @@ __all__ = ["Checkpoint", "save_checkpoint", "load_train_state",
            "recover_checkpoint_dir",
            "read_metrics", "META_NAME"]
 
-META_NAME = "brainscore_speech.json"
-STATE_NAME = "train_state/state.pt"
-_MODEL_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
+META_NAME = layout.CHECKPOINT_META
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class Checkpoint:
             When ``path`` is not a brainscore_speech checkpoint.
         """
         path = Path(path)
-        meta_path = path / META_NAME
+        meta_path = layout.checkpoint_meta(path)
         if not meta_path.is_file():
             raise FileNotFoundError(f"Not a brainscore_speech checkpoint: {meta_path} "
                                     "is missing.")
@@ -91,14 +90,10 @@ class Checkpoint:
                    best=meta.get("best") or {})
 
 
-def _sibling(out: Path, tag: str) -> Path:
-    return out.parent / f".{out.name}.{tag}"
-
-
 def recover_checkpoint_dir(out: str | os.PathLike) -> None:
     """Finish or undo a checkpoint swap that a crash interrupted; drop temp dirs."""
     out = Path(out)
-    old = _sibling(out, "old-tmp")
+    old = layout.checkpoint_sibling(out, "old-tmp")
     if old.exists():
         if out.exists():
             shutil.rmtree(old)
@@ -122,7 +117,7 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     list of dict
         One record per logged update.
     """
-    p = Path(path) / "metrics.jsonl" if Path(path).is_dir() else Path(path)
+    p = layout.checkpoint_metrics(path) if Path(path).is_dir() else Path(path)
     if not p.is_file():
         return []
     try:
@@ -167,23 +162,26 @@ def save_checkpoint(out: str | os.PathLike, *, model, feature_extractor,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     recover_checkpoint_dir(out)
-    tmp = _sibling(out, f"tmp-{step}-{os.getpid()}")
+    tmp = layout.checkpoint_sibling(out, f"tmp-{step}-{os.getpid()}")
     tmp.mkdir()
     try:
         _write_model(tmp, model, feature_extractor)
-        (tmp / "train_state").mkdir()
-        torch.save(state, tmp / STATE_NAME)
+        layout.checkpoint_state(tmp).parent.mkdir()
+        torch.save(state, layout.checkpoint_state(tmp))
         metrics = read_metrics(out)
-        with open(tmp / "metrics.jsonl", "w") as f:
+        with open(layout.checkpoint_metrics(tmp), "w") as f:
             for rec in metrics:
                 if rec.get("step", 0) <= step:
                     f.write(json.dumps(rec) + "\n")
+        best_dir = layout.checkpoint_best(tmp)
         if new_best:
-            (tmp / "best").mkdir()
-            for name in _MODEL_FILES:
-                os.link(tmp / name, tmp / "best" / name)
-        elif (out / "best").is_dir():
-            shutil.copytree(out / "best", tmp / "best", copy_function=os.link)
+            best_dir.mkdir()
+            for name in layout.CHECKPOINT_MODEL_FILES:
+                os.link(layout.checkpoint_model_file(tmp, name),
+                        layout.checkpoint_model_file(best_dir, name))
+        elif layout.checkpoint_best(out).is_dir():
+            shutil.copytree(layout.checkpoint_best(out), best_dir,
+                            copy_function=os.link)
         cfg = config.to_dict()
         prov = make_provenance("train", params=cfg, seed=config.seed,
                                inputs={f"corpus{i}": c
@@ -194,11 +192,11 @@ def save_checkpoint(out: str | os.PathLike, *, model, feature_extractor,
                 "seed": config.seed, "step": int(step), "config": cfg,
                 "provenance": prov, "best": best or {}}
         meta.update(extra_meta or {})
-        write_json(tmp / META_NAME, meta)
-        if (tmp / "best").is_dir():
-            write_json(tmp / "best" / META_NAME, {**meta,
-                                                  "step": (best or {}).get("step")})
-        old = _sibling(out, "old-tmp")
+        write_json(layout.checkpoint_meta(tmp), meta)
+        if best_dir.is_dir():
+            write_json(layout.checkpoint_meta(best_dir),
+                       {**meta, "step": (best or {}).get("step")})
+        old = layout.checkpoint_sibling(out, "old-tmp")
         if out.exists():
             os.replace(out, old)
         os.replace(tmp, out)
@@ -224,7 +222,7 @@ def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
     dict
         Optimizer, scheduler and RNG states, and the step.
     """
-    p = Path(path) / STATE_NAME
+    p = layout.checkpoint_state(path)
     if not p.is_file():
         raise FileNotFoundError(f"Cannot resume: {p} is missing (not a training "
                                 "checkpoint, or written by --regime random).")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import layout
 from .._io import atomic_path, check_safetensors, read_json
 from .._logging import logger, progress, verbose
 from ..data.audio import TARGET_SFREQ
@@ -428,7 +429,7 @@ class _TrainRun:
 
     @property
     def metrics_path(self) -> Path:
-        return self.out / "metrics.jsonl"
+        return layout.checkpoint_metrics(self.out)
 
     def barrier(self) -> None:
         if self.world > 1:
@@ -448,21 +449,21 @@ def _check_out(run: _TrainRun, resume: bool) -> tuple[dict | None, dict]:
     check_train_out(cfg, resume=resume)  # before anything is moved or written
     if is_main:
         recover_checkpoint_dir(out)
-    has_ckpt = (out / "train_state" / "state.pt").is_file()
+    has_ckpt = layout.checkpoint_state(out).is_file()
     if has_ckpt and not resume and _only_step0(out):
         # a run that failed before its first update left only the untrained
         # step-0 model: nothing to lose, so a plain re-run starts afresh
         if is_main:
             logger.info("Replacing the step-0 checkpoint that an unfinished run left "
                         "in %s.", out)
-            (out / "metrics.jsonl").unlink(missing_ok=True)
+            layout.checkpoint_metrics(out).unlink(missing_ok=True)
         has_ckpt = False
     if has_ckpt and not resume:
         raise FileExistsError(f"{out} already holds a checkpoint; pass --resume to "
                               "continue it or choose another --out.")
     state, saved_meta = None, {}
     if resume and has_ckpt:
-        saved_meta = read_json(out / "brainscore_speech.json")
+        saved_meta = read_json(layout.checkpoint_meta(out))
         saved = Checkpoint.load(out).config
         diff = saved.diff(cfg)
         if diff:
@@ -498,8 +499,9 @@ def _build(run: _TrainRun, corpus, valid, state: dict | None, saved_meta: dict) 
         objective.check_resume(saved_meta, out)
         from safetensors.torch import load_file
 
-        check_safetensors(out / "model.safetensors", what="weights file")
-        raw_model.load_state_dict(load_file(out / "model.safetensors"), strict=True)
+        check_safetensors(layout.checkpoint_weights(out), what="weights file")
+        raw_model.load_state_dict(load_file(layout.checkpoint_weights(out)),
+                                  strict=True)
     raw_model.to(device)
     model = raw_model
     if run.world > 1:

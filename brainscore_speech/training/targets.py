@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import layout
 from .._io import atomic_path, file_hash, make_provenance, read_json, write_json
 from .._logging import logger, progress, verbose
 from .._validation import check_random_state
@@ -171,12 +172,13 @@ def _load_iteration1_model(path: Path):
     """(base model in eval mode, do_normalize) of an iteration-1 checkpoint."""
     from transformers import AutoConfig, AutoModel
 
-    if not path.is_dir() or not (path / "config.json").is_file():
+    config_file = layout.checkpoint_model_file(path, layout.HF_CONFIG)
+    if not path.is_dir() or not config_file.is_file():
         raise FileNotFoundError(
             f"Iteration 2 needs an iteration-1 model: {path} is not a checkpoint "
             "directory (no config.json). Train one with `brainscore-speech train "
             "--objective hubert --targets MFCC_TARGETS` first.")
-    meta_path = path / "brainscore_speech.json"
+    meta_path = layout.checkpoint_meta(path)
     if meta_path.is_file():
         objective = read_json(meta_path).get("objective") or "wav2vec2"
         if objective not in ("hubert", "wavlm"):
@@ -185,7 +187,7 @@ def _load_iteration1_model(path: Path):
                 f"records objective {objective!r}.")
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     if config.model_type not in ("hubert", "wavlm", "wav2vec2"):
-        raise DataError(f"{path / 'config.json'}: model type {config.model_type!r} is "
+        raise DataError(f"{config_file}: model type {config.model_type!r} is "
                         "not a speech model (hubert, wavlm or wav2vec2).")
     from transformers.utils import logging as hf_logging
 
@@ -197,7 +199,7 @@ def _load_iteration1_model(path: Path):
     finally:
         hf_logging.set_verbosity(old)
     do_normalize = getattr(config, "feat_extract_norm", "group") == "layer"
-    prep = path / "preprocessor_config.json"
+    prep = layout.checkpoint_model_file(path, layout.HF_PREPROCESSOR)
     if prep.is_file():
         do_normalize = bool(read_json(prep).get("do_normalize", do_normalize))
     return model, do_normalize
@@ -402,10 +404,10 @@ class Targets:
             Label-rate mismatch, an utterance without labels, or labels whose count
             does not match the utterance's frames (each names the file).
         """
-        labels_file = self.path / "labels.npz"
+        labels_file = layout.targets_file(self.path, "labels")
         if abs(self.label_rate - frame_rate) > 1e-6:
             raise DataError(
-                f"Targets {self.path / 'targets.json'} have label rate "
+                f"Targets {layout.targets_file(self.path, 'meta')} have label rate "
                 f"{self.label_rate:g} Hz but the model's frames are at {frame_rate:g} "
                 "Hz; rebuild them with `brainscore-speech targets` (50 Hz).")
         out = []
@@ -446,7 +448,8 @@ def load_targets(path: str | os.PathLike) -> Targets:
         Malformed content (named).
     """
     path = Path(path)
-    meta_path, labels_path = path / "targets.json", path / "labels.npz"
+    meta_path = layout.targets_file(path, "meta")
+    labels_path = layout.targets_file(path, "labels")
     for p in (meta_path, labels_path):
         if not p.is_file():
             raise FileNotFoundError(f"Not a targets directory: {p} is missing (build "
@@ -569,8 +572,8 @@ def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *
         n_clusters = n_clusters or 500
         spec = {"model": str(Path(from_model).resolve()), "layer": layer,
                 "do_normalize": do_norm,
-                "model_hash": file_hash(Path(from_model) / "model.safetensors")
-                if (Path(from_model) / "model.safetensors").is_file() else None}
+                "model_hash": file_hash(layout.checkpoint_weights(from_model))
+                if layout.checkpoint_weights(from_model).is_file() else None}
         what = f"layer {layer} of {from_model}"
     else:
         if layer is not None:
@@ -608,10 +611,10 @@ def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *
     offsets = np.concatenate([[0], np.cumsum([len(x) for x in labels])])
     offsets = offsets.astype(np.int64)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "kmeans.npz") as tmp:
+    with atomic_path(layout.targets_file(out, "kmeans")) as tmp:
         np.savez(tmp, cluster_centers=centers, feature_dim=np.int64(dim),
                  kind=np.str_(kind))
-    with atomic_path(out / "labels.npz") as tmp:
+    with atomic_path(layout.targets_file(out, "labels")) as tmp:
         np.savez(tmp, labels=np.concatenate(labels).astype(np.int16), offsets=offsets)
     params = {"kind": kind, "iteration": iteration, "n_clusters": n_clusters,
               "fraction": fraction, "seed": seed, "feature": spec,
@@ -620,10 +623,10 @@ def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *
     inputs.update({f"valid{i}": str(m) for i, m in enumerate(valid_corpus)})
     meta = {**params, "label_rate": LABEL_RATE, "feature_dim": dim,
             "usage": usage, "utterances": utts,
-            "labels_hash": file_hash(out / "labels.npz"),
+            "labels_hash": file_hash(layout.targets_file(out, "labels")),
             "provenance": make_provenance("targets", params=params, inputs=inputs,
                                           seed=seed)}
-    write_json(out / "targets.json", meta)
+    write_json(layout.targets_file(out, "meta"), meta)
     tr = usage.get("train", {})
     logger.info("Targets (%s, K=%d): %d utterances, train perplexity %.1f, %d unused "
                 "clusters", kind, n_clusters, len(utts), tr.get("perplexity", 0.0),

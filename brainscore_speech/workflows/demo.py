@@ -149,12 +149,12 @@ def synth_corpus(folder: str | os.PathLike, kind: str, language: str | None,
     from ..training.dataset import build_manifest
 
     folder = Path(folder)
-    audio = folder / "audio"
+    audio = layout.corpus_audio(folder)
     if kind == "speech":
         make_speech_corpus(audio, language, minutes * 60, random_state=seed)
     else:
         make_nonspeech_corpus(audio, minutes * 60, random_state=seed)
-    return build_manifest(audio, folder / "manifest.tsv")
+    return build_manifest(audio, layout.corpus_manifest(folder))
 
 
 def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
@@ -164,8 +164,8 @@ def _build_corpora(out: Path, cfg: DemoConfig) -> dict[str, Path]:
              "sound": ("nonspeech", None, cfg.seed + 3)}
     manifests = {}
     for name, (kind, language, seed) in specs.items():
-        folder = out / "corpora" / name
-        manifest = folder / "manifest.tsv"
+        folder = layout.demo_part(out, "corpora", name)
+        manifest = layout.corpus_manifest(folder)
         params = {"kind": kind, "language": language, "seed": seed,
                   "minutes": cfg.corpus_minutes}
         marker = layout.stage_marker(folder)
@@ -187,18 +187,21 @@ def _run_behaviour(out: Path, checkpoints: dict[str, Path], cfg: DemoConfig) -> 
     from ..behaviour import make_synthetic_abx, run_abx
     from ..plotting import plot_abx_profile
 
-    folder = out / "behaviour"
-    items = folder / "items" / "items.item"
+    folder = layout.demo_part(out, "behaviour")
+    item_dir = layout.demo_part(out, "behaviour", "items")
+    items = layout.abx_items(item_dir)
     params = {"seed": cfg.seed, "n_speakers": 3, "vowels": "aeiu", "consonants": "sm"}
     if not _stage_done(layout.stage_marker(folder, "items"), params):
         t0 = time.perf_counter()
-        make_synthetic_abx(folder / "items", n_speakers=3, vowels=("a", "e", "i", "u"),
+        make_synthetic_abx(item_dir, n_speakers=3, vowels=("a", "e", "i", "u"),
                            consonants=("s", "m"), random_state=cfg.seed)
         _mark(layout.stage_marker(folder, "items"), params, t0)
-    audio = folder / "items" / "audio"
-    frames = [run_abx(items, folder / model_id, model=ckpt, audio=audio,
-                      model_id=model_id) for model_id, ckpt in checkpoints.items()]
-    mfcc = run_abx(items, folder / "mfcc", baseline="mfcc", audio=audio)
+    audio = layout.corpus_audio(item_dir)
+    frames = [run_abx(items, layout.demo_part(out, "behaviour", model_id), model=ckpt,
+                      audio=audio, model_id=model_id)
+              for model_id, ckpt in checkpoints.items()]
+    mfcc = run_abx(items, layout.demo_part(out, "behaviour", "mfcc"), baseline="mfcc",
+                   audio=audio)
     scores = pd.concat([*frames, mfcc], ignore_index=True)
     with atomic_path(layout.abx_file(folder, "scores.tsv")) as tmp:
         scores.to_csv(tmp, sep="\t", index=False)
@@ -210,19 +213,19 @@ def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) ->
     """A native-speech HuBERT / WavLM model on MFCC targets (K = 100)."""
     from ..training import build_targets, make_config, train
 
-    targets = out / "targets" / f"speech-{cfg.language}"
+    targets = layout.demo_part(out, "targets", f"speech-{cfg.language}")
     params = {"manifest": str(manifest), "seed": cfg.seed, "n_clusters": 100}
     if not _stage_done(layout.stage_marker(targets), params):
         t0 = time.perf_counter()
         build_targets([manifest], targets, n_clusters=100, fraction=1.0,
                       seed=cfg.seed)
         _mark(layout.stage_marker(targets), params, t0)
-    ckpt = out / "models" / f"native-{objective}"
+    ckpt = layout.demo_part(out, "models", f"native-{objective}")
     tcfg = make_config(regime=f"speech-{cfg.language}", preset="tiny",
                        corpus=[str(manifest)], out=str(ckpt), seed=cfg.seed,
                        objective=objective, targets=str(targets),
                        max_steps=cfg.train_steps)
-    done = ckpt / "brainscore_speech.json"
+    done = layout.checkpoint_meta(ckpt)
     if done.is_file() and read_json(done).get("step") == tcfg.max_steps:
         logger.info("Model 'native-%s' already trained; skipping", objective)
     else:
@@ -257,12 +260,12 @@ def _train_stage(out: Path, cfg: DemoConfig, manifests: dict[str, Path]
     checkpoints = {}
     for model_id, (regime, corpus) in MODELS.items():
         regime = regime.format(**fmt)
-        ckpt = out / "models" / model_id
+        ckpt = layout.demo_part(out, "models", model_id)
         corpora = [str(manifests[corpus.format(**fmt)])] if corpus else []
         tcfg = make_config(regime=regime, preset="tiny", corpus=corpora,
                            out=str(ckpt), seed=cfg.seed,
                            max_steps=cfg.train_steps if corpus else None)
-        done = ckpt / "brainscore_speech.json"
+        done = layout.checkpoint_meta(ckpt)
         if done.is_file() and read_json(done).get("step") == tcfg.max_steps:
             logger.info("Model %r already trained; skipping", model_id)
         else:
@@ -324,15 +327,15 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    write_json(out / "demo_config.json", asdict(cfg))
+    write_json(layout.demo_file(out, "config"), asdict(cfg))
 
     with _timed("corpora", timings):
         manifests = _build_corpora(out, cfg)
 
-    study = out / "study"
+    study = layout.demo_part(out, "study")
     with _timed("simulate", timings):
         _simulate_stage(out, study, cfg)
-    bids = study / "bids"
+    bids = layout.study_part(study, "bids")
 
     with _timed("train", timings):
         checkpoints = _train_stage(out, cfg, manifests)
@@ -340,14 +343,15 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
     acts = {}
     with _timed("extract", timings):
         for model_id, ckpt in checkpoints.items():
-            acts[model_id] = out / "activations" / model_id
-            extract_stimuli(ckpt, bids / "stimuli", acts[model_id], model_id=model_id)
+            acts[model_id] = layout.demo_part(out, "activations", model_id)
+            extract_stimuli(ckpt, layout.stimuli_dir(bids), acts[model_id],
+                            model_id=model_id)
     with _timed("behaviour", timings):
         behaviour = _run_behaviour(out, checkpoints, cfg)
     # the planted stage features: scoring them shows what a perfect model would give
-    acts["stages"] = study / "activations" / "stages"
+    acts["stages"] = layout.study_part(study, "activations", "stages")
 
-    deriv = out / "derivatives"
+    deriv = layout.demo_part(out, "derivatives")
     subjects = [f"{i:02d}" for i in range(1, cfg.n_subjects + 1)]
     with _timed("score", timings):
         for subject in subjects:
@@ -355,20 +359,20 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
                 score_subject(bids, subject, act_dir, deriv, space="fsaverage5",
                               task="listen", language=cfg.language)
 
-    group = out / "group"
+    group = layout.demo_part(out, "group")
     with _timed("group", timings):
         # few subjects: a Wilcoxon test's p-value floor (2 / 2**n) cannot survive
         # FDR and the best-layer selection correction, so the demo uses the
         # parametric one-sample t-test. With 3 subjects nothing survives even that
         # (measured: 0 significant vertices), hence 6 subjects by default.
         run_group(deriv, group, test="ttest", random_state=cfg.seed)
-    figures_dir = out / "figures"
+    figures_dir = layout.demo_part(out, "figures")
     with _timed("figures", timings):
         figures = _figures_stage(group, figures_dir)
         report = make_report(group, layout.report_file(out), figures=figures,
                              behaviour=behaviour)
     timings["total"] = round(time.perf_counter() - t_start, 1)
-    write_json(out / "demo_timings.json", timings)
+    write_json(layout.demo_file(out, "timings"), timings)
     logger.info("Demo finished in %.0f s (%s)", timings["total"],
                 ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total"))
     return Path(report)

@@ -339,7 +339,7 @@ def _find_activations(job: _ScoreJob) -> None:
     available = sorted(p.stem for p in act_dir.glob("*.h5") if ".tmp-" not in p.name)
     act_files, metas = {}, {}
     for spec in specs:
-        path = act_dir / f"{spec.stimulus}.h5"
+        path = layout.activation_file(act_dir, spec.stimulus)
         if not path.is_file():
             raise FileNotFoundError(
                 f"No activations for stimulus {spec.stimulus!r} (sub-{sub} "
@@ -461,7 +461,7 @@ def _prepare_targets(job: _ScoreJob) -> None:
     prefix = output_prefix(sub, task_label, space, model_id)
     model_ent = _safe_entity(model_id)
     sub_dir = out / f"sub-{sub}"
-    cache_dir = sub_dir / ".cache"
+    cache_dir = layout.cache_dir(sub_dir)
     params = {"alphas": [float(a) for a in alphas], "cv": cv,
               "alpha_selection": alpha_selection, "hrf_model": hrf_model,
               "scaling": scaling, "confounds_strategy": list(confounds_strategy),

@@ -464,9 +464,10 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         n_runs=n_runs, tr_s=tr_s, scans_per_run=scans_per_run,
         repeat_story=repeat_story, padding_end_s=padding_end_s)
     out = check_output_dir(out, what="output folder")
-    st = _StudyPlan(out=out, bids=out / "bids",
-                    deriv=out / "bids" / "derivatives" / "fmriprep",
-                    truth_dir=out / "truth", act_dir=out / "activations" / "stages",
+    bids = layout.study_part(out, "bids")
+    st = _StudyPlan(out=out, bids=bids, deriv=layout.fmriprep_dir(bids),
+                    truth_dir=layout.study_part(out, "truth"),
+                    act_dir=layout.study_part(out, "activations", "stages"),
                     model_id="stages", n_subjects=n_subjects, n_runs=n_runs, tr_s=tr_s,
                     space=space, seed=seed, scans=scans, language=language, task=task,
                     from_model=from_model, n_units=n_units, radius_mm=radius_mm,
@@ -587,7 +588,7 @@ def _check_simulate_args(*, space, generator, mode, story_locked, from_model,
         except FileNotFoundError:
             spec = {"kind": "local", "path": Path(from_model)}
         fm = spec.get("path")
-        if spec["kind"] == "local" and not (fm / "config.json").is_file():
+        if spec["kind"] == "local" and not (fm / layout.HF_CONFIG).is_file():
             raise FileNotFoundError(
                 f"'from_model' must be a checkpoint folder (config.json + weights), "
                 f"a hub id (org/name[@revision]) or a registry name, got {fm}"
@@ -641,9 +642,9 @@ def _plant_features(st: _StudyPlan, rng: np.random.Generator) -> int:
             "seed": seed, "audio": sorted(audio_kind)}
     layer_info = relative_depths(layer_names)  # one layer axis (see _layers.py)
     if from_model is not None:
-        layer_feats, layer_names, model_id, meta = _model_layers(from_model, bids /
-                                                                 "stimuli", stims)
-        act_dir = out / "activations" / model_id
+        layer_feats, layer_names, model_id, meta = _model_layers(
+            from_model, layout.stimuli_dir(bids), stims)
+        act_dir = layout.study_part(out, "activations", model_id)
         layer_info = meta.pop("_layer_info")
     n_keep = n_units // 2
     partial_feats = None
@@ -665,7 +666,7 @@ def _plant_features(st: _StudyPlan, rng: np.random.Generator) -> int:
     write_json(layout.activation_index(act_dir),
                {"model_id": model_id, "stimuli": sorted(stims), "layers": layer_names})
     if partial_feats is not None:
-        part_dir = out / "activations" / "partial"
+        part_dir = layout.study_part(out, "activations", "partial")
         part_meta = {**meta, "preset": "partial", "regime": "simulated-partial"}
         for name, (feats, times) in partial_feats.items():
             StimulusActivations(
@@ -831,14 +832,14 @@ def _write_subject_runs(st: _StudyPlan, sub: str, srng, signal, clean_bold,
         st.stims, st.run_stims, st.bounds, st.hemi_sizes, st.n_targets,
         st.slice_times, st.tzero)
     run_r = []
-    func = bids / f"sub-{sub}" / "func"
-    dfunc = deriv / f"sub-{sub}" / "func"
+    func, dfunc = layout.bids_func(bids, sub), layout.bids_func(deriv, sub)
     for r in range(1, n_runs + 1):
         n = scans[r - 1]
         stim = run_stims[r - 1]
         _write_tsv(layout.sim_events(func, sub, task, r),
                    {"onset": [0.0], "duration": [round(stims[stim].size / SFREQ, 3)],
-                    "trial_type": ["story"], "stim_file": [f"{stim}.wav"]})
+                    "trial_type": ["story"],
+                    "stim_file": [layout.sim_stimulus(bids, stim).name]})
         raw_side = {"TaskName": task, "RepetitionTime": tr_s, "Simulated": True}
         if slice_times is not None:
             raw_side["SliceTiming"] = slice_times

@@ -218,7 +218,7 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("isa", [None, "AVX512_CORE_BF16"])
+@pytest.mark.parametrize("isa", [None, "AVX512_CORE_BF16", "AVX2"])
 def test_bfloat16_per_unit_r_on_every_isa(isa):
     # oneDNN picks AMX where the CPU has it; ONEDNN_MAX_CPU_ISA caps it. Each ISA
     # runs in a fresh process (oneDNN reads the variable once).

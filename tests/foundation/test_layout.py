@@ -53,6 +53,56 @@ def test_group_and_other_names(tmp_path):
     assert L.container_sidecar(tmp_path / "a.npz") == tmp_path / "a.json"
 
 
+def test_checkpoint_corpus_study_and_demo_names(tmp_path):
+    ck = tmp_path / "models" / "native"
+    assert L.checkpoint_meta(ck) == ck / "brainscore_speech.json"
+    assert L.checkpoint_weights(ck) == ck / "model.safetensors"
+    assert L.checkpoint_state(ck) == ck / "train_state" / "state.pt"
+    assert L.checkpoint_metrics(ck).name == "metrics.jsonl"
+    assert L.checkpoint_best(ck) == ck / "best"
+    assert L.checkpoint_sibling(ck, "old-tmp") == ck.parent / ".native.old-tmp"
+    assert [L.checkpoint_model_file(ck, f).name for f in L.CHECKPOINT_MODEL_FILES] \
+        == ["config.json", "model.safetensors", "preprocessor_config.json"]
+    assert {"train_state", "best", "metrics.jsonl"} < L.CHECKPOINT_ENTRIES
+    with pytest.raises(ValueError, match="name must be one of"):
+        L.checkpoint_model_file(ck, "pytorch_model.bin")
+    assert [L.targets_file(tmp_path, k).name for k in ("meta", "labels", "kmeans")] \
+        == ["targets.json", "labels.npz", "kmeans.npz"]
+    with pytest.raises(ValueError, match="part must be one of"):
+        L.targets_file(tmp_path, "codebook")
+    audio = L.corpus_audio(tmp_path)
+    assert audio == tmp_path / "audio"
+    assert L.corpus_audio(tmp_path, "a") == audio / "a.wav"
+    assert L.corpus_clip(audio, "en", 7).name == "en_00007.wav"
+    assert L.corpus_description(audio, "sound").name == "sound_corpus.json"
+    assert L.corpus_manifest(tmp_path).name == "manifest.tsv"
+    assert L.abx_items(tmp_path).name == "items.item"
+    assert L.abx_item_audio(tmp_path).name == "item_audio"
+    assert L.cache_dir(tmp_path).name == ".cache"
+    assert L.abx_activations(tmp_path).name == "activations"
+    assert L.abx_activations(tmp_path, "mfcc").name == "activations_mfcc"
+    bids = L.study_part(tmp_path, "bids")
+    assert bids == tmp_path / "bids"
+    assert L.study_part(tmp_path, "activations", "stages") == \
+        tmp_path / "activations" / "stages"
+    with pytest.raises(ValueError, match="part must be 'bids', 'truth'"):
+        L.study_part(tmp_path, "derivatives")
+    with pytest.raises(ValueError, match="a model name is needed"):
+        L.study_part(tmp_path, "activations")
+    with pytest.raises(ValueError, match="a model name is needed"):
+        L.study_part(tmp_path, "truth", "stages")
+    assert L.fmriprep_dir(bids) == bids / "derivatives" / "fmriprep"
+    assert L.bids_func(bids, "01") == bids / "sub-01" / "func"
+    assert L.sim_stimulus(bids, "s1") == L.stimuli_dir(bids) / "s1.wav"
+    assert L.demo_part(tmp_path, "models", "sound") == tmp_path / "models" / "sound"
+    assert L.demo_part(tmp_path, "figures") == tmp_path / "figures"
+    with pytest.raises(ValueError, match="part must be one of"):
+        L.demo_part(tmp_path, "checkpoints")
+    assert L.demo_file(tmp_path, "timings").name == "demo_timings.json"
+    with pytest.raises(ValueError, match="name must be 'config' or 'timings'"):
+        L.demo_file(tmp_path, "log")
+
+
 def test_write_gifti_round_trip(tmp_path):
     import nibabel as nib
 

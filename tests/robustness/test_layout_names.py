@@ -27,8 +27,8 @@ def _files(root: Path) -> set[Path]:
 def _study_names(world: World) -> set[Path]:
     truth = json.loads((world.study / "truth" / "truth.json").read_text())
     task, space = truth["task"], truth["space"]
-    bids, truth_dir = world.bids, world.study / "truth"
-    deriv = bids / "derivatives" / "fmriprep"
+    bids, truth_dir = world.bids, L.study_part(world.study, "truth")
+    deriv = L.fmriprep_dir(bids)
     subjects = [p.name[4:] for p in sorted(bids.glob("sub-*"))]
     names = {L.derivatives_description(bids), L.derivatives_description(deriv),
              L.bids_participants(bids), L.sim_truth_json(truth_dir)}
@@ -38,7 +38,7 @@ def _study_names(world: World) -> set[Path]:
     names |= {L.sim_truth_map(truth_dir, h, d) for h in HEMIS
               for d in ("stage", "driven", "contrast")}
     for sub in subjects:
-        func, dfunc = bids / f"sub-{sub}" / "func", deriv / f"sub-{sub}" / "func"
+        func, dfunc = L.bids_func(bids, sub), L.bids_func(deriv, sub)
         names.add(L.sim_truth(truth_dir, sub))
         for r in range(1, len(truth["run_stimuli"]) + 1):
             names |= {L.sim_events(func, sub, task, r),

@@ -21,9 +21,10 @@ ISA comparison (``--isa-only`` runs just this part): the BASE-size model built
 from its config extracts the same audio in float32 and in bfloat16, in one
 subprocess per oneDNN ISA: the default (AMX where the CPU has it),
 ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` and ``AVX2``; per-unit Pearson r of every
-layer against float32 must stay >= 0.999 under each. The CPU's bf16-relevant flags (avx2,
-avx512_bf16, amx_bf16) are recorded beside the numbers: on a CPU without them
-both settings run the same (emulated) bf16 path, and the comparison says so.
+layer against float32 must stay >= 0.999 under each. The CPU's bf16-relevant
+flags (avx2, avx512_bf16, amx_bf16) are recorded beside the numbers: on a CPU
+without them every setting runs the same (emulated) bf16 path, and the
+comparison says so.
 
 Usage::
 

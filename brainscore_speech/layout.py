@@ -415,9 +415,11 @@ HF_CONFIG = "config.json"
 HF_WEIGHTS = "model.safetensors"
 HF_PREPROCESSOR = "preprocessor_config.json"
 CHECKPOINT_MODEL_FILES = (HF_CONFIG, HF_WEIGHTS, HF_PREPROCESSOR)
+_STATE_DIR, _STATE_FILE = "train_state", "state.pt"
+_METRICS, _BEST = "metrics.jsonl", "best"
 #: Every entry a checkpoint folder may hold (files and folders).
 CHECKPOINT_ENTRIES = frozenset({CHECKPOINT_META, *CHECKPOINT_MODEL_FILES,
-                                "train_state", "metrics.jsonl", "best"})
+                                _STATE_DIR, _METRICS, _BEST})
 
 
 def checkpoint_meta(ckpt) -> Path:
@@ -439,17 +441,17 @@ def checkpoint_weights(ckpt) -> Path:
 
 def checkpoint_metrics(ckpt) -> Path:
     """``CKPT/metrics.jsonl`` (one JSON record per logged update)."""
-    return Path(ckpt) / "metrics.jsonl"
+    return Path(ckpt) / _METRICS
 
 
 def checkpoint_state(ckpt) -> Path:
     """``CKPT/train_state/state.pt`` (optimiser, scheduler, RNG and data order)."""
-    return Path(ckpt) / "train_state" / "state.pt"
+    return Path(ckpt) / _STATE_DIR / _STATE_FILE
 
 
 def checkpoint_best(ckpt) -> Path:
     """``CKPT/best/``: the best-validation weights (hard links, same file names)."""
-    return Path(ckpt) / "best"
+    return Path(ckpt) / _BEST
 
 
 def checkpoint_sibling(ckpt, tag: str) -> Path:

@@ -238,7 +238,8 @@ def safe_join(root: str | os.PathLike, relative: str, *, what: str = "path") -> 
 
 
 def remove_stale_temps(folder: str | os.PathLike, *,
-                       names: Iterable[str] | None = None) -> list[Path]:
+                       names: Iterable[str] | None = None,
+                       recursive: bool = False) -> list[Path]:
     """Delete the temp files that killed writers (:func:`atomic_path`) left behind.
 
     :func:`atomic_path` removes its temp file when the body raises, but a process
@@ -249,10 +250,13 @@ def remove_stale_temps(folder: str | os.PathLike, *,
     Parameters
     ----------
     folder : path
-        Only this folder (not its subfolders).
+        The folder to clean (only this folder unless ``recursive``).
     names : iterable of str, optional
         Final file names (or stems) whose temps to remove; default every temp
         file in ``folder``.
+    recursive : bool, default=False
+        Also clean every subfolder: for a step that owns its whole output tree
+        (the simulator, ``abx``, the demo), whose writers are spread over it.
 
     Returns
     -------
@@ -264,7 +268,7 @@ def remove_stale_temps(folder: str | os.PathLike, *,
         return []
     stems = None if names is None else {str(n).split(".")[0] for n in names}
     removed = []
-    for p in folder.glob(f"*{TMP_MARK}*"):
+    for p in (folder.rglob if recursive else folder.glob)(f"*{TMP_MARK}*"):
         if not p.is_file() or (stems is not None
                                and p.name.split(TMP_MARK)[0] not in stems):
             continue

@@ -25,7 +25,14 @@ import numpy as np
 import pandas as pd
 
 from .. import layout as L
-from .._io import atomic_path, make_provenance, params_hash, safe_join, write_json
+from .._io import (
+    atomic_path,
+    make_provenance,
+    params_hash,
+    remove_stale_temps,
+    safe_join,
+    write_json,
+)
 from .._logging import logger, progress, verbose
 from .._validation import check_option
 from ..containers import read_activation_layer, read_activation_meta
@@ -87,6 +94,7 @@ def _write_item_audio(items: Items, audio_index: dict[str, Path], folder: Path
     from ..data.audio import load_audio
 
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(folder)  # a killed run's half-written cut
     t = items.table
     paths, cache = [], {}
     for name, rec in t.iterrows():
@@ -250,6 +258,8 @@ def run_abx(
                 "acts": {f: params_hash(m["provenance"]) for f, m in metas.items()}}
     cache_dir = L.cache_dir(out)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (out, cache_dir):  # temps a killed run left (it resumes here)
+        remove_stale_temps(folder)
     all_deltas, rows = [], []
     for layer in progress(wanted, desc="abx", unit="layer"):
         table, row = _abx_layer(layer, base_key, cache_dir, feat_items, items_obj,
@@ -472,6 +482,8 @@ def run_abx_humans(
               "native": [list(p) for p in native]}
     cache = L.cache_dir(out)
     cache.mkdir(parents=True, exist_ok=True)
+    for folder in (out, cache):  # temps a killed run left (it resumes here)
+        remove_stale_temps(folder)
     summaries, boots = [], []
     for model in progress(models, desc="humans", unit="model"):
         key = params_hash({**params, "model": model,

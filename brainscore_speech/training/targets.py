@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 
 from .. import layout
-from .._io import atomic_path, file_hash, make_provenance, read_json, write_json
+from .._io import (
+    atomic_path,
+    file_hash,
+    make_provenance,
+    read_json,
+    remove_stale_temps,
+    write_json,
+)
 from .._logging import logger, progress, verbose
 from .._validation import check_random_state
 from ..data.audio import TARGET_SFREQ, load_audio
@@ -611,6 +618,8 @@ def build_targets(corpus: Sequence[str | os.PathLike], out: str | os.PathLike, *
     offsets = np.concatenate([[0], np.cumsum([len(x) for x in labels])])
     offsets = offsets.astype(np.int64)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out, names=[layout.targets_file(out, k).name
+                                   for k in ("kmeans", "labels", "meta")])
     with atomic_path(layout.targets_file(out, "kmeans")) as tmp:
         np.savez(tmp, cluster_centers=centers, feature_dim=np.int64(dim),
                  kind=np.str_(kind))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import layout
-from .._io import check_output_dir, read_json, write_json
+from .._io import check_output_dir, read_json, remove_stale_temps, write_json
 from .._logging import logger
 from .._logging import verbose as _verbose
 
@@ -234,6 +234,21 @@ def _train_masked(out: Path, manifest: Path, objective: str, cfg: DemoConfig) ->
     return ckpt
 
 
+def _remove_demo_temps(out: Path) -> None:
+    """Delete the ``.tmp-`` files a killed demo left in its own folders.
+
+    Each stage cleans what it resumes, but a stage killed inside a write that
+    the next run skips or redoes from scratch would otherwise keep its temp file.
+    Only ``OUT`` itself and the demo's stage folders (:data:`layout.DEMO_PARTS`)
+    are swept, never anything else a user keeps beside them.
+    """
+    removed = remove_stale_temps(out)
+    for part in layout.DEMO_PARTS:
+        removed += remove_stale_temps(layout.demo_part(out, part), recursive=True)
+    if removed:
+        logger.info("Removed %d temp file(s) left by an interrupted demo", len(removed))
+
+
 def _simulate_stage(out: Path, study: Path, cfg: DemoConfig) -> None:
     """Simulate the study (skipped when its record matches the parameters)."""
     from .simulate import simulate_study
@@ -325,6 +340,7 @@ def run_demo(out: str | os.PathLike = "demo_out", config: DemoConfig | None = No
     cfg = config or DemoConfig()
     out = check_output_dir(Path(out).resolve(), what="output folder")
     out.mkdir(parents=True, exist_ok=True)
+    _remove_demo_temps(out)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     write_json(layout.demo_file(out, "config"), asdict(cfg))

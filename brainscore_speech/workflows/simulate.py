@@ -44,7 +44,13 @@ from typing import Any
 import numpy as np
 
 from .. import layout
-from .._io import atomic_path, check_output_dir, make_provenance, write_json
+from .._io import (
+    atomic_path,
+    check_output_dir,
+    make_provenance,
+    remove_stale_temps,
+    write_json,
+)
 from .._layers import relative_depths
 from .._logging import logger, verbose
 from .._validation import check_option, check_random_state
@@ -465,6 +471,10 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         repeat_story=repeat_story, padding_end_s=padding_end_s)
     out = check_output_dir(out, what="output folder")
     bids = layout.study_part(out, "bids")
+    for part in (out, bids, layout.study_part(out, "truth"),
+                 layout.study_part(out, "activations", "stages").parent):
+        # a killed run's half-written files (the study is rewritten whole)
+        remove_stale_temps(part, recursive=part != out)
     st = _StudyPlan(out=out, bids=bids, deriv=layout.fmriprep_dir(bids),
                     truth_dir=layout.study_part(out, "truth"),
                     act_dir=layout.study_part(out, "activations", "stages"),

@@ -74,6 +74,9 @@ def test_abx_cli_model_writes_tidy_outputs_and_resumes(synthetic, tiny_ckpt_abx,
     # a re-run reuses the extraction and the per-layer cache
     stamp = {p: p.stat().st_mtime_ns for p in (out / ".cache").iterdir()}
     h5 = {p: p.stat().st_mtime_ns for p in (out / "activations").glob("*.h5")}
+    # ... and removes what a run killed inside a write left behind
+    for p in (out / "abx_scores.tmp-k1.tsv", out / ".cache" / "abx-transf0.tmp-q.tsv"):
+        p.write_text("half-written")
     code, _, stderr = run_cli(args + ["--no-figure"])
     assert code == 0, stderr
     assert {p: p.stat().st_mtime_ns for p in (out / ".cache").iterdir()} == stamp

@@ -87,6 +87,25 @@ def test_simulate_is_deterministic(tmp_path):
     np.testing.assert_array_equal(ta["planted_r"], tb["planted_r"])
 
 
+def test_simulate_rerun_removes_temps_of_a_killed_run(tmp_path):
+    # a process killed inside a write leaves "<stem>.tmp-XXXX<suffix>" beside the
+    # final name; the re-run (what a resumed demo does) must leave none behind
+    kw = dict(n_subjects=1, n_runs=2, scans_per_run=20, seed=5)
+    study = simulate_study(tmp_path / "s", **kw)
+    func = study.bids_root / "derivatives/fmriprep/sub-01/func"
+    bold = func / "sub-01_task-listen_run-1_space-fsaverage5_hemi-R_bold.func.gii"
+    planted = [func / "sub-01_task-listen_run-1_space-fsaverage5_hemi-R_bold.tmp-"
+               "2sji7fuy.func.gii", study.truth / "truth.tmp-abcd.json",
+               study.activations / "story1.tmp-x1.h5"]
+    for p in planted:
+        p.write_bytes(b"half-written")
+    reference = bold.read_bytes()
+    simulate_study(tmp_path / "s", **kw)
+    assert not [p for p in planted if p.exists()]
+    assert not list((tmp_path / "s").rglob("*.tmp-*"))
+    assert bold.read_bytes() == reference
+
+
 def test_make_procedural_speech_has_syllable_rhythm():
     wav = make_procedural_speech(20.0, random_state=0)
     assert wav.dtype == np.float32 and wav.shape == (320000,)

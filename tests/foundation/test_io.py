@@ -11,6 +11,7 @@ from brainscore_speech._io import (
     make_provenance,
     params_hash,
     read_json,
+    remove_stale_temps,
     safe_join,
     write_json,
 )
@@ -30,6 +31,24 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
         tmp.write_bytes(b"full")
     assert target.read_bytes() == b"full"
     assert os.listdir(tmp_path) == ["out.npz"]
+
+
+def test_remove_stale_temps_folder_names_and_recursive(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    top = [tmp_path / "a.tmp-x1.npz", tmp_path / "b.tmp-y2.json"]
+    deep = sub / "c.tmp-z3.func.gii"
+    keep = [tmp_path / "a.npz", tmp_path / "notes.txt", sub / "c.func.gii"]
+    for p in [*top, deep, *keep]:
+        p.write_bytes(b"x")
+    (tmp_path / "d.tmp-dir").mkdir()  # folders are never removed
+    assert remove_stale_temps(tmp_path, names=["a.npz"]) == [top[0]]
+    assert top[1].exists() and deep.exists()
+    assert remove_stale_temps(tmp_path) == [top[1]]
+    assert deep.exists()  # not recursive by default
+    assert remove_stale_temps(tmp_path, recursive=True) == [deep]
+    assert all(p.exists() for p in keep) and (tmp_path / "d.tmp-dir").is_dir()
+    assert remove_stale_temps(tmp_path / "missing") == []
 
 
 def test_json_roundtrip_and_errors(tmp_path):

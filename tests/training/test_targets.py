@@ -188,9 +188,15 @@ def test_kmeans_file_for_another_dimension(mfcc_targets, chirp_manifest, tmp_pat
                                         r"features, but MFCC features are "
                                         r"39-dimensional"):
         build_targets([chirp_manifest], tmp_path / "t2", kmeans_file=km)
-    # reusing the right file gives the same labels as the fit it came from
+    # reusing the right file gives the same labels as the fit it came from; a
+    # killed run's temp files in the folder are removed, anything else is kept
+    (tmp_path / "t3").mkdir()
+    stale, other = tmp_path / "t3" / "labels.tmp-k1.npz", tmp_path / "t3" / "x.tmp-1"
+    for p in (stale, other):
+        p.write_bytes(b"half")
     t2 = build_targets([chirp_manifest], tmp_path / "t3",
                        kmeans_file=mfcc_targets.path / "kmeans.npz")
+    assert not stale.exists() and other.exists()
     for k, v in t2.labels.items():
         np.testing.assert_array_equal(v, mfcc_targets.labels[k])
 

@@ -42,9 +42,22 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     mtimes = {p: p.stat().st_mtime_ns for p in ls_files}
     ckpt_mtime = (out / "models" / "native" / "model.safetensors").stat().st_mtime_ns
 
+    # a process killed inside a write leaves its temp file: the re-run removes the
+    # demo's own, and never a user's file beside the demo's folders
+    planted = [out / "demo_timings.tmp-k1.json",
+               out / "derivatives" / "sub-01" / "x_layerscores.tmp-k2.npz",
+               out / "study" / "truth" / "truth.tmp-k3.json"]
+    mine = out / "my_notes" / "draft.tmp-k4.txt"  # not a demo folder
+    mine.parent.mkdir()
+    for p in [*planted, mine]:
+        p.write_text("half-written")
+
     # 2. the re-run resumes: nothing upstream of the group stage is redone
     monkeypatch.setattr(analysis, "run_group", original)
     report = run_demo(out, SMALL)
+    assert not [p for p in planted if p.exists()] and mine.exists()
+    mine.unlink()
+    mine.parent.rmdir()
     assert {p: p.stat().st_mtime_ns for p in ls_files} == mtimes
     weights = out / "models" / "native" / "model.safetensors"
     assert weights.stat().st_mtime_ns == ckpt_mtime

@@ -49,6 +49,29 @@ def ensure_env() -> None:
     STAMP.write_text(want + "\n")
 
 
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _parallel(rest: list[str], env: dict[str, str]) -> list[str]:
+    """``-n N --dist loadfile`` (one pytest-xdist worker per usable CPU, at most 4,
+    each test file in one worker so that module fixtures are built once), with one
+    BLAS / torch thread per worker; nothing when the caller chose ``-n`` or
+    ``-p no:xdist``, when one CPU is usable, or when pytest-xdist is missing."""
+    n = min(_usable_cpus(), 4)
+    chosen = any(a == "-n" or a.startswith(("-n=", "--numprocesses")) or
+                 a == "no:xdist" for a in rest)
+    has_xdist = subprocess.call([str(PY), "-c", "import xdist"],
+                                stderr=subprocess.DEVNULL) == 0
+    if chosen or n < 2 or not has_xdist:
+        return []
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return ["-n", str(n), "--dist", "loadfile"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test", "install"):
         print(__doc__)
@@ -62,7 +85,7 @@ def main(argv: list[str]) -> int:
         return _run([BIN / "brainscore-speech", "demo", *out])
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                BRAINSCORE_SPEECH_PROGRESS="off", MPLBACKEND="Agg")
-    code = _run([PY, "-m", "pytest", *rest], cwd=ROOT, env=env)
+    code = _run([PY, "-m", "pytest", *_parallel(rest, env), *rest], cwd=ROOT, env=env)
     if code == 5:
         print("pytest collected no tests: treating this as a failure.")
         return 1

@@ -61,6 +61,20 @@ def _close_figures():
         plt.close("all")
 
 
+@pytest.fixture(autouse=True)
+def _restore_log_level():
+    """An in-process CLI run (``run_cli(["-q", ...])``) sets the package's log
+    level for the process; put it back so that no test sees another's level
+    (under pytest-xdist a worker runs files in an order serial runs never do)."""
+    from brainscore_speech import _logging
+
+    level = _logging.logger.level
+    yield
+    if _logging.logger.level != level:
+        _logging.logger.setLevel(level)
+        _logging.sync_third_party_progress()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(42)

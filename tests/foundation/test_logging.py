@@ -119,6 +119,10 @@ def test_third_party_bars_follow_our_switch(monkeypatch):
 
     monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
     monkeypatch.setenv("BRAINSCORE_SPEECH_PROGRESS", "on")
+    # at INFO (whatever level an earlier test in this process left), -q inside
+    level = _logging.logger.level
+    _logging.logger.setLevel(logging.INFO)
+    _logging.sync_third_party_progress()
     try:
         with use_log_level("WARNING"):  # -q
             assert hub_utils.are_progress_bars_disabled()
@@ -134,6 +138,7 @@ def test_third_party_bars_follow_our_switch(monkeypatch):
     finally:
         monkeypatch.setenv("BRAINSCORE_SPEECH_PROGRESS", "on")
         monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+        _logging.logger.setLevel(level)
         _logging.sync_third_party_progress()
 
 

@@ -471,10 +471,11 @@ def simulate_study(out: str | os.PathLike, *, n_subjects: int = 3, n_runs: int =
         repeat_story=repeat_story, padding_end_s=padding_end_s)
     out = check_output_dir(out, what="output folder")
     bids = layout.study_part(out, "bids")
-    for part in (out, bids, layout.study_part(out, "truth"),
+    # a killed run's half-written files (the study is rewritten whole), in the
+    # three trees the simulator writes (nothing is written in OUT itself)
+    for tree in (bids, layout.study_part(out, "truth"),
                  layout.study_part(out, "activations", "stages").parent):
-        # a killed run's half-written files (the study is rewritten whole)
-        remove_stale_temps(part, recursive=part != out)
+        remove_stale_temps(tree, recursive=True)
     st = _StudyPlan(out=out, bids=bids, deriv=layout.fmriprep_dir(bids),
                     truth_dir=layout.study_part(out, "truth"),
                     act_dir=layout.study_part(out, "activations", "stages"),

@@ -232,8 +232,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--output", default=str(Path(__file__).parent / "results"
-                                                / "bench_encoding.json"))
+                                                / "bench_encoding.json"),
+                        help="JSON file, or a folder to write bench_encoding.json in")
     args = parser.parse_args(argv)
+    if Path(args.output).is_dir():
+        args.output = str(Path(args.output) / "bench_encoding.json")
     if args.worker:
         worker(args.worker, args.size, args.layers, args.max_folds, args.targets,
                args.out)

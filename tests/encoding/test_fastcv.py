@@ -177,3 +177,24 @@ def test_estimate_job_fast_is_cheaper_at_lpp_size():
     assert fast["eighs"] == exact["eighs"] == 20 * 9 * 9
     assert 0.5 < fast["peak_gb"] < 2.0
     assert fast["seconds"] < exact["seconds"]
+
+
+def test_bench_encoding_quick_writes_json_into_a_folder(tmp_path):
+    """The benchmark as a user runs it: ``--output`` a folder gets its JSON file."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_encoding.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--methods", "fast", "exact",
+         "--layers", "2", "--output", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads((tmp_path / "bench_encoding.json").read_text())
+    rows = out["sizes"]["quick"]["repeats"][0]
+    # the fast solver agrees with the exact float32 path (alphas and r)
+    assert rows["fast"]["vs_exact"]["alpha_agreement"] >= 0.995
+    assert rows["fast"]["vs_exact"]["max_abs_delta_r"] <= 1e-3
+    assert rows["fast"]["gemm_floor_s"] > 0

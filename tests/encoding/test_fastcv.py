@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,11 +185,6 @@ def test_estimate_job_fast_is_cheaper_at_lpp_size():
 
 def test_bench_encoding_quick_writes_json_into_a_folder(tmp_path):
     """The benchmark as a user runs it: ``--output`` a folder gets its JSON file."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_encoding.py"
     proc = subprocess.run(
         [sys.executable, str(script), "--quick", "--methods", "fast", "exact",

@@ -197,3 +197,61 @@ def test_bench_encoding_quick_writes_json_into_a_folder(tmp_path):
     assert rows["fast"]["vs_exact"]["alpha_agreement"] >= 0.995
     assert rows["fast"]["vs_exact"]["max_abs_delta_r"] <= 1e-3
     assert rows["fast"]["gemm_floor_s"] > 0
+
+
+def test_n_minima_counts_local_minima_over_evaluated_points():
+    nan = np.nan
+    curves = np.array([
+        [5.0, 5.0, 1.0, 5.0, 6.0],  # one minimum
+        [4.0, 3.0, 2.0, 1.0, 0.0],  # at the last alpha
+        [1.0, 3.0, 4.0, 2.0, 3.0],  # two
+        [3.0, 2.0, 2.0, 5.0, 5.0],  # a plateau is one; so is a flat end (ties)
+        [nan, 2.0, nan, nan, 1.0],  # unevaluated points are skipped
+    ]).T
+    np.testing.assert_array_equal(fastcv._n_minima(curves), [1, 1, 2, 2, 1])
+
+
+def test_runs_and_cols_keep_the_order_of_permuted_indices():
+    assert fastcv._runs(np.array([1, 1, 0, 1, 0, 1, 1, 1], bool)) == [(0, 2), (3, 4),
+                                                                      (5, 8)]
+    assert fastcv._runs(np.zeros(3, bool)) == []
+    assert fastcv._cols(np.array([2, 3, 4])) == slice(2, 5)
+    # consecutive values out of order are a gather, not a slice
+    np.testing.assert_array_equal(fastcv._cols(np.array([3, 2, 4])), [3, 2, 4])
+
+
+def test_coarse_probes_and_parallel_eighs_match_serial(rng):
+    np.testing.assert_array_equal(fastcv._coarse(10), [0, 3, 6, 9])
+    np.testing.assert_array_equal(fastcv._coarse(2), [0, 1])
+    mats = []
+    for _ in range(3):
+        x = rng.standard_normal((80, 30))
+        mats.append(x.T @ x)
+    serial = fastcv._eighs(mats, 1)
+    pooled = fastcv._eighs(mats, 2)
+    for g, (lam, _), (lam2, q2) in zip(mats, serial, pooled):
+        np.testing.assert_allclose(lam2, lam, rtol=1e-10)
+        np.testing.assert_allclose((q2 * lam2) @ q2.T, g, rtol=1e-9, atol=1e-9)
+
+
+def test_local_search_first_fold_is_coarse_and_equals_full_grid(study):
+    # the first fold probes every third alpha and walks from there (then the
+    # later folds' local windows): far fewer than 10 alphas per target and fold,
+    # and the same choice as the whole grid here
+    layers, Y, runs, _, _ = study
+    one = {"stage1": layers["stage1"]}
+    full = _score(one, Y, runs)
+    local = _score(one, Y, runs, solver="fast-local")
+    assert local.cv["cost"]["alphas_evaluated_per_target_fold"] < 6
+    _assert_same(local, full)
+
+
+def test_row_pearson_equals_pearson_r_on_the_transposes(rng):
+    a = rng.standard_normal((300, 40)).astype(np.float32)
+    b = (a + rng.standard_normal((300, 40))).astype(np.float32)
+    a[5] = 3.0  # constant row: NaN in both
+    b[7] = -2.0
+    ref = scoring.pearson_r(a.T, b.T)
+    got = fastcv.row_pearson(a, b, chunk=64)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    assert np.isnan(got[5]) and np.isnan(got[7])

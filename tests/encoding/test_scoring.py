@@ -111,7 +111,7 @@ def test_score_layers_close_to_oracle_ridge(study, scored):
     assert np.mean(ours) > 0.15  # and the scores are real
 
 
-@pytest.mark.parametrize("solver", ["fast", "exact"])
+@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
 def test_score_layers_float64_equals_sklearn_pipeline(study, solver):
     from sklearn.linear_model import Ridge
     from sklearn.preprocessing import StandardScaler
@@ -130,7 +130,7 @@ def test_score_layers_float64_equals_sklearn_pipeline(study, solver):
                                    rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("solver", ["fast", "exact"])
+@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
 def test_inner_scores_are_sklearn_validation_r2(study, solver):
     """``inner_scores``: the leave-one-training-run-out validation R^2 at the chosen
     alpha, from the outer fold's training runs only (what the layer selection
@@ -160,7 +160,7 @@ def test_inner_scores_are_sklearn_validation_r2(study, solver):
                                        rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("solver", ["fast", "exact"])
+@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
     from himalaya.backend import set_backend
@@ -190,7 +190,7 @@ def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
         assert agree.mean() >= 0.97
 
 
-@pytest.mark.parametrize("solver", ["fast", "exact"])
+@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
 def test_score_layers_no_leakage_across_runs(solver):
     # the features predict the BOLD only inside run 0: holding out run 0 must
     # give chance-level scores (the model never saw that relation)
@@ -240,7 +240,7 @@ def test_score_layers_single_run_contiguous_blocks_and_gcv(study, tmp_path):
     assert np.isnan(c.inner_scores).all()
 
 
-@pytest.mark.parametrize("solver", ["fast", "exact"])
+@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
 def test_score_layers_torch_backend_and_batches_match_numpy(study, solver):
     layers, Y, runs, _, _ = study
     sub = {k: layers[k] for k in ("stage1", "stage4")}

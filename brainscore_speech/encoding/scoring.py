@@ -277,9 +277,13 @@ def score_layers(
         same model (same alphas) with the products shared between folds and the
         validation predictions as one product per inner fold and alpha (see
         ``encoding/_fastcv.py``). ``"fast-local"``: also a local alpha search
-        after the first fold (about 3x fewer products; the same alphas where
-        the inner-CV error curves have a single minimum over the grid, which
-        small or noisy data may not have). GCV always uses the exact path.
+        after the first fold (~3.9 of 10 alphas evaluated, ~2x faster than
+        ``"fast"`` at LPP size). It chooses the grid argmin wherever the error
+        curve keeps one minimum over the grid: measured, the same alphas as the
+        exact path on 99.9997 % of (vertex, fold) pairs of the LPP-size
+        benchmark, but on 96 % only of the small, noisy simulated study of the
+        tests (curves with a second, deeper minimum in later folds), where the
+        default is the safe choice. GCV always uses the exact path.
     on_layer : callable, optional
         ``on_layer(name, scores)`` is called after each layer with that layer's
         one-layer :class:`LayerScores` (e.g. to cache it).

@@ -202,6 +202,28 @@ def _agree(a: dict, b: dict) -> dict:
             if same.any() else None}
 
 
+def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> dict:
+    """CPU model and the vector ISA flags that decide GEMM speed (Linux).
+
+    The float32 GEMM rate, and whether bfloat16 products have hardware
+    (AVX512-BF16, AMX), differ by machine: a speed table names its CPU.
+    """
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return {"model": model, "flags": []}
+    for line in text.splitlines():
+        key, _, val = line.partition(":")
+        if key.strip() == "model name" and val.strip():
+            model = val.strip()
+        elif key.strip() == "flags":
+            flags = set(val.split())
+            break
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return {"model": model, "flags": [f for f in wanted if f in flags]}
+
+
 def check_peer() -> None:
     """Exit with how to install himalaya (the peer, an optional extra) if missing."""
     import importlib.util
@@ -247,6 +269,7 @@ def main(argv=None) -> dict:
     results = {"alphas": ALPHAS.tolist(), "cpu_count": os.cpu_count(),
                "threads": os.environ.get("OMP_NUM_THREADS"),
                "machine": platform.processor() or platform.machine(),
+               "cpu": cpu_description(),
                "load_average_at_start": os.getloadavg(), "layers": args.layers,
                "sizes": {}}
     print(f"{'size':5} {'rep':3} {'method':9} {'s/layer':>8} {'cpu/layer':>9} "

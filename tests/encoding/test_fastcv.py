@@ -202,6 +202,21 @@ def test_bench_encoding_quick_writes_json_into_a_folder(tmp_path):
     assert rows["fast"]["vs_exact"]["alpha_agreement"] >= 0.995
     assert rows["fast"]["vs_exact"]["max_abs_delta_r"] <= 1e-3
     assert rows["fast"]["gemm_floor_s"] > 0
+    assert out["cpu"]["model"] and isinstance(out["cpu"]["flags"], list)
+
+
+def test_bench_cpu_description_reads_model_and_isa_flags(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        from bench_encoding import cpu_description
+    finally:
+        sys.path.pop(0)
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Intel Xeon Test\n"
+                    "flags\t\t: fpu avx2 fma avx512f amx_bf16 sse\n")
+    assert cpu_description(str(info)) == {
+        "model": "Intel Xeon Test", "flags": ["avx2", "fma", "avx512f", "amx_bf16"]}
+    assert cpu_description(str(tmp_path / "missing"))["flags"] == []
 
 
 def test_n_minima_counts_local_minima_over_evaluated_points():

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .ridge import _Ops, partial_r2
+from .ridge import _Ops, partial_r2, r_from_sums
 
 __all__ = ["SharedCV"]
 
@@ -458,7 +458,7 @@ class _LayerCtx:
         cv.cost.n_fold_targets += n_cols
         full = np.where(done, mse, np.inf)
         if cv.local and warm is None:
-            minima = _n_minima(np.where(done, mse, np.nan)) > 1
+            minima = _several_minima(full)
         best = _best(full)
         # the chosen alpha's validation error, less the constant mean |y|^2
         return best, minima, full[best, np.arange(n_cols)]
@@ -517,14 +517,9 @@ def row_pearson(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
         y = np.array(b[lo:lo + chunk], dtype=np.float64)
         x -= x.mean(1, keepdims=True)
         y -= y.mean(1, keepdims=True)
-        num = np.einsum("ij,ij->i", x, y)
-        sxx = np.einsum("ij,ij->i", x, x)
-        den = np.sqrt(sxx * np.einsum("ij,ij->i", y, y))
-        scale = np.sqrt(sxx + 1e-300)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = num / den
-        r[(den <= 1e-12 * np.maximum(scale, 1e-300)) | ~np.isfinite(r)] = np.nan
-        out[lo:lo + chunk] = np.clip(r, -1.0, 1.0)
+        out[lo:lo + chunk] = r_from_sums(np.einsum("ij,ij->i", x, y),
+                                         np.einsum("ij,ij->i", x, x),
+                                         np.einsum("ij,ij->i", y, y))
     return out
 
 
@@ -535,24 +530,11 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
                     np.flatnonzero(edges == -1).tolist()))
 
 
-def _n_minima(curves: np.ndarray) -> np.ndarray:
-    """Local minima per column of (n_alphas x n) curves over their evaluated
-    (finite) points; ties go to the larger alpha, as in :func:`_best`."""
-    n_alphas, n = curves.shape
-    count = np.zeros(n, dtype=np.int64)
-    prev = np.full(n, np.inf)  # last evaluated value below the current point
-    cur = np.full(n, np.nan)
-    for a in range(n_alphas):
-        v = curves[a]
-        ok = np.isfinite(v)
-        has = np.isfinite(cur)
-        # cur is a minimum when it is <= the previous and < the next point
-        closed = ok & has
-        count += (closed & (cur <= prev) & (cur < v)).astype(np.int64)
-        prev = np.where(closed, cur, prev)
-        cur = np.where(ok, v, cur)
-    count += (np.isfinite(cur) & (cur <= prev)).astype(np.int64)
-    return count
+def _several_minima(curves: np.ndarray) -> np.ndarray:
+    """Columns of (n_alphas x n) error curves with more than one local minimum
+    (``<=`` the previous point and ``<`` the next; ties as in :func:`_best`)."""
+    pad = np.pad(curves, ((1, 1), (0, 0)), constant_values=np.inf)
+    return ((curves <= pad[:-2]) & (curves < pad[2:])).sum(0) > 1
 
 
 def _patterns(need: np.ndarray) -> tuple[list[list[int]], np.ndarray]:

@@ -231,6 +231,20 @@ def partial_r2(err: np.ndarray, y2: np.ndarray) -> np.ndarray:
         return np.where(y2 > 0, -err / np.where(y2 > 0, y2, 1.0), np.nan)
 
 
+def r_from_sums(num: np.ndarray, sxx: np.ndarray, syy: np.ndarray) -> np.ndarray:
+    """Pearson r from the centred sums ``sum(x y)``, ``sum(x^2)``, ``sum(y^2)``.
+
+    NaN where the correlation is undefined: a relative threshold calls a
+    column constant when its spread is float noise; clipped to [-1, 1].
+    """
+    den = np.sqrt(sxx * syy)
+    scale = np.sqrt(sxx + 1e-300)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = num / den
+    r[(den <= 1e-12 * np.maximum(scale, 1e-300)) | ~np.isfinite(r)] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
 def _best_index(ops, mse):
     """Argmin over alphas; exact ties go to the larger alpha (like himalaya)."""
     n_alphas = mse.shape[0]

@@ -18,7 +18,7 @@ from ..containers import LayerScores
 from ..exceptions import BrainscoreWarning
 from ._fastcv import SharedCV, estimate_job
 from .cv import describe_splits, inner_splits, run_order, run_splits
-from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops
+from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops, r_from_sums
 
 __all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION", "SOLVERS",
            "edge_alpha_summary", "warn_edge_alphas"]
@@ -148,14 +148,7 @@ def pearson_r(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
             f"Y_pred: {b.shape}.")
     a = a - a.mean(0)
     b = b - b.mean(0)
-    num = (a * b).sum(0)
-    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    # relative threshold: a column is constant when its spread is float noise
-    scale = np.sqrt((np.abs(a) ** 2).sum(0) + 1e-300)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = num / den
-    r[(den <= 1e-12 * np.maximum(scale, 1e-300)) | ~np.isfinite(r)] = np.nan
-    return np.clip(r, -1.0, 1.0)
+    return r_from_sums((a * b).sum(0), (a * a).sum(0), (b * b).sum(0))
 
 
 def _standardize(ops, A, train, dtype):

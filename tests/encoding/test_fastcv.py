@@ -219,16 +219,15 @@ def test_bench_cpu_description_reads_model_and_isa_flags(tmp_path):
     assert cpu_description(str(tmp_path / "missing"))["flags"] == []
 
 
-def test_n_minima_counts_local_minima_over_evaluated_points():
-    nan = np.nan
+def test_several_minima_flags_curves_with_more_than_one_local_minimum():
     curves = np.array([
         [5.0, 5.0, 1.0, 5.0, 6.0],  # one minimum
         [4.0, 3.0, 2.0, 1.0, 0.0],  # at the last alpha
         [1.0, 3.0, 4.0, 2.0, 3.0],  # two
         [3.0, 2.0, 2.0, 5.0, 5.0],  # a plateau is one; so is a flat end (ties)
-        [nan, 2.0, nan, nan, 1.0],  # unevaluated points are skipped
     ]).T
-    np.testing.assert_array_equal(fastcv._n_minima(curves), [1, 1, 2, 2, 1])
+    np.testing.assert_array_equal(fastcv._several_minima(curves),
+                                  [False, False, True, True])
 
 
 def test_runs_and_cols_keep_the_order_of_permuted_indices():

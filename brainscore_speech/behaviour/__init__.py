@@ -7,7 +7,15 @@ See :mod:`~brainscore_speech.behaviour.dtw` for the two DTW conventions,
 :mod:`~brainscore_speech.behaviour.humans` for the human comparison.
 """
 
-from .abx import AbxScore, abx_deltas, abx_error, item_features, score_abx, slice_frames
+from .abx import (
+    AbxScore,
+    abx_deltas,
+    abx_error,
+    held_out_best_layer,
+    item_features,
+    score_abx,
+    slice_frames,
+)
 from .baselines import compute_mfcc, extract_mfcc, mel_filterbank
 from .dtw import (
     CONVENTIONS,
@@ -56,6 +64,7 @@ __all__ = [
     "compute_mfcc",
     "contrast_means",
     "extract_mfcc",
+    "held_out_best_layer",
     "load_abx_deltas",
     "make_minimal_pair_abx",
     "make_synthetic_abx",

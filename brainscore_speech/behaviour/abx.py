@@ -29,7 +29,7 @@ from .dtw import pairwise_dtw, resolve_convention
 from .items import Items, item_labels
 
 __all__ = ["AbxScore", "slice_frames", "item_features", "abx_deltas", "abx_error",
-           "score_abx"]
+           "held_out_best_layer", "score_abx"]
 
 
 @dataclass(frozen=True)
@@ -185,13 +185,97 @@ def abx_error(deltas: pd.DataFrame) -> tuple[float, pd.DataFrame]:
     """
     d = deltas["delta"].to_numpy()
     wrong = (d < 0).astype(float) + 0.5 * (d == 0)
-    keys = ["on_tgt", "on_oth", "by", "across_ab", "across_x"]
+    keys = list(_CELL_KEYS)
     cells = (deltas[keys].assign(error=wrong).groupby(keys, sort=True)
              .agg(error=("error", "mean"), n_triplets=("error", "size"))
              .reset_index())
-    by_ctx = cells.groupby(["on_tgt", "on_oth", "by"])["error"].mean()
-    contrast = by_ctx.groupby(level=["on_tgt", "on_oth"]).mean()
-    return float(contrast.mean()), cells
+    return _collapse(cells), cells
+
+
+_CELL_KEYS = ("on_tgt", "on_oth", "by", "across_ab", "across_x")
+
+
+def _collapse(cells: pd.DataFrame, groups: list[str] | None = None):
+    """Cell errors -> mean over ``across`` cells, then ``by``, then contrasts.
+
+    A float, or with ``groups`` a Series of one error per group.
+    """
+    g = list(groups or [])
+    by_ctx = cells.groupby([*g, "on_tgt", "on_oth", "by"])["error"].mean()
+    contrast = by_ctx.groupby(level=[*g, "on_tgt", "on_oth"]).mean()
+    return contrast.groupby(level=g).mean() if g else float(contrast.mean())
+
+
+def held_out_best_layer(deltas: pd.DataFrame, *, group: str = "by"
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ABX error of the best layer, chosen on other data than it is scored on.
+
+    The layer with the lowest error on a task is an optimistic estimate of that
+    error: the same triplets choose it and score it, and a model with more layers
+    gets more draws. Here every value of ``group`` (by default each ``by`` cell, a
+    phonetic context) is held out in turn: the layer is chosen on the triplets of
+    the other values and its error is taken on the held-out ones. The held-out
+    errors are averaged with equal weights, as :func:`abx_error` averages the
+    ``by`` cells.
+
+    Parameters
+    ----------
+    deltas : DataFrame
+        Per-triplet deltas of several layers (``abx_deltas.tsv``): columns
+        ``layer``, ``delta``, ``on_tgt``, ``on_oth``, ``by``, ``across_ab``,
+        ``across_x``, and optionally ``model`` (each model is treated apart).
+    group : str, default="by"
+        The column whose values are held out (at least two values).
+
+    Returns
+    -------
+    summary : DataFrame
+        One row per model: ``model``, ``error`` (mean held-out error), ``n_folds``,
+        ``layers`` (the layers chosen, comma-separated, most often chosen first).
+    folds : DataFrame
+        One row per model and held-out value: ``model``, ``held_out``, ``layer``
+        (chosen on the others), ``error`` (on the held-out triplets),
+        ``n_triplets``.
+
+    Raises
+    ------
+    ValueError
+        A required column is missing, or ``group`` has fewer than two values.
+    """
+    need = {"layer", "delta", "on_tgt", "on_oth", "by", "across_ab", "across_x", group}
+    missing = sorted(need - set(deltas.columns))
+    if missing:
+        raise ValueError(f"'deltas' lacks the column(s) {missing}; expected the "
+                         "columns of abx_deltas.tsv.")
+    frame = deltas if "model" in deltas else deltas.assign(model="model")
+    rows = []
+    for model, d in frame.groupby("model", sort=True):
+        values = pd.unique(d[group])
+        if len(values) < 2:
+            raise ValueError(f"'{group}' has {len(values)} value(s) for model "
+                             f"{model!r}; holding one out needs at least two.")
+        # a cell lies inside one value of a cell key: errors of any subset of
+        # values then come from the cells alone (else: recomputed per subset)
+        cells = (pd.concat([abx_error(g)[1].assign(layer=lay)
+                            for lay, g in d.groupby("layer")], ignore_index=True)
+                 if group in _CELL_KEYS else None)
+        for value in values:
+            inside = d[group] == value
+            if cells is None:
+                train = {lay: abx_error(g)[0] for lay, g in
+                         d[~inside].groupby("layer")}
+            else:
+                train = _collapse(cells[cells[group] != value], ["layer"]).to_dict()
+            layer = min(train, key=lambda k: (train[k], str(k)))
+            test = d[inside & (d["layer"] == layer)]
+            rows.append({"model": model, "held_out": value, "layer": layer,
+                         "error": abx_error(test)[0], "n_triplets": len(test)})
+    folds = pd.DataFrame(rows)
+    summary = (folds.groupby("model", sort=True)
+               .agg(error=("error", "mean"), n_folds=("error", "size"),
+                    layers=("layer", lambda s: ",".join(s.value_counts().index)))
+               .reset_index())
+    return summary, folds
 
 
 def score_abx(features: Sequence[np.ndarray], items: Items, triplets: pd.DataFrame,

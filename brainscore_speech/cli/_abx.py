@@ -61,7 +61,21 @@ def abx_cmd(
     best = scores.loc[scores["error"].idxmin()]
     typer.echo(f"ABX on {len(scores)} layer(s) x {int(best['n_triplets'])} triplets "
                f"({best['convention']}): best {best['layer']} error "
-               f"{100 * best['error']:.1f} %; wrote {out}")
+               f"{100 * best['error']:.1f} %{_held_out_note(out, len(scores))}; "
+               f"wrote {out}")
+
+
+def _held_out_note(out: Path, n_layers: int) -> str:
+    """The best layer's error when chosen on other ``by`` cells than it is scored on
+    (empty for one layer or one cell)."""
+    from ..behaviour import held_out_best_layer, load_abx_deltas
+
+    deltas = load_abx_deltas(abx_file(out, "deltas.tsv"))
+    if n_layers < 2 or deltas["by"].nunique() < 2:
+        return ""
+    summary = held_out_best_layer(deltas.drop(columns="model"))[0].iloc[0]
+    return (f" (chosen on the other 'by' cells and scored on the held-out one: "
+            f"{100 * summary['error']:.1f} %)")
 
 
 @app.command("abx-humans")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from brainscore_speech.behaviour import (
     abx_deltas,
+    abx_error,
+    held_out_best_layer,
     item_features,
     make_triplets,
     score_abx,
@@ -94,3 +97,61 @@ def test_score_abx_length_mismatch(item_set):
     trip = make_triplets(items)
     with pytest.raises(ValueError, match="'features' has 3 sequences but there are"):
         score_abx(feats[:3], items, trip)
+
+
+def _layer_deltas(rng, means, *, contexts=5, per_cell=6, heavy=False):
+    """Per-triplet deltas of several layers: 2 vowels x 2 orders x ``contexts`` x 2
+    speaker cells; layer ``k`` has mean delta ``means[k]`` (0 = no information).
+    ``heavy``: Student-t noise (3 d.o.f.) instead of Gaussian."""
+    rows = []
+    for k, mu in enumerate(means):
+        for c in range(contexts):
+            for tgt, oth in (("a", "i"), ("i", "a")):
+                for ab, x in (("s1", "s2"), ("s2", "s1")):
+                    noise = (rng.standard_t(3, per_cell) if heavy
+                             else rng.standard_normal(per_cell))
+                    for d in mu + noise:
+                        rows.append({"model": "m", "layer": f"L{k}", "on_tgt": tgt,
+                                     "on_oth": oth, "by": f"c{c}", "across_ab": ab,
+                                     "across_x": x, "delta": d})
+    return pd.DataFrame(rows)
+
+
+def test_held_out_best_layer_null_unbiased_where_in_sample_is_not(rng):
+    # global null: 12 layers without information (heavy-tailed noise, not the
+    # Gaussian of the planted test); the in-sample best layer is biased below
+    # chance, the held-out choice is not
+    in_sample, held_out = [], []
+    for _ in range(30):
+        d = _layer_deltas(rng, [0.0] * 12, heavy=True)
+        in_sample.append(min(abx_error(g)[0] for _, g in d.groupby("layer")))
+        held_out.append(held_out_best_layer(d)[0]["error"].iloc[0])
+    # 120 triplets per layer: SD of one layer's error ~0.046, of the mean of 30
+    # held-out estimates ~0.008; the minimum of 12 sits ~1.6 SD (0.07) low
+    assert np.mean(in_sample) < 0.45, np.mean(in_sample)
+    assert abs(np.mean(held_out) - 0.5) < 0.025, np.mean(held_out)
+
+
+def test_held_out_best_layer_planted_and_single_layer(rng):
+    d = _layer_deltas(rng, [0.0, 0.0, 1.0, 0.0, 0.3])
+    summary, folds = held_out_best_layer(d)
+    assert list(folds["layer"]) == ["L2"] * 5  # the informative layer, every fold
+    assert list(folds["held_out"]) == [f"c{c}" for c in range(5)]
+    assert set(folds["n_triplets"]) == {24}
+    assert summary["n_folds"].iloc[0] == 5 and summary["layers"].iloc[0] == "L2"
+    # one layer, balanced cells: the held-out mean is the ZeroSpeech error itself
+    only = d[d["layer"] == "L2"]
+    np.testing.assert_allclose(held_out_best_layer(only)[0]["error"].iloc[0],
+                               abx_error(only)[0], rtol=1e-12)
+    # several models are treated apart
+    two = pd.concat([d, d.assign(model="z")])
+    assert list(held_out_best_layer(two)[0]["model"]) == ["m", "z"]
+
+
+def test_held_out_best_layer_errors(rng):
+    d = _layer_deltas(rng, [0.0, 1.0], contexts=1)
+    with pytest.raises(ValueError, match=r"'by' has 1 value\(s\) for model 'm'; "
+                                         "holding one out needs at least two"):
+        held_out_best_layer(d)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['layer'\]"):
+        held_out_best_layer(d.drop(columns="layer"))

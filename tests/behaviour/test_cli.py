@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainscore_speech.behaviour import make_synthetic_abx, read_items
+from brainscore_speech.behaviour import (
+    held_out_best_layer,
+    make_synthetic_abx,
+    read_items,
+)
 
 from ..conftest import run_cli
 
@@ -57,6 +61,10 @@ def test_abx_cli_model_writes_tidy_outputs_and_resumes(synthetic, tiny_ckpt_abx,
     assert code == 0, stderr
     assert "millet-dunbar" in stdout and "best" in stdout
     deltas = pd.read_csv(out / "abx_deltas.tsv", sep="\t")
+    # the best layer also chosen on other contexts than it is scored on
+    held = held_out_best_layer(deltas)[0]["error"].iloc[0]
+    assert (f"(chosen on the other 'by' cells and scored on the held-out one: "
+            f"{100 * held:.1f} %)") in stdout
     scores = pd.read_csv(out / "abx_scores.tsv", sep="\t")
     assert list(scores["layer"]) == ["conv3", "transf0"]
     assert set(scores["convention"]) == {"millet-dunbar"}
@@ -91,6 +99,7 @@ def test_abx_cli_zerospeech_mfcc_and_item_context(synthetic, tmp_path):
                                     "--distance", "angular", "--context", "item",
                                     "--by", "prev-phone", "--by", "next-phone"])
     assert code == 0, stderr
+    assert "held-out" not in stdout  # one representation: no choice to make
     scores = pd.read_csv(tmp_path / "m" / "abx_scores.tsv", sep="\t")
     assert scores["convention"].iloc[0] == "zerospeech"
     # MFCCs separate the synthetic vowels across speakers well above chance

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import synth
 
-__all__ = ["AlignedSpeech", "synthesize_aligned", "frame_phones"]
+__all__ = ["AlignedSpeech", "synthesize_aligned", "frame_phones", "make_aligned_corpus"]
 
 _EVENT_PHONEME = 7
 _EVENT_END = 0
@@ -194,3 +194,57 @@ def frame_phones(aligned: AlignedSpeech, n_frames: int, *, hop: int = 320,
     phones = [p.replace("'", "").replace(",", "") if strip_stress else p
               for p in aligned.phones]
     return np.asarray(phones)[np.clip(idx, 0, None)]
+
+
+def make_aligned_corpus(out_dir, *, n_sentences: int = 40, language: str = "en",
+                        rate_range: tuple[int, int] = (140, 220),
+                        pitch_range: tuple[int, int] = (30, 70), random_state=0,
+                        hop: int = 320, window: int = 400) -> dict[str, np.ndarray]:
+    """Synthesise sentences with frame-level phone labels (a PNMI test corpus).
+
+    The language's sample sentences are spoken in turn (cycling when
+    ``n_sentences`` exceeds them), each at a random rate and pitch, into
+    ``out_dir/s<index:02d>.wav`` (16 kHz, written whole or not at all).
+
+    Parameters
+    ----------
+    out_dir : path-like
+    n_sentences : int, default=40
+    language : str, default="en"
+        As :func:`synthesize_aligned`.
+    rate_range, pitch_range : (int, int)
+        Half-open ranges ``[low, high)`` of the words per minute and base pitch.
+    random_state : int | numpy.random.Generator | None
+    hop, window : int
+        Model frame geometry in samples, as :func:`frame_phones`.
+
+    Returns
+    -------
+    phones : dict
+        Resolved path of each file -> ndarray of str of shape (n_frames,), its
+        frames' phones, ``n_frames = (n_samples - window) // hop + 1``.
+    """
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from .._io import atomic_path
+    from .._validation import check_random_state
+
+    if n_sentences < 1:
+        raise ValueError(f"'n_sentences' must be >= 1, got {n_sentences}.")
+    rng = check_random_state(random_state)
+    texts = synth.SAMPLE_TEXTS[synth._TEXT_LANG[synth._voice(language)]]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    phones = {}
+    for i in range(n_sentences):
+        a = synthesize_aligned(texts[i % len(texts)], language,
+                               rate=int(rng.integers(*rate_range)),
+                               pitch=int(rng.integers(*pitch_range)))
+        path = out / f"s{i:02d}.wav"
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), a.audio, a.sfreq, format="WAV")
+        n_frames = max(0, (len(a.audio) - window) // hop + 1)
+        phones[str(path.resolve())] = frame_phones(a, n_frames, hop=hop, window=window)
+    return phones

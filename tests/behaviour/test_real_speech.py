@@ -1,8 +1,10 @@
 """ABX on real / synthesised speech: a trained tiny model vs its random-init twin.
 
-Slow (trains the tiny preset for 300 updates on the real EN + FR clips of
-``../shared/data/speech``, FINDINGS §10); ``benchmarks/abx_real_speech.py`` runs
-the same comparison on all three tasks and draws the layer profiles.
+Slow (trains the tiny preset for 1500 updates on 15 min of espeak-ng English and
+French, as ``benchmarks/abx_real_speech.py --corpus synth --steps 1500``, which runs
+the same comparison on all three tasks and draws the layer profiles). The 22 real
+clips of ``../shared/data/speech`` (FINDINGS §10) are few enough for a tiny model
+to memorise in a few hundred updates; 15 min of varied sentences are not.
 """
 
 from __future__ import annotations
@@ -18,48 +20,61 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def twins(tmp_path_factory):
-    from tests.conftest import SHARED_DATA
-
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real third-party data not found at {SHARED_DATA}")
+def synth_twins(tmp_path_factory):
+    """The benchmark's recipe (``abx_real_speech.py --corpus synth --steps 1500``):
+    the tiny preset trained 1500 updates on 450 s of espeak-ng English + 450 s of
+    French (seed 0), and its random-init twin."""
+    if not speech_available():
+        pytest.skip("espeak-ng (espeakng-loader) is not installed")
+    from brainscore_speech.data import synth
     from brainscore_speech.training import build_manifest, make_config, train
 
-    root = tmp_path_factory.mktemp("twins")
-    manifests = [str(build_manifest(SHARED_DATA / "speech" / lang,
-                                    root / f"{lang}.tsv")) for lang in ("en", "fr")]
+    root = tmp_path_factory.mktemp("synth_twins")
+    manifests = []
+    for lang in ("en", "fr"):
+        synth.make_speech_corpus(root / lang, lang, 450.0, random_state=0)
+        manifests.append(str(build_manifest(root / lang, root / f"{lang}.tsv")))
     out = {}
     for name, regime in (("trained", "speech-en"), ("random", "random")):
         cfg = make_config(regime=regime, preset="tiny", corpus=manifests,
-                          out=str(root / name), seed=0, max_steps=300,
-                          checkpoint_every=300)
+                          out=str(root / name), seed=0, max_steps=1500,
+                          checkpoint_every=1500)
         train(cfg)
         out[name] = root / name
-    return out, SHARED_DATA
+    return out
 
 
-@pytest.mark.skipif(not speech_available(), reason="espeak-ng (espeakng-loader) is "
-                                                   "not installed")
-def test_trained_best_layer_beats_random_twin_on_english_vowels(twins, tmp_path):
-    ckpts, _ = twins
-    items = make_minimal_pair_abx(tmp_path / "en", "en")
-    audio = tmp_path / "en" / "audio"
-    best = {}
-    for name, ck in ckpts.items():
-        scores = run_abx(items, tmp_path / name, model=ck, audio=audio,
-                         by="context")
-        best[name] = scores["error"].min()
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_trained_beats_random_twin_with_held_out_layer_choice(synth_twins, language,
+                                                              tmp_path):
+    from brainscore_speech.behaviour import held_out_best_layer
+
+    items = make_minimal_pair_abx(tmp_path / language, language)
+    audio = tmp_path / language / "audio"
+    deltas, errors = [], {}
+    for name, ck in synth_twins.items():
+        scores = run_abx(items, tmp_path / name, model=ck, audio=audio, by="context")
+        errors[name] = scores.set_index("layer")["error"]
+        deltas.append(pd.read_csv(tmp_path / name / "abx_deltas.tsv", sep="\t")
+                      .assign(model=name))
+    # layer by layer: measured below the random twin at 11 of 11 layers, in both
+    # languages and on each of seeds 0, 1, 2 (benchmark JSON)
+    below = (errors["trained"] < errors["random"]).sum()
+    assert below >= 10, (errors["trained"].to_dict(), errors["random"].to_dict())
+    # the best layer, chosen on the other contexts than it is scored on; measured
+    # (seeds 0 / 1 / 2), error %: en trained 6.2 / 13.3 / 8.1 vs random
+    # 15.2 / 25.0 / 18.5; fr trained 11.4 / 5.8 / 6.9 vs random 12.5 / 20.3 / 15.0
+    held = held_out_best_layer(pd.concat(deltas))[0].set_index("model")["error"]
+    assert held["trained"] < held["random"], held.to_dict()
+    # the baseline, computed the same way: 1.0 % (en) and 0.0 % (fr) measured
     mfcc = run_abx(items, tmp_path / "mfcc", baseline="mfcc", audio=audio,
                    by="context")["error"].iloc[0]
-    # measured (seed 0): trained conv1 6.5 %, random conv1 15.2 %, MFCC 1.0 % on
-    # 480 triplets; a 5-point margin is ~3 binomial SE of a 10 % error
-    assert best["trained"] < best["random"] - 0.05, best
     assert mfcc < 0.1
 
 
-def test_mandarin_tones_task_runs_on_real_syllables(twins, tmp_path):
-    ckpts, shared = twins
-    folder = shared / "speech" / "zh" / "gcin_voice_debian"
+def test_mandarin_tones_task_runs_on_real_syllables(synth_twins, shared_data,
+                                                     tmp_path):
+    folder = shared_data / "speech" / "zh" / "gcin_voice_debian"
     lines = ["#file onset offset tone syllable speaker"]
     import soundfile as sf
 
@@ -72,7 +87,7 @@ def test_mandarin_tones_task_runs_on_real_syllables(twins, tmp_path):
                      f"{syl_tone[-1]} {syl_tone[:-1]} {spk}")
     items = tmp_path / "zh.item"
     items.write_text("\n".join(lines) + "\n")
-    scores = run_abx(items, tmp_path / "zh", model=ckpts["trained"], audio=folder,
+    scores = run_abx(items, tmp_path / "zh", model=synth_twins["trained"], audio=folder,
                      on="tone", by="syllable", across="speaker")
     deltas = pd.read_csv(tmp_path / "zh" / "abx_deltas.tsv", sep="\t")
     # 8 syllables x their tone pairs x 2 speaker orders = 168 triplets per layer

@@ -46,3 +46,25 @@ def test_synthesize_aligned_bad_input():
         synthesize_aligned(TEXT, "xx-nope")
     with pytest.raises(ValueError, match=r"'rate' must be an integer in \[80, 450\]"):
         synthesize_aligned(TEXT, "en", rate=10)
+
+
+def test_make_aligned_corpus_writes_files_and_frame_labels(tmp_path):
+    import soundfile as sf
+
+    from brainscore_speech.data.phones import make_aligned_corpus
+    from brainscore_speech.training.targets import frame_count
+
+    phones = make_aligned_corpus(tmp_path / "c", n_sentences=3, random_state=0)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == \
+        ["s00.wav", "s01.wav", "s02.wav"]
+    for path, labels in phones.items():
+        wave, sr = sf.read(path)
+        assert sr == 16000 and len(labels) == frame_count(len(wave)) > 50
+        assert "b" in set(labels) or "s" in set(labels)  # real phones, not one label
+        assert len(set(labels)) > 10
+    # the same seed gives the same rates / pitches, hence the same audio
+    again = make_aligned_corpus(tmp_path / "d", n_sentences=3, random_state=0)
+    for a, b in zip(sorted(phones), sorted(again), strict=True):
+        np.testing.assert_array_equal(sf.read(a)[0], sf.read(b)[0])
+    with pytest.raises(ValueError, match="'n_sentences' must be >= 1, got 0"):
+        make_aligned_corpus(tmp_path / "e", n_sentences=0)

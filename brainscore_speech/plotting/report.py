@@ -414,10 +414,39 @@ def _behaviour_section(folder: Path) -> list[str]:
              f"better; per-triplet deltas are in each model's "
              f"<code>abx_deltas.tsv</code>.</p>",
              table.to_html(float_format="%.1f")]
+    parts += _held_out_table(folder)
     profile = L.abx_file(folder, "profile.png")
     if profile.is_file():
         parts.append(_img_tag(profile, "ABX error along the layers, per model"))
     return parts
+
+
+def _held_out_table(folder: Path) -> list[str]:
+    """Per model (one ``abx_deltas.tsv`` per subfolder): the best layer in-sample
+    and chosen on held-out ``by`` cells (empty when no model has two layers)."""
+    import pandas as pd
+
+    from ..behaviour import abx_error, held_out_best_layer, load_abx_deltas
+
+    rows = []
+    for path in sorted(folder.glob(f"*/{L.abx_file('.', 'deltas.tsv').name}")):
+        deltas = load_abx_deltas(path)
+        if deltas["layer"].nunique() < 2 or deltas["by"].nunique() < 2:
+            continue
+        per_layer = {k: abx_error(g)[0] for k, g in deltas.groupby("layer")}
+        best = min(per_layer, key=per_layer.get)
+        for r in held_out_best_layer(deltas)[0].itertuples():
+            rows.append({"model": r.model, "best layer (in-sample)": best,
+                         "its error (%)": 100 * per_layer[best],
+                         "held-out error (%)": 100 * r.error,
+                         "layers chosen": r.layers})
+    if not rows:
+        return []
+    return ["<p>The best layer's error is optimistic when the same triplets choose "
+            "and score it. The held-out error chooses the layer on all contexts "
+            "(<code>by</code> cells) but one and scores it on that one, in turn: "
+            "compare models with it.</p>",
+            pd.DataFrame(rows).to_html(index=False, float_format="%.1f")]
 
 
 def _report_head(gdir: Path, prov: dict) -> list[str]:

@@ -61,3 +61,27 @@ def test_report_behaviour_section(tmp_path):
     assert "Behaviour: ABX phone discrimination" in html
     assert "millet-dunbar" in html and "data:image/png;base64" in html
     assert "<td>20.0</td>" in html  # conv1 error of model m, in percent
+    assert "held-out error" not in html  # no per-triplet deltas here
+
+
+def test_report_behaviour_section_held_out_layer_table(tmp_path):
+    from brainscore_speech.behaviour import held_out_best_layer
+    from brainscore_speech.plotting.report import _behaviour_section
+
+    from .test_abx import _layer_deltas
+
+    deltas = _layer_deltas(np.random.default_rng(0), [0.0, 1.0, 0.2])
+    n = len(deltas)
+    deltas = deltas.assign(model="ckpt", triplet_id=np.arange(n) % (n // 3),
+                           tgt_item="a", oth_item="b", x_item="x",
+                           d_tgt_x=1.0, d_oth_x=1.0 + deltas["delta"])
+    (tmp_path / "ckpt").mkdir()
+    deltas.to_csv(tmp_path / "ckpt" / "abx_deltas.tsv", sep="\t", index=False)
+    pd.DataFrame({"model": "ckpt", "layer": ["L0", "L1", "L2"],
+                  "error": [0.5, 0.1, 0.3], "accuracy": [0.5, 0.9, 0.7],
+                  "convention": "millet-dunbar"}).to_csv(
+        tmp_path / "abx_scores.tsv", sep="\t", index=False)
+    html = "\n".join(_behaviour_section(tmp_path))
+    held = held_out_best_layer(deltas)[0]["error"].iloc[0]
+    assert "held-out error (%)" in html and "<td>L1</td>" in html
+    assert f"<td>{100 * held:.1f}</td>" in html

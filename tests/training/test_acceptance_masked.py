@@ -211,10 +211,11 @@ def test_iteration2_targets_pnmi_on_synthesised_speech(aligned_corpus, tmp_path)
     accuracy 0.21: see the held-out test) gives 0.572 (transf0) and 0.578
     (transf1) on the same sentences, still below MFCC. Longer iteration-1 training on
     the 40 sentences saturates below MFCC too (``transf0`` / ``transf1`` / ``transf2``):
-    1500 updates (masked accuracy 0.65) 0.662 / 0.687 / 0.696, 4000 updates (0.83)
-    0.662 / 0.691 / 0.690; z-scoring each dimension or L2-normalising the frames
-    before k-means moves these by 0.01 at most. So the test xfails (with both
-    values in the reason) when iteration 2 does not win, and passes when it does.
+    1500 updates (masked accuracy 0.65) 0.662 / 0.687 / 0.697, 4000 updates (0.83)
+    0.660 / 0.682 / 0.695; z-scoring each dimension or L2-normalising the frames
+    before k-means moves these by 0.01 at most (``benchmarks/hubert_pnmi.py``). So
+    the test xfails (with both values in the reason) when iteration 2 does not win,
+    and passes when it does.
     """
     manifest, phones = aligned_corpus
     t1 = tmp_path / "t1"

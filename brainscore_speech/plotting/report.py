@@ -433,9 +433,10 @@ def _held_out_table(folder: Path) -> list[str]:
         deltas = load_abx_deltas(path)
         if deltas["layer"].nunique() < 2 or deltas["by"].nunique() < 2:
             continue
-        per_layer = {k: abx_error(g)[0] for k, g in deltas.groupby("layer")}
-        best = min(per_layer, key=per_layer.get)
         for r in held_out_best_layer(deltas)[0].itertuples():
+            mine = deltas[deltas["model"] == r.model]
+            per_layer = {k: abx_error(g)[0] for k, g in mine.groupby("layer")}
+            best = min(per_layer, key=per_layer.get)
             rows.append({"model": r.model, "best layer (in-sample)": best,
                          "its error (%)": 100 * per_layer[best],
                          "held-out error (%)": 100 * r.error,

@@ -58,12 +58,14 @@ def test_trained_beats_random_twin_with_held_out_layer_choice(synth_twins, langu
         deltas.append(pd.read_csv(tmp_path / name / "abx_deltas.tsv", sep="\t")
                       .assign(model=name))
     # layer by layer: measured below the random twin at 11 of 11 layers, in both
-    # languages and on each of seeds 0, 1, 2 (benchmark JSON)
+    # languages and on each of seeds 0, 1, 2 (benchmark JSON); seed 0 on 2 threads
+    # (another summation order, as on another CPU): en 11, fr 10 of 11
     below = (errors["trained"] < errors["random"]).sum()
-    assert below >= 10, (errors["trained"].to_dict(), errors["random"].to_dict())
+    assert below >= 9, (errors["trained"].to_dict(), errors["random"].to_dict())
     # the best layer, chosen on the other contexts than it is scored on; measured
     # (seeds 0 / 1 / 2), error %: en trained 6.2 / 13.3 / 8.1 vs random
-    # 15.2 / 25.0 / 18.5; fr trained 11.4 / 5.8 / 6.9 vs random 12.5 / 20.3 / 15.0
+    # 15.2 / 25.0 / 18.5; fr trained 11.4 / 5.8 / 6.9 vs random 12.5 / 20.3 / 15.0;
+    # seed 0 on 2 threads: en 6.2 vs 15.2, fr 6.1 vs 12.5
     held = held_out_best_layer(pd.concat(deltas))[0].set_index("model")["error"]
     assert held["trained"] < held["random"], held.to_dict()
     # the baseline, computed the same way: 1.0 % (en) and 0.0 % (fr) measured

@@ -70,10 +70,12 @@ def _held_out_note(out: Path, n_layers: int) -> str:
     (empty for one layer or one cell)."""
     from ..behaviour import held_out_best_layer, load_abx_deltas
 
-    deltas = load_abx_deltas(abx_file(out, "deltas.tsv"))
-    if n_layers < 2 or deltas["by"].nunique() < 2:
+    if n_layers < 2:
         return ""
-    summary = held_out_best_layer(deltas.drop(columns="model"))[0].iloc[0]
+    deltas = load_abx_deltas(abx_file(out, "deltas.tsv"))
+    if deltas["by"].nunique() < 2:
+        return ""
+    summary = held_out_best_layer(deltas)[0].iloc[0]
     return (f" (chosen on the other 'by' cells and scored on the held-out one: "
             f"{100 * summary['error']:.1f} %)")
 

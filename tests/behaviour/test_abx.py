@@ -99,18 +99,24 @@ def test_score_abx_length_mismatch(item_set):
         score_abx(feats[:3], items, trip)
 
 
-def _layer_deltas(rng, means, *, contexts=5, per_cell=6, heavy=False):
+def _layer_deltas(rng, means, *, contexts=5, per_cell=6, heavy=False, rho=0.0):
     """Per-triplet deltas of several layers: 2 vowels x 2 orders x ``contexts`` x 2
     speaker cells; layer ``k`` has mean delta ``means[k]`` (0 = no information).
-    ``heavy``: Student-t noise (3 d.o.f.) instead of Gaussian."""
+    ``heavy``: Student-t noise (3 d.o.f.) instead of Gaussian. ``rho``: correlation
+    of the layers' noise on one triplet (a component shared by all layers, as
+    neighbouring layers of one network share most of their errors)."""
+    n_cells = contexts * 4
+    draw = ((lambda *s: rng.standard_t(3, s)) if heavy
+            else (lambda *s: rng.standard_normal(s)))
+    common = draw(n_cells, per_cell) if rho else 0.0
     rows = []
     for k, mu in enumerate(means):
+        own = np.sqrt(rho) * common + np.sqrt(1 - rho) * draw(n_cells, per_cell)
+        cell = iter(own)
         for c in range(contexts):
             for tgt, oth in (("a", "i"), ("i", "a")):
                 for ab, x in (("s1", "s2"), ("s2", "s1")):
-                    noise = (rng.standard_t(3, per_cell) if heavy
-                             else rng.standard_normal(per_cell))
-                    for d in mu + noise:
+                    for d in mu + next(cell):
                         rows.append({"model": "m", "layer": f"L{k}", "on_tgt": tgt,
                                      "on_oth": oth, "by": f"c{c}", "across_ab": ab,
                                      "across_x": x, "delta": d})
@@ -130,6 +136,38 @@ def test_held_out_best_layer_null_unbiased_where_in_sample_is_not(rng):
     # held-out estimates ~0.008; the minimum of 12 sits ~1.6 SD (0.07) low
     assert np.mean(in_sample) < 0.45, np.mean(in_sample)
     assert abs(np.mean(held_out) - 0.5) < 0.025, np.mean(held_out)
+
+
+def test_held_out_best_layer_null_correlated_layers(rng):
+    # global null with layers sharing most of their per-triplet errors (rho 0.8):
+    # the held-out choice stays at chance; the in-sample minimum is biased less
+    # than for independent layers but still below it
+    in_sample, held_out = [], []
+    for _ in range(30):
+        d = _layer_deltas(rng, [0.0] * 12, rho=0.8)
+        in_sample.append(min(abx_error(g)[0] for _, g in d.groupby("layer")))
+        held_out.append(held_out_best_layer(d)[0]["error"].iloc[0])
+    # the 12 layers move together: the SD of the mean of 30 is ~0.008
+    assert abs(np.mean(held_out) - 0.5) < 0.025, np.mean(held_out)
+    assert np.mean(in_sample) < np.mean(held_out), (np.mean(in_sample),
+                                                    np.mean(held_out))
+
+
+def test_held_out_best_layer_other_group_recomputes(rng):
+    # a held-out column that is not a cell key (two halves of the contexts): the
+    # errors of the other half are recomputed from its triplets
+    d = _layer_deltas(rng, [0.0, 0.4, 0.2], contexts=4)
+    d["half"] = np.where(d["by"].isin(["c0", "c1"]), "h0", "h1")
+    summary, folds = held_out_best_layer(d, group="half")
+    assert list(folds["held_out"]) == ["h0", "h1"]
+    for _, fold in folds.iterrows():
+        other = d[d["half"] != fold["held_out"]]
+        train = {lay: abx_error(g)[0] for lay, g in other.groupby("layer")}
+        assert fold["layer"] == min(train, key=train.get)
+        test = d[(d["half"] == fold["held_out"]) & (d["layer"] == fold["layer"])]
+        np.testing.assert_allclose(fold["error"], abx_error(test)[0], rtol=1e-12)
+        assert fold["n_triplets"] == len(test) == 48  # 2 contexts x 4 cells x 6
+    np.testing.assert_allclose(summary["error"].iloc[0], folds["error"].mean())
 
 
 def test_held_out_best_layer_planted_and_single_layer(rng):

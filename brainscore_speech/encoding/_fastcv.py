@@ -31,6 +31,12 @@ cheaper products:
   does not decide near-ties of flat curves. Each round's products are one per
   inner fold and alpha over the targets that need it, ordered so that those
   are a few contiguous runs (no per-target gathers).
+- **bfloat16 alpha search** (``search_dtype="bfloat16"``; ``score_layers``'
+  ``search_dtype="auto"`` picks it on CPUs with native bfloat16, AVX512-BF16 or
+  AMX). The validation products, which only choose alphas, take bfloat16
+  inputs (float32 accumulation, by torch/oneDNN); the cross-products are
+  centred in float32 first, so rounding is relative to the centred values.
+  The refit and the held-out scores stay float32.
 - **Eigendecompositions** of one outer fold (its own and its inner folds')
   run two at a time on one BLAS thread each when BLAS has two or more threads
   (LAPACK's eigensolver scales poorly with threads).
@@ -101,6 +107,7 @@ class CostCounter:
     macs: float = 0.0
     eighs: int = 0
     evals: float = 0.0  # (target, alpha) validation evaluations per outer fold
+    refined: float = 0.0  # of which evaluated again in float32 (bfloat16 search)
     n_fold_targets: float = 0.0
 
     def add(self, m: int, k: int, n: int) -> None:
@@ -132,12 +139,21 @@ class SharedCV:
     local : bool, default=False
         Local alpha search after the first fold (exact only where the error
         curves have one minimum over the grid; see the module docstring).
+    search_dtype : {"float32", "bfloat16"}, default="float32"
+        Inputs of the validation products ("float32": ``ops``' dtype).
+    refine : int, default=2
+        bfloat16 search: the alphas of this many lowest bfloat16 errors of each
+        target are evaluated again in float32 and the choice made among them
+        (0: the bfloat16 argmin).
     """
 
     def __init__(self, Y, splits, inner, alphas, ops: _Ops, target_batch_size=4096,
-                 local: bool = False):
+                 local: bool = False, search_dtype: str = "float32",
+                 refine: int = 2):
         self.ops = ops
         self.local = bool(local)
+        self.lowp = _LowPrecision(ops) if search_dtype == "bfloat16" else None
+        self.refine = int(refine)
         self.alphas = np.asarray(alphas, dtype=np.float64)
         self.batch = int(target_batch_size)
         self.eigh_workers = _blas_threads()
@@ -359,7 +375,7 @@ class _LayerCtx:
             c = c - self.cross[a]
         return c
 
-    def _evaluate(self, inner, c_k, eps, sub, mask, mse):
+    def _evaluate(self, inner, c_k, eps, sub, mask, mse, lowp=None):
         """Mean inner-fold validation error (up to a constant) of targets ``sub``
         at the alphas ``mask`` (n_alphas x sub.size) asks for, into ``mse``.
 
@@ -375,22 +391,36 @@ class _LayerCtx:
         acc = np.zeros(mask.shape)
         runs = {int(a): _runs(mask[a]) for a in np.flatnonzero(mask.any(1))}
         d = ck.shape[1]
-        c_s = ops.zeros((sub.size, d + 2), ops.f32)
+        c_s = ops.zeros((sub.size, d if lowp else d + 2), ops.f32)
         for v_rows, removed, n_s, sx_s, sy_s, op in inner:
-            # [c_S | sy | eps]: the centring terms ride in the same product
             c_s[:, :d] = ck
             for r in removed:
                 c_s[:, :d] -= _take(ops, self.cross[r], sel)
-            c_s[:, d] = ops.asarray(sy_s[sel])
-            c_s[:, d + 1] = ops.asarray(e)
+            if lowp:
+                # centred in float32 before rounding: c_S - sy mu' - eps (sx - n_S mu)'
+                lhs = np.stack([sy_s[sel], e], axis=1)
+                rhs = np.stack([op.mu, sx_s - n_s * op.mu])
+                c_s -= ops.asarray(lhs) @ ops.asarray(rhs)
+                c_lp = lowp.cast(c_s)
+            else:
+                # [c_S | sy | eps]: the centring terms ride in the same product
+                c_s[:, d] = ops.asarray(sy_s[sel])
+                c_s[:, d + 1] = ops.asarray(e)
             y2 = _rows(ops, cv.Y, gsel, _rows_slice(v_rows)) - e_col
             y2 *= 2.0
             n_v = float(y2.shape[1])
             for a, spans in runs.items():
-                w = op.augmented(a, sx_s, n_s)
+                if lowp:
+                    w = op.low(a, lowp)
+                else:
+                    w = op.augmented(a, sx_s, n_s)
                 for lo, hi in spans:
                     cv.cost.add(hi - lo, w.shape[1], w.shape[0])
-                    acc[a, lo:hi] += _pred_error(ops, c_s[lo:hi], w, y2[lo:hi]) / n_v
+                    if lowp:
+                        err = lowp.pred_error(c_lp[lo:hi], w, y2[lo:hi])
+                    else:
+                        err = _pred_error(ops, c_s[lo:hi], w, y2[lo:hi])
+                    acc[a, lo:hi] += err / n_v
         for a in runs:
             mse[a, sub[mask[a]]] = acc[a, mask[a]]
 
@@ -436,14 +466,7 @@ class _LayerCtx:
             if minima is not None:
                 need[:, minima] = True
         while need.any():
-            todo = np.flatnonzero(need.any(0))
-            # ordered by first needed alpha, then by the set of alphas, so that
-            # each alpha's targets are a few contiguous runs
-            _, code = _patterns(need[:, todo])
-            todo = todo[np.lexsort((code, need[:, todo].argmax(0)))]
-            for lo in range(0, todo.size, cv.batch):
-                sub = todo[lo:lo + cv.batch]
-                self._evaluate(inner, c_k, eps, sub, need[:, sub], mse)
+            self._evaluate_all(inner, c_k, eps, need, mse, cv.lowp)
             cv.cost.evals += float(need.sum())
             done |= need
             need[:] = False
@@ -459,10 +482,54 @@ class _LayerCtx:
         full = np.where(done, mse, np.inf)
         if cv.local and warm is None:
             minima = _several_minima(full)
+        if cv.lowp is not None and cv.refine:
+            full = self._refine(inner, c_k, eps, full)
         best = _best(full)
         # the chosen alpha's validation error, less the constant mean |y|^2
         return best, minima, full[best, np.arange(n_cols)]
 
+    def _refine(self, inner, c_k, eps, low):
+        """float32 errors (inf elsewhere) of the alphas that can be the float32
+        argmin, given the bfloat16 errors ``low`` (n_alphas x n_cols).
+
+        The alphas of the ``refine`` lowest bfloat16 errors of each target are
+        evaluated in float32; their discrepancy measures that target's bfloat16
+        error, and every other alpha whose bfloat16 error lies within
+        :data:`REFINE_MARGIN` times it of the float32 minimum is evaluated too.
+        """
+        n_cols = low.shape[1]
+        ar = np.arange(n_cols)
+        finite = np.isfinite(low)
+        need = np.zeros(low.shape, dtype=bool)
+        for row in np.argsort(low, axis=0, kind="stable")[:self.cv.refine]:
+            need[row, ar] = finite[row, ar]
+        exact = np.full(low.shape, np.inf)
+        done = np.zeros_like(need)
+        while need.any():
+            self._evaluate_all(inner, c_k, eps, need, exact, None)
+            self.cv.cost.refined += float(need.sum())
+            done |= need
+            gap = np.where(done, np.abs(exact - low), 0.0).max(0)
+            m32 = np.where(done, exact, np.inf).min(0)
+            need = finite & ~done & (low - REFINE_MARGIN * gap <= m32)
+        return np.where(done, exact, np.inf)
+
+    def _evaluate_all(self, inner, c_k, eps, need, mse, lowp):
+        """:meth:`_evaluate` of every (alpha, target) that ``need`` marks."""
+        todo = np.flatnonzero(need.any(0))
+        # ordered by first needed alpha, then by the set of alphas, so that
+        # each alpha's targets are a few contiguous runs
+        _, code = _patterns(need[:, todo])
+        todo = todo[np.lexsort((code, need[:, todo].argmax(0)))]
+        for lo in range(0, todo.size, self.cv.batch):
+            sub = todo[lo:lo + self.cv.batch]
+            self._evaluate(inner, c_k, eps, sub, need[:, sub], mse, lowp)
+
+
+# bfloat16 search: an alpha outside the refined ones is evaluated in float32
+# when its bfloat16 error is within this many times the target's largest
+# measured bfloat16 discrepancy of the float32 minimum
+REFINE_MARGIN = 4.0
 
 # targets per product in the validation error: the (targets x n_val) product
 # and its error terms stay in cache (measured ~1.3x faster than one product
@@ -502,6 +569,66 @@ def _pred_error(ops, c, w, y2) -> np.ndarray:
             t *= b
             out[lo:hi] = t.sum(1)
     return out
+
+
+class _LowPrecision:
+    """bfloat16 validation products through torch (oneDNN: bfloat16 inputs,
+    float32 accumulation), for either backend; error terms in float32."""
+
+    def __init__(self, ops: _Ops):
+        import torch
+
+        self.torch, self.ops = torch, ops
+        self.device = ops.device if ops.backend == "torch" else "cpu"
+
+    def tensor(self, x):
+        if isinstance(x, self.torch.Tensor):
+            return x
+        return self.torch.from_numpy(np.ascontiguousarray(x))
+
+    def cast(self, x):
+        """``x`` (float32, numpy or torch) as a bfloat16 tensor."""
+        return self.tensor(x).to(self.torch.bfloat16)
+
+    def pred_error(self, c, w, y2) -> np.ndarray:
+        """Row sums of ``p * (p - y2)`` with ``p = c @ w.T`` (c, w bfloat16)."""
+        torch = self.torch
+        y2 = self.tensor(y2)
+        n, m = c.shape[0], w.shape[0]
+        out = np.empty(n)
+        chunk = min(n, ERROR_CHUNK)
+        prod = torch.empty((chunk, m), dtype=torch.bfloat16, device=self.device)
+        pf = torch.empty((chunk, m), dtype=torch.float32, device=self.device)
+        tmp = torch.empty((chunk, m), dtype=torch.float32, device=self.device)
+        wt = w.T
+        for lo in range(0, n, chunk):
+            hi = min(n, lo + chunk)
+            b, f, t = prod[:hi - lo], pf[:hi - lo], tmp[:hi - lo]
+            torch.matmul(c[lo:hi], wt, out=b)
+            f.copy_(b)
+            torch.sub(f, y2[lo:hi], out=t)
+            t.mul_(f)
+            out[lo:hi] = t.sum(1).double().cpu().numpy()
+        return out
+
+
+def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16),
+    and oneDNN is not capped below it (``ONEDNN_MAX_CPU_ISA``). Linux only."""
+    import os
+
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", ""))
+    if cap and not any(k in cap.upper() for k in ("BF16", "AMX", "ALL")):
+        return False
+    try:
+        with open(cpuinfo) as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        return False
+    return False
 
 
 def row_pearson(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -650,6 +777,13 @@ class _Operator:
             u = self.ops.numpy(w @ self.ops.asarray(self.mu))
             self._w[a] = (w, u.astype(np.float64))
         return self._w[a]
+
+    def low(self, a: int, lowp: _LowPrecision):
+        """``W(alpha)`` as a bfloat16 tensor (for centred cross-products)."""
+        key = ("low", a)
+        if key not in self._w:
+            self._w[key] = lowp.cast(self.get(a)[0])
+        return self._w[key]
 
     def augmented(self, a: int, sx, n_s: float):
         """``[W, -u, -(W sx - n_S u)]``: applied to ``[c_S, sy, eps]`` it gives

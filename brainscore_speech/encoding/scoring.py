@@ -16,7 +16,7 @@ from .._logging import verbose as _verbose
 from .._validation import check_finite, check_option, check_shapes
 from ..containers import LayerScores
 from ..exceptions import BrainscoreWarning
-from ._fastcv import SharedCV, estimate_job
+from ._fastcv import SharedCV, estimate_job, native_bf16
 from .cv import describe_splits, inner_splits, run_order, run_splits
 from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops, r_from_sums
 
@@ -211,6 +211,7 @@ def score_layers(
     backend: str | None = None,
     dtype: str = "float32",
     solver: str = "fast",
+    search_dtype: str = "auto",
     on_layer: Callable[[str, LayerScores], None] | None = None,
     model_id: str | None = None,
     subject: str | None = None,
@@ -261,7 +262,7 @@ def score_layers(
     device : str, default="cpu"
         ``"cpu"`` or a torch CUDA device (``"cuda"``, ``"cuda:0"``).
     backend : {"numpy", "torch"} or None, default=None
-        None: numpy on CPU, torch on CUDA.
+        None: numpy on CPU (torch with a bfloat16 alpha search), torch on CUDA.
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the large matrix products (eigendecompositions are float64).
     solver : {"fast", "fast-local", "exact"}, default="fast"
@@ -277,6 +278,14 @@ def score_layers(
         benchmark, but on 96 % only of the small, noisy simulated study of the
         tests (curves with a second, deeper minimum in later folds), where the
         default is the safe choice. GCV always uses the exact path.
+    search_dtype : {"auto", "float32", "bfloat16"}, default="auto"
+        Inputs of the fast solvers' validation products, which only choose the
+        alphas (the refit and the held-out scores are always in ``dtype``).
+        ``"bfloat16"``: bfloat16 inputs with float32 accumulation (torch/oneDNN),
+        ~4x the float32 GEMM rate on CPUs with AVX512-BF16 or AMX and much
+        slower without them. ``"auto"``: bfloat16 for ``dtype="float32"`` on
+        such a CPU (``device="cpu"``), else float32. The scores record which was
+        used (``cv["search_dtype"]``).
     on_layer : callable, optional
         ``on_layer(name, scores)`` is called after each layer with that layer's
         one-layer :class:`LayerScores` (e.g. to cache it).
@@ -305,6 +314,7 @@ def score_layers(
         the grid; the message names the edge and a wider grid.
     """
     t_start = time.perf_counter()
+    backend_arg = backend
     Y, runs, alphas, backend = _check_score_layers_args(
         layers, Y, runs, alphas=alphas, alpha_selection=alpha_selection, dtype=dtype,
         backend=backend, device=device, target_batch_size=target_batch_size,
@@ -313,6 +323,11 @@ def score_layers(
         runs, cv, groups, gap, alpha_selection, alphas, inner_cv)
     use_fast = solver != "exact" and alpha_selection == "inner-cv"
     kind = solver if use_fast else "exact"
+    search = _search_dtype(search_dtype, use_fast, dtype, device)
+    if search == "bfloat16" and backend_arg is None:
+        # every product of the engine in torch: OpenBLAS's spinning threads
+        # between torch's bfloat16 calls cost measured 2-5x on 2 cores
+        backend = "torch"
     ops = _Ops(backend, device, dtype)
     names = [str(k) for k in layers]
     n_layers, n_folds, n_targets = len(layers), len(splits), Y.shape[1]
@@ -321,10 +336,10 @@ def score_layers(
         n_targets=n_targets, splits=splits, inner=inner, n_alphas=len(alphas),
         solver=kind, ops=ops,
         target_batch_size=target_batch_size)
-    logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s, %s solver): "
-                "estimated %s, ~%.2f GB (%.0f GMAC at a measured %.0f GMAC/s)",
-                n_layers, n_folds, n_targets, alpha_selection, backend,
-                kind, _fmt_s(est["seconds"]),
+    logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s, %s solver, "
+                "%s alpha search): estimated %s, ~%.2f GB (%.0f GMAC at a measured "
+                "%.0f GMAC/s)", n_layers, n_folds, n_targets, alpha_selection, backend,
+                kind, search, _fmt_s(est["seconds"]),
                 est["peak_gb"], est["gmac"], est["gemm_gmac_per_s"])
     res = _LayerResults(
         scores=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32),
@@ -338,14 +353,16 @@ def score_layers(
                 "gap": int(gap),
                 "alpha_selection": alpha_selection,
                 "target_batch_size": target_batch_size, "device": device,
-                "backend": backend, "dtype": dtype, "solver": solver})
+                "backend": backend, "dtype": dtype, "solver": solver,
+                "search_dtype": search_dtype})
+    res.cv_desc["search_dtype"] = search
     ticker = iter(progress(range(n_layers * n_folds), total=n_layers * n_folds,
                            desc=f"scoring (est. {_fmt_s(est['seconds'])})",
                            unit="fold"))
     engine = None
     if use_fast:
         engine = SharedCV(Y, splits, inner, alphas, ops, target_batch_size,
-                          local=solver == "fast-local")
+                          local=solver == "fast-local", search_dtype=search)
     for li, (name, X) in enumerate(layers.items()):
         t_layer = time.perf_counter()
         if engine is not None:
@@ -360,7 +377,9 @@ def score_layers(
             c = engine.cost
             res.cv_desc["cost"] = {"gmac": c.macs / 1e9, "eighs": c.eighs,
                                    "alphas_evaluated_per_target_fold":
-                                       c.evals / max(c.n_fold_targets, 1)}
+                                       c.evals / max(c.n_fold_targets, 1),
+                                   "alphas_refined_per_target_fold":
+                                       c.refined / max(c.n_fold_targets, 1)}
         if on_layer is not None:
             on_layer(names[li], res.result([li]))
     for _ in ticker:  # closes the bar
@@ -408,6 +427,23 @@ def _check_score_layers_args(layers, Y, runs, *, alphas, alpha_selection, dtype,
     check_option("solver", solver, SOLVERS)
 
     return Y, runs, alphas, backend
+
+
+SEARCH_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def _search_dtype(search_dtype: str, use_fast: bool, dtype: str, device: str) -> str:
+    """The validation products' input dtype that ``search_dtype`` resolves to."""
+    check_option("search_dtype", search_dtype, SEARCH_DTYPES)
+    if search_dtype == "auto":
+        native = use_fast and dtype == "float32" and device == "cpu" and native_bf16()
+        return "bfloat16" if native else dtype
+    if search_dtype == "bfloat16" and not (use_fast and dtype == "float32"):
+        raise ValueError("search_dtype='bfloat16' needs a fast solver with "
+                         "alpha_selection='inner-cv' and dtype='float32'; got "
+                         f"{'dtype=' + repr(dtype) if use_fast else 'the exact path'}"
+                         ".")
+    return dtype if search_dtype == "float32" else search_dtype
 
 
 def _outer_inner_splits(runs, cv, groups, gap, alpha_selection, alphas, inner_cv):

@@ -249,3 +249,99 @@ def test_parallel_eighs_match_serial(rng):
     for g, (lam, _), (lam2, q2) in zip(mats, serial, pooled):
         np.testing.assert_allclose(lam2, lam, rtol=1e-10)
         np.testing.assert_allclose((q2 * lam2) @ q2.T, g, rtol=1e-9, atol=1e-9)
+
+
+# --------------------------------------------------------------- bfloat16 search
+
+def test_native_bf16_reads_cpu_flags_and_the_onednn_cap(tmp_path, monkeypatch):
+    info = tmp_path / "cpuinfo"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    for flags, native in (("avx2 fma avx512f avx512_bf16", True),
+                          ("avx2 amx_tile amx_bf16", True),
+                          ("avx2 fma avx512f", False)):
+        info.write_text(f"processor\t: 0\nflags\t\t: fpu {flags}\n")
+        assert fastcv.native_bf16(str(info)) is native
+    assert fastcv.native_bf16(str(tmp_path / "missing")) is False
+    info.write_text("flags\t\t: avx512_bf16\n")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # oneDNN capped below bf16
+    assert fastcv.native_bf16(str(info)) is False
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert fastcv.native_bf16(str(info)) is True
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_search_dtype_auto_follows_the_cpu(study, monkeypatch, native):
+    layers, Y, runs, _, _ = study
+    monkeypatch.setattr(scoring, "native_bf16", lambda: native)
+    sub = {"stage2": layers["stage2"]}
+    out = _score(sub, Y[:, :20], runs)
+    assert out.cv["search_dtype"] == ("bfloat16" if native else "float32")
+    # the products then run in torch (no OpenBLAS threads between its calls)
+    assert out.provenance["params"]["backend"] == ("torch" if native else "numpy")
+    assert out.provenance["params"]["search_dtype"] == "auto"
+    # never for the exact path, float64 or an explicit choice
+    assert _score(sub, Y[:, :20], runs, solver="exact").cv["search_dtype"] == "float32"
+    assert _score(sub, Y[:, :20], runs, dtype="float64").cv["search_dtype"] == "float64"
+    out = _score(sub, Y[:, :20], runs, search_dtype="float32")
+    assert out.cv["search_dtype"] == "float32"
+    assert out.provenance["params"]["backend"] == "numpy"
+
+
+def _noise_study(seed=5, n_runs=5, n_scans=100, n_targets=1500):
+    """Global null with flat validation curves: smoothed AR(1) noise BOLD and
+    20 features unrelated to it (many near-ties between alphas)."""
+    rng = np.random.default_rng(seed)
+    n = n_runs * n_scans
+    e = rng.standard_normal((n, n_targets))
+    y = np.empty_like(e)
+    y[0] = e[0]
+    for i in range(1, n):
+        y[i] = 0.5 * y[i - 1] + e[i]
+    X = rng.standard_normal((n, 20))
+    return {"x": X}, y.astype(np.float32), np.repeat(np.arange(n_runs), n_scans)
+
+
+def test_bfloat16_search_refines_to_the_float32_choice(monkeypatch):
+    layers, Y, runs = _noise_study()
+    f32 = _score(layers, Y, runs, search_dtype="float32")
+    bf = _score(layers, Y, runs, search_dtype="bfloat16")
+    assert bf.cv["search_dtype"] == "bfloat16"
+    cost = bf.cv["cost"]
+    assert cost["alphas_evaluated_per_target_fold"] == 10
+    assert 2 <= cost["alphas_refined_per_target_fold"] < 3
+    same = bf.best_alphas == f32.best_alphas
+    assert same.mean() >= 0.999, same.mean()
+    # where the alphas agree the scores and the inner R^2 are the float32 ones
+    # (the refit and the refined validation errors are float32)
+    np.testing.assert_allclose(bf.scores[same], f32.scores[same], atol=2e-6)
+    np.testing.assert_allclose(bf.inner_scores[same], f32.inner_scores[same],
+                               rtol=1e-4, atol=1e-6)
+    # the bfloat16 argmin alone (no float32 refinement) flips many near-ties
+    monkeypatch.setattr(fastcv.SharedCV, "__init__", _with_refine(0))
+    raw = _score(layers, Y, runs, search_dtype="bfloat16")
+    assert raw.cv["cost"]["alphas_refined_per_target_fold"] == 0
+    raw_same = np.mean(raw.best_alphas == f32.best_alphas)
+    assert raw_same < same.mean() and raw_same < 0.999, raw_same
+
+
+def _with_refine(refine):
+    init = fastcv.SharedCV.__init__
+
+    def patched(self, *args, **kwargs):
+        kwargs["refine"] = refine
+        init(self, *args, **kwargs)
+    return patched
+
+
+def test_bfloat16_search_null_scores_stay_at_chance():
+    # global null: the alpha choice is made in bfloat16, the scores are held out
+    layers, Y, runs = _noise_study(seed=6, n_targets=600)
+    out = _score(layers, Y, runs, search_dtype="bfloat16")
+    exact = _score(layers, Y, runs, solver="exact")
+    # null SE of one r ~ 1/sqrt(100) = 0.1 (more with AR(1)); of the mean of
+    # 5 x 600 ~ 0.003
+    assert abs(np.nanmean(out.scores)) < 0.01
+    # the tail of the null distribution is the exact path's
+    tail, ref = np.mean(out.mean_scores > 0.1), np.mean(exact.mean_scores > 0.1)
+    assert abs(tail - ref) <= 0.005, (tail, ref)

@@ -69,6 +69,20 @@ def _planted_study(seed=0, n_runs=4, n_scans=200, n_vertices=400, n_units=16,
     return layers, Y, runs, planted, true_r
 
 
+# the fast solver's alpha search is bfloat16 by default on CPUs with native
+# bfloat16 and float32 elsewhere: both are forced here, on every machine
+SOLVERS = ["fast", "fast-f32", "fast-bf16", "fast-local", "exact"]
+FLOAT64_SOLVERS = ["fast", "fast-local", "exact"]
+
+
+def _solver(name: str) -> dict:
+    """``score_layers`` keywords of a solver variant of :data:`SOLVERS`."""
+    search = {"fast-f32": "float32", "fast-bf16": "bfloat16"}.get(name)
+    if search is None:
+        return {"solver": name}
+    return {"solver": "fast", "search_dtype": search}
+
+
 def _score(*args, **kwargs):
     """score_layers, ignoring the grid-edge warning (tested on its own below)."""
     with warnings.catch_warnings():
@@ -81,10 +95,11 @@ def study():
     return _planted_study()
 
 
-@pytest.fixture(scope="module", params=["fast", "exact"])
+@pytest.fixture(scope="module", params=["fast", "fast-f32", "fast-bf16", "exact"])
 def scored(study, request):
     layers, Y, runs, _, _ = study
-    return _score(layers, Y, runs, alphas=np.logspace(-1, 8, 10), solver=request.param)
+    return _score(layers, Y, runs, alphas=np.logspace(-1, 8, 10),
+                  **_solver(request.param))
 
 
 def test_score_layers_recovers_planted_layer(study, scored):
@@ -111,7 +126,7 @@ def test_score_layers_close_to_oracle_ridge(study, scored):
     assert np.mean(ours) > 0.15  # and the scores are real
 
 
-@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
+@pytest.mark.parametrize("solver", FLOAT64_SOLVERS)
 def test_score_layers_float64_equals_sklearn_pipeline(study, solver):
     from sklearn.linear_model import Ridge
     from sklearn.preprocessing import StandardScaler
@@ -130,7 +145,7 @@ def test_score_layers_float64_equals_sklearn_pipeline(study, solver):
                                    rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
+@pytest.mark.parametrize("solver", FLOAT64_SOLVERS)
 def test_inner_scores_are_sklearn_validation_r2(study, solver):
     """``inner_scores``: the leave-one-training-run-out validation R^2 at the chosen
     alpha, from the outer fold's training runs only (what the layer selection
@@ -160,8 +175,9 @@ def test_inner_scores_are_sklearn_validation_r2(study, solver):
                                        rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("dtype", "solver"),
+                         [("float64", s) for s in FLOAT64_SOLVERS]
+                         + [("float32", s) for s in SOLVERS])
 def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
     from himalaya.backend import set_backend
     from himalaya.ridge import RidgeCV
@@ -172,7 +188,7 @@ def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
     layers, Y, runs, planted, _ = study
     alphas = np.logspace(-1, 8, 10)
     ours = _score({"stage1": layers["stage1"]}, Y, runs, alphas=alphas, dtype=dtype,
-                  solver=solver)
+                  **_solver(solver))
     train = runs != "run-1"
     X = StandardScaler().fit_transform(layers["stage1"][train]).astype(dtype)
     Yt = StandardScaler().fit_transform(Y[train]).astype(dtype)
@@ -190,7 +206,7 @@ def test_score_layers_alphas_agree_with_himalaya(study, dtype, solver):
         assert agree.mean() >= 0.97
 
 
-@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_score_layers_no_leakage_across_runs(solver):
     # the features predict the BOLD only inside run 0: holding out run 0 must
     # give chance-level scores (the model never saw that relation)
@@ -200,7 +216,7 @@ def test_score_layers_no_leakage_across_runs(solver):
     Y = rng.standard_normal((n_runs * n_scans, n_vert))
     Y[:n_scans] += 3 * X[:n_scans] @ rng.standard_normal((12, n_vert))
     runs = np.repeat(np.arange(n_runs), n_scans)
-    out = _score({"x": X}, Y, runs, solver=solver)
+    out = _score({"x": X}, Y, runs, **_solver(solver))
     # null SE of one r is 1/sqrt(120) ~ 0.09; of the mean of 300: ~0.005
     assert abs(np.mean(out.scores[0, 0])) < 0.03
     assert abs(np.mean(out.scores[0, 1:])) < 0.03
@@ -240,15 +256,17 @@ def test_score_layers_single_run_contiguous_blocks_and_gcv(study, tmp_path):
     assert np.isnan(c.inner_scores).all()
 
 
-@pytest.mark.parametrize("solver", ["fast", "fast-local", "exact"])
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_score_layers_torch_backend_and_batches_match_numpy(study, solver):
     layers, Y, runs, _, _ = study
     sub = {k: layers[k] for k in ("stage1", "stage4")}
     for dtype, min_agree in (("float64", 0.99), ("float32", 0.97)):
+        if dtype == "float64" and solver not in FLOAT64_SOLVERS:
+            continue
         a = _score(sub, Y[:, :50], runs, alphas=np.logspace(-1, 8, 10), dtype=dtype,
-                   solver=solver)
+                   backend="numpy", **_solver(solver))
         b = _score(sub, Y[:, :50], runs, alphas=np.logspace(-1, 8, 10), dtype=dtype,
-                   backend="torch", target_batch_size=16, solver=solver)
+                   backend="torch", target_batch_size=16, **_solver(solver))
         same = a.best_alphas == b.best_alphas
         # float32: near-tied flat validation curves may resolve either way
         assert same.mean() >= min_agree
@@ -350,6 +368,12 @@ def test_pearson_r_matches_numpy_and_nan_for_constant(rng):
     ({"inner_cv": 1}, r"'inner_cv' must be None or an int >= 2"),
     ({"alphas": [0.0]}, r"'alphas' must be a non-empty array of finite values > 0"),
     ({"solver": "approx"}, r"'solver' must be one of"),
+    ({"search_dtype": "float16"}, r"'search_dtype' must be one of"),
+    ({"search_dtype": "bfloat16", "solver": "exact"},
+     r"search_dtype='bfloat16' needs a fast solver with alpha_selection='inner-cv' "
+     r"and dtype='float32'; got the exact path\."),
+    ({"search_dtype": "bfloat16", "alpha_selection": "gcv"}, r"got the exact path"),
+    ({"search_dtype": "bfloat16", "dtype": "float64"}, r"; got dtype='float64'\."),
 ])
 def test_score_layers_errors(rng, change, match):
     kwargs = {"layers": {"a": rng.standard_normal((10, 2))},

@@ -7,7 +7,10 @@ and, for the inner-CV methods, the same inner splits (leave one training run
 out) and alpha grid:
 
 - ``fast``: :func:`brainscore_speech.encoding.score_layers` (default solver,
-  float32, numpy), all layers and folds in one call;
+  float32, default ``search_dtype="auto"``: a bfloat16 alpha search, in torch,
+  on CPUs with AVX512-BF16 or AMX, else float32 numpy), all layers and folds in
+  one call;
+- ``fast-f32``: the same with ``search_dtype="float32"`` (numpy);
 - ``fast-local``: the same with ``solver="fast-local"`` (local alpha search);
 - ``exact``: the same with ``solver="exact"`` (the direct float32 solve);
 - ``himalaya``: ``himalaya.ridge.RidgeCV(alphas, cv=<same inner splits>)``,
@@ -17,7 +20,8 @@ out) and alpha grid:
   (GCV, the paper's choice; a different alpha criterion);
 - the **GEMM floor** of the fast solve: the multiply-accumulates it counts
   (its large products), divided by the float32 GEMM rate measured in the same
-  process on a product of the same shape.
+  process on a product of the same shape (its bfloat16 products by the
+  bfloat16 rate of torch on that shape).
 
 Times are wall and CPU (``process_time``) seconds; on a shared machine the CPU
 time is the steadier of the two. ``--repeat`` runs everything again and reports
@@ -53,7 +57,8 @@ SIZES = {
     "b": {"runs": [282, 298, 340, 303, 265, 343, 325, 292, 368], "d": 768, "t": 20484},
 }
 ALPHAS = np.logspace(-1, 8, 10)
-METHODS = ("fast", "fast-local", "exact", "himalaya", "sklearn")
+METHODS = ("fast", "fast-f32", "fast-local", "exact", "himalaya", "sklearn")
+SEARCH = {"fast-f32": {"solver": "fast", "search_dtype": "float32"}}
 
 
 def make_data(size: str, n_layers: int = 1, seed: int = 0,
@@ -122,9 +127,10 @@ def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
     layers, Y, runs = make_data(size, n_layers, n_targets=n_targets)
     res: dict = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    if method in ("fast", "fast-local", "exact"):
+    if method in ("fast", "fast-f32", "fast-local", "exact"):
         marks = []
-        ls = score_layers(layers, Y, runs, alphas=ALPHAS, solver=method,
+        kw = SEARCH.get(method, {"solver": method})
+        ls = score_layers(layers, Y, runs, alphas=ALPHAS, **kw,
                           on_layer=lambda name, s: marks.append(
                               (time.perf_counter(), time.process_time())))
         res["scores"], res["alphas"] = ls.scores, ls.best_alphas
@@ -137,9 +143,17 @@ def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
             res["gmac"] = cost["gmac"]
             res["eighs"] = cost["eighs"]
             res["evals"] = cost["alphas_evaluated_per_target_fold"]
+            res["refined"] = cost["alphas_refined_per_target_fold"]
+            res["search_dtype"] = ls.cv["search_dtype"]
+            res["backend"] = ls.provenance["params"]["backend"]
             d = next(iter(layers.values())).shape[1]
             n_val = int(np.mean(SIZES[size]["runs"]))
             res["gemm_rate"] = _gemm_rate(4096, d + 2, n_val)
+            res["bf16_gmac"] = cost["bf16_gmac"]
+            if ls.cv["search_dtype"] == "bfloat16":
+                from brainscore_speech.encoding._fastcv import measure_bf16_rate
+
+                res["bf16_rate"] = measure_bf16_rate()
     else:
         X = layers["layer0"]
         splits = run_splits(runs)[:max_folds]
@@ -300,12 +314,23 @@ def main(argv=None) -> dict:
                         "peak_rss_gb": float(res["rss_gb"]),
                     }
                     if method.startswith("fast"):
-                        floor = float(res["gmac"]) * 1e9 / float(res["gemm_rate"])
+                        low = float(res["bf16_gmac"]) * 1e9
+                        floor = (float(res["gmac"]) * 1e9 - low) / float(
+                            res["gemm_rate"])
+                        if low:
+                            floor += low / float(res["bf16_rate"])
                         row.update({"gmac": float(res["gmac"]),
+                                    "bf16_gmac": low / 1e9,
+                                    "search_dtype": str(res["search_dtype"]),
+                                    "backend": str(res["backend"]),
                                     "eighs": int(res["eighs"]),
                                     "alphas_evaluated_per_target_fold":
                                         float(res["evals"]),
+                                    "alphas_refined_per_target_fold":
+                                        float(res["refined"]),
                                     "gemm_gmac_per_s": float(res["gemm_rate"]) / 1e9,
+                                    "bf16_gmac_per_s": float(res["bf16_rate"]) / 1e9
+                                    if low else None,
                                     "gemm_floor_s": floor,
                                     "fraction_of_gemm_floor":
                                         floor / float(res["wall"])})
@@ -325,13 +350,17 @@ def main(argv=None) -> dict:
                           f"{row.get('speedup_vs_exact', float('nan')):9.2f} "
                           f"{agree.get('alpha_agreement', float('nan')):11.5f} "
                           f"{agree.get('max_abs_delta_r', float('nan')):8.1e}")
-                for name in ("fast", "fast-local"):
+                for name in ("fast", "fast-f32", "fast-local"):
                     if name not in rows:
                         continue
                     f = rows[name]
-                    print(f"      GEMM floor of {name}: "
-                          f"{f['gemm_floor_s']:.1f} s ({f['gmac']:.0f} GMAC at "
-                          f"{f['gemm_gmac_per_s']:.1f} GMAC/s); reached "
+                    low = (f" ({f['bf16_gmac']:.0f} of them bfloat16 at "
+                           f"{f['bf16_gmac_per_s']:.1f} GMAC/s)" if f["bf16_gmac"]
+                           else "")
+                    print(f"      GEMM floor of {name} ({f['search_dtype']} search, "
+                          f"{f['backend']}): {f['gemm_floor_s']:.1f} s "
+                          f"({f['gmac']:.0f} GMAC at {f['gemm_gmac_per_s']:.1f} "
+                          f"GMAC/s{low}); reached "
                           f"{100 * f['fraction_of_gemm_floor']:.0f}%")
                 reps.append(rows)
             spread = {}

@@ -16,6 +16,7 @@ from typing import Literal
 # score
 Repeated = Literal["group", "first"]  # workflows.score.REPEATED_STIMULI
 Solver = Literal["fast", "fast-local", "exact"]  # encoding.scoring.SOLVERS
+SearchDtype = Literal["auto", "float32", "bfloat16"]  # encoding.scoring.SEARCH_DTYPES
 # group
 GroupTest = Literal["auto", "wilcoxon", "signflip", "ttest"]  # analysis.group
 LayerAxis = Literal["name", "depth"]  # analysis.depth.LAYER_AXES

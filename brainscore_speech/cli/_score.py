@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
-from ._choices import Repeated, Solver
+from ._choices import Repeated, SearchDtype, Solver
 
 
 def parse_alphas(text: str) -> tuple[float, ...]:
@@ -80,6 +80,10 @@ def score(
     solver: Solver = typer.Option("fast", "--solver", help="Ridge solver: 'fast' "
                                "(default), 'fast-local' (local alpha search) or "
                                "'exact' (the direct solve)."),
+    search_dtype: SearchDtype = typer.Option(
+        "auto", "--search-dtype", help="Alpha-search products of the fast solvers: "
+        "'auto' (bfloat16 on CPUs with AVX512-BF16/AMX, the candidate alphas "
+        "re-checked in float32), 'float32' or 'bfloat16'. Scores stay float32."),
     alphas: str = typer.Option("1e-1:1e8:10", "--alphas",
                                help="Ridge penalties: 'LOW:HIGH:N' (N log-spaced "
                                     "values) or a comma-separated list."),
@@ -100,6 +104,7 @@ def score(
                            language=language, cv=cv_value, device=device, force=force,
                            mask_img=mask, repeated=repeated, gap_s=gap_s,
                            slice_time_ref=st_ref, solver=solver,
+                           search_dtype=search_dtype,
                            alphas=parse_alphas(alphas))
     state = "up to date" if result.skipped else f"{result.n_fitted} layer(s) fitted"
     typer.echo(f"{result.layerscores.parent}: {state}; scores in {result.table.name}")

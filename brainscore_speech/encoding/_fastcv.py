@@ -110,8 +110,12 @@ class CostCounter:
     refined: float = 0.0  # of which evaluated again in float32 (bfloat16 search)
     n_fold_targets: float = 0.0
 
-    def add(self, m: int, k: int, n: int) -> None:
+    low_macs: float = 0.0  # of which bfloat16 products
+
+    def add(self, m: int, k: int, n: int, low: bool = False) -> None:
         self.macs += float(m) * k * n
+        if low:
+            self.low_macs += float(m) * k * n
 
 
 def _best(mse: np.ndarray) -> np.ndarray:
@@ -415,7 +419,7 @@ class _LayerCtx:
                 else:
                     w = op.augmented(a, sx_s, n_s)
                 for lo, hi in spans:
-                    cv.cost.add(hi - lo, w.shape[1], w.shape[0])
+                    cv.cost.add(hi - lo, w.shape[1], w.shape[0], low=lowp is not None)
                     if lowp:
                         err = lowp.pred_error(c_lp[lo:hi], w, y2[lo:hi])
                     else:
@@ -838,9 +842,30 @@ def measure_rates(ops: _Ops, d: int = 768) -> tuple[float, float]:
     return _RATES[key]
 
 
+def measure_bf16_rate(device: str = "cpu") -> float:
+    """Measured bfloat16 GEMM rate (MAC/s) of torch on ``device`` (cached)."""
+    key = ("bf16", device)
+    if key not in _RATES:
+        import torch
+
+        m, k, n = 1024, 768, 320
+        a = torch.randn(m, k, device=device).to(torch.bfloat16)
+        b = torch.randn(n, k, device=device).to(torch.bfloat16).T
+        a @ b  # warm up
+        reps, t0 = 0, time.perf_counter()
+        while True:
+            c = a @ b
+            reps += 1
+            if time.perf_counter() - t0 > 0.05 and reps >= 2:
+                break
+        float(c[0, 0])
+        _RATES[key] = (reps * m * k * n / max(time.perf_counter() - t0, 1e-9), 0.0)
+    return _RATES[key][0]
+
+
 def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
                  solver, ops, target_batch_size=4096, evals_first=10.0,
-                 evals_warm=3.2) -> dict:
+                 evals_warm=3.2, search_dtype="float32", refine=2.0) -> dict:
     """Multiply-accumulates, time and peak memory of a ``score_layers`` job.
 
     Parameters
@@ -856,16 +881,24 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
         Fast solvers: alphas evaluated per target in a fold on the whole grid
         and in the local search's later folds (typical values measured on the
         benchmark data).
+    search_dtype : {"float32", "float64", "bfloat16"}
+        The validation products' inputs; bfloat16 ones are timed at the
+        measured bfloat16 rate, plus ``refine`` alphas per target in ``ops``'
+        dtype.
 
     Returns
     -------
-    dict with ``gmac``, ``eighs``, ``seconds``, ``peak_gb`` and the measured
-    ``gemm_gmac_per_s`` and ``eigh_s``.
+    dict with ``gmac`` (of which ``bf16_gmac`` in bfloat16), ``eighs``,
+    ``seconds``, ``peak_gb`` and the measured ``gemm_gmac_per_s``,
+    ``bf16_gmac_per_s`` (None without a bfloat16 search) and ``eigh_s``.
     """
     d_max = max(n_features)
     rate, t_eigh = measure_rates(ops, d_max)
     itemsize = np.dtype(ops.np_dtype).itemsize
-    macs, eighs = 0.0, 0
+    low = solver.startswith("fast") and search_dtype == "bfloat16"
+    low_rate = measure_bf16_rate(ops.device if ops.backend == "torch" else "cpu") \
+        if low else rate
+    macs, low_macs, eighs = 0.0, 0.0, 0
     sets = [np.asarray(s) for tr, te in splits for s in (tr, te)]
     n_atoms = len(_atoms(sets, n_samples)[1])
     for d in n_features:
@@ -876,6 +909,9 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
             if solver.startswith("fast"):
                 e = evals_warm if (solver == "fast-local" and f > 0) else evals_first
                 e = min(e, n_alphas) if ins else 0
+                if low and ins:  # bfloat16 products, then the refined alphas
+                    low_macs += e * val * d * n_targets
+                    e = min(refine, e)
                 macs += e * val * d * n_targets  # validation predictions
                 macs += (val + n_te) * d * d * (1 + min(n_alphas, 10))  # operators
                 macs += n_te * d * n_targets
@@ -887,7 +923,7 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
             eighs += 1 + len(ins)
         if solver.startswith("fast"):
             macs += n_samples * d * n_targets  # per-atom cross-products
-    seconds = macs / rate + eighs * t_eigh
+    seconds = macs / rate + low_macs / low_rate + eighs * t_eigh
     # resident work arrays (the caller's X and Y not included)
     d = d_max
     if solver.startswith("fast"):
@@ -899,5 +935,7 @@ def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,
         words = n_samples * n_targets + 2 * n_samples * d + 4 * n_samples * min(
             n_targets, target_batch_size) + 2 * d * d * (1 + len(inner[0] or []))
     peak = words * itemsize + len(n_features) * len(splits) * n_targets * 12
-    return {"gmac": macs / 1e9, "eighs": eighs, "seconds": float(seconds),
-            "peak_gb": peak / 1e9, "gemm_gmac_per_s": rate / 1e9, "eigh_s": t_eigh}
+    return {"gmac": (macs + low_macs) / 1e9, "bf16_gmac": low_macs / 1e9,
+            "eighs": eighs, "seconds": float(seconds), "peak_gb": peak / 1e9,
+            "gemm_gmac_per_s": rate / 1e9, "bf16_gmac_per_s": low_rate / 1e9 if low
+            else None, "eigh_s": t_eigh}

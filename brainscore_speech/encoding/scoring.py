@@ -21,9 +21,15 @@ from .cv import describe_splits, inner_splits, run_order, run_splits
 from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops, r_from_sums
 
 __all__ = ["score_layers", "pearson_r", "EDGE_WARN_FRACTION", "SOLVERS",
-           "edge_alpha_summary", "warn_edge_alphas"]
+           "SEARCH_DTYPES", "edge_alpha_summary", "warn_edge_alphas"]
 
 SOLVERS = ("fast", "fast-local", "exact")
+SEARCH_DTYPES = ("auto", "float32", "bfloat16")
+# search_dtype="auto" chooses bfloat16 from this many features (the widest
+# layer): measured on a 2-core AVX512-BF16 CPU, bfloat16 against float32 took
+# 1.1-1.4x longer at d = 96 (100 scans per run), the same at d = 256 and 0.75x
+# at d = 768 (LPP size), where the validation products dominate
+AUTO_BF16_MIN_FEATURES = 512
 
 # Warn when more than this fraction of the predicted targets picked an alpha at
 # an end of the grid (the optimum may lie outside it).
@@ -282,10 +288,14 @@ def score_layers(
         Inputs of the fast solvers' validation products, which only choose the
         alphas (the refit and the held-out scores are always in ``dtype``).
         ``"bfloat16"``: bfloat16 inputs with float32 accumulation (torch/oneDNN),
-        ~4x the float32 GEMM rate on CPUs with AVX512-BF16 or AMX and much
-        slower without them. ``"auto"``: bfloat16 for ``dtype="float32"`` on
-        such a CPU (``device="cpu"``), else float32. The scores record which was
-        used (``cv["search_dtype"]``).
+        2-4x the float32 GEMM rate on CPUs with AVX512-BF16 or AMX and much
+        slower without them; the alphas of each target's two lowest bfloat16
+        errors (and any other within a margin of its measured bfloat16 error)
+        are evaluated again in float32 and the choice made among them.
+        ``"auto"``: bfloat16 for ``dtype="float32"`` on such a CPU
+        (``device="cpu"``) when the widest layer has at least
+        :data:`AUTO_BF16_MIN_FEATURES` (512) features, else float32. The scores
+        record which was used (``cv["search_dtype"]``).
     on_layer : callable, optional
         ``on_layer(name, scores)`` is called after each layer with that layer's
         one-layer :class:`LayerScores` (e.g. to cache it).
@@ -323,7 +333,8 @@ def score_layers(
         runs, cv, groups, gap, alpha_selection, alphas, inner_cv)
     use_fast = solver != "exact" and alpha_selection == "inner-cv"
     kind = solver if use_fast else "exact"
-    search = _search_dtype(search_dtype, use_fast, dtype, device)
+    search = _search_dtype(search_dtype, use_fast, dtype, device,
+                           max(np.shape(x)[1] for x in layers.values()))
     if search == "bfloat16" and backend_arg is None:
         # every product of the engine in torch: OpenBLAS's spinning threads
         # between torch's bfloat16 calls cost measured 2-5x on 2 cores
@@ -334,13 +345,17 @@ def score_layers(
     est = estimate_job(
         n_samples=Y.shape[0], n_features=[np.shape(x)[1] for x in layers.values()],
         n_targets=n_targets, splits=splits, inner=inner, n_alphas=len(alphas),
-        solver=kind, ops=ops,
+        solver=kind, ops=ops, search_dtype=search,
         target_batch_size=target_batch_size)
+    rates = f"{est['gemm_gmac_per_s']:.0f} GMAC/s"
+    if est["bf16_gmac_per_s"]:
+        rates += (f"; {est['bf16_gmac']:.0f} of them bfloat16 at "
+                  f"{est['bf16_gmac_per_s']:.0f} GMAC/s")
     logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s, %s solver, "
                 "%s alpha search): estimated %s, ~%.2f GB (%.0f GMAC at a measured "
-                "%.0f GMAC/s)", n_layers, n_folds, n_targets, alpha_selection, backend,
-                kind, search, _fmt_s(est["seconds"]),
-                est["peak_gb"], est["gmac"], est["gemm_gmac_per_s"])
+                "%s)", n_layers, n_folds, n_targets, alpha_selection, backend,
+                kind, search, _fmt_s(est["seconds"]), est["peak_gb"], est["gmac"],
+                rates)
     res = _LayerResults(
         scores=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32),
         chosen=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float64),
@@ -375,7 +390,8 @@ def score_layers(
                     time.perf_counter() - t_layer)
         if engine is not None:
             c = engine.cost
-            res.cv_desc["cost"] = {"gmac": c.macs / 1e9, "eighs": c.eighs,
+            res.cv_desc["cost"] = {"gmac": c.macs / 1e9, "bf16_gmac": c.low_macs / 1e9,
+                                   "eighs": c.eighs,
                                    "alphas_evaluated_per_target_fold":
                                        c.evals / max(c.n_fold_targets, 1),
                                    "alphas_refined_per_target_fold":
@@ -429,14 +445,13 @@ def _check_score_layers_args(layers, Y, runs, *, alphas, alpha_selection, dtype,
     return Y, runs, alphas, backend
 
 
-SEARCH_DTYPES = ("auto", "float32", "bfloat16")
-
-
-def _search_dtype(search_dtype: str, use_fast: bool, dtype: str, device: str) -> str:
+def _search_dtype(search_dtype: str, use_fast: bool, dtype: str, device: str,
+                  n_features: int) -> str:
     """The validation products' input dtype that ``search_dtype`` resolves to."""
     check_option("search_dtype", search_dtype, SEARCH_DTYPES)
     if search_dtype == "auto":
-        native = use_fast and dtype == "float32" and device == "cpu" and native_bf16()
+        native = (use_fast and dtype == "float32" and device == "cpu"
+                  and n_features >= AUTO_BF16_MIN_FEATURES and native_bf16())
         return "bfloat16" if native else dtype
     if search_dtype == "bfloat16" and not (use_fast and dtype == "float32"):
         raise ValueError("search_dtype='bfloat16' needs a fast solver with "

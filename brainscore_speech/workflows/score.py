@@ -117,6 +117,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
                   hrf_model: str = "glover", scaling: str = "minmax",
                   device: str = "cpu", force: bool = False,
                   mask_img: str | os.PathLike | None = None, solver: str = "fast",
+                  search_dtype: str = "auto",
                   verbose: bool | int | str | None = None) -> ScoreResult:
     """Brain scores of every layer of one model for one subject, written to disk.
 
@@ -181,6 +182,10 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         so that their voxels line up for ``group`` (and its figures).
     solver : {"fast", "fast-local", "exact"}, default="fast"
         Ridge solver of :func:`~brainscore_speech.encoding.score_layers`.
+    search_dtype : {"auto", "float32", "bfloat16"}, default="auto"
+        Inputs of the fast solvers' alpha-search products (``score_layers``):
+        "auto" is bfloat16 on CPUs with AVX512-BF16 or AMX, with the candidate
+        alphas re-checked in float32; the held-out scores are always float32.
     verbose : bool, int, str or None
 
     Returns
@@ -194,7 +199,8 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
     DataError
         Activation files of different models or layers, or any BOLD check.
     ValueError
-        Unknown layer names, bad ``repeated``, ``gap_s`` or ``slice_time_ref``.
+        Unknown layer names, bad ``repeated``, ``gap_s``, ``slice_time_ref``,
+        ``solver`` or ``search_dtype``.
 
     Warns
     -----
@@ -203,7 +209,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         an end of the ``alphas`` grid (see
         :func:`~brainscore_speech.encoding.scoring.warn_edge_alphas`).
     """
-    _check_score_args(repeated, gap_s, slice_time_ref)
+    _check_score_args(repeated, gap_s, slice_time_ref, solver, search_dtype)
     job = _ScoreJob(**{k: v for k, v in locals().items() if k in _SCORE_ARGS})
     job.preset = _load_study(study)
     job.sub = str(subject)[4:] if str(subject).startswith("sub-") else str(subject)
@@ -234,7 +240,7 @@ _SCORE_ARGS = (
     "bids_root", "subject", "activations", "out", "space", "task", "study",
     "derivatives", "layers", "language", "alphas", "cv", "alpha_selection",
     "repeated", "gap_s", "slice_time_ref", "confounds_strategy", "hrf_model",
-    "scaling", "device", "force", "mask_img", "solver")
+    "scaling", "device", "force", "mask_img", "solver", "search_dtype")
 
 
 @dataclass
@@ -264,6 +270,7 @@ class _ScoreJob:
     force: Any = None
     mask_img: Any = None
     solver: Any = None
+    search_dtype: Any = None
     preset: Any = None
     sub: Any = None
     act_dir: Any = None
@@ -313,8 +320,12 @@ def _load_study(study):
     return load_study(study) if study is not None else None
 
 
-def _check_score_args(repeated, gap_s, slice_time_ref) -> None:
+def _check_score_args(repeated, gap_s, slice_time_ref, solver, search_dtype) -> None:
+    from ..encoding.scoring import SEARCH_DTYPES, SOLVERS
+
     check_option("repeated", repeated, REPEATED_STIMULI)
+    check_option("solver", solver, SOLVERS)
+    check_option("search_dtype", search_dtype, SEARCH_DTYPES)
     if not (isinstance(gap_s, (int, float)) and math.isfinite(gap_s) and gap_s >= 0):
         raise ValueError(f"'gap_s' must be a non-negative number of seconds, got "
                          f"{gap_s!r}.")
@@ -473,7 +484,7 @@ def _prepare_targets(job: _ScoreJob) -> None:
               "gap_scans": gap, "slice_time_ref": st_ref,
               "slice_time_source": st_source,
               "mask_sha256": file_hash(mask_img) if mask_img is not None else None,
-              "solver": solver}
+              "solver": solver, "search_dtype": job.search_dtype}
     job.valid = valid
     job.Y = Y
     job.run_vec = run_vec
@@ -579,7 +590,8 @@ def _fit_layers(job: _ScoreJob) -> None:
             score_layers(todo, Y, run_vec, alphas=np.asarray(alphas), cv=cv,
                          groups=stim_vec, gap=gap,
                          alpha_selection=alpha_selection, device=device,
-                         solver=solver, on_layer=_cache_layer, model_id=model_id,
+                         solver=solver, search_dtype=job.search_dtype,
+                         on_layer=_cache_layer, model_id=model_id,
                          subject=sub)
     n_fitted = len(todo)
 

@@ -186,6 +186,15 @@ def test_estimate_job_fast_is_cheaper_at_lpp_size():
     assert fast["eighs"] == exact["eighs"] == 20 * 9 * 9
     assert 0.5 < fast["peak_gb"] < 2.0
     assert fast["seconds"] < exact["seconds"]
+    assert fast["bf16_gmac"] == 0 and fast["bf16_gmac_per_s"] is None
+    # a bfloat16 search: the same products, of which the grid in bfloat16 and
+    # two alphas per target and fold again in float32
+    low = estimate_job(solver="fast", search_dtype="bfloat16", **kw)
+    val = sum(len(v) for ins in inner for _, v in ins) * 768 * 20484 * 20 / 1e9
+    np.testing.assert_allclose(low["bf16_gmac"], 10 * val, rtol=1e-9)
+    np.testing.assert_allclose(low["gmac"] - fast["gmac"], 2 * val, rtol=1e-9)
+    assert low["bf16_gmac_per_s"] > 0
+    assert estimate_job(solver="exact", search_dtype="bfloat16", **kw)["bf16_gmac"] == 0
 
 
 def test_bench_encoding_quick_writes_json_into_a_folder(tmp_path):
@@ -275,6 +284,10 @@ def test_search_dtype_auto_follows_the_cpu(study, monkeypatch, native):
     layers, Y, runs, _, _ = study
     monkeypatch.setattr(scoring, "native_bf16", lambda: native)
     sub = {"stage2": layers["stage2"]}
+    d = sub["stage2"].shape[1]
+    # narrow layers: float32 (bfloat16 does not pay below ~512 features)
+    assert _score(sub, Y[:, :20], runs).cv["search_dtype"] == "float32"
+    monkeypatch.setattr(scoring, "AUTO_BF16_MIN_FEATURES", d)
     out = _score(sub, Y[:, :20], runs)
     assert out.cv["search_dtype"] == ("bfloat16" if native else "float32")
     # the products then run in torch (no OpenBLAS threads between its calls)

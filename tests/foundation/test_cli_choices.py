@@ -96,13 +96,13 @@ def test_choices_match_the_library():
     from brainscore_speech.behaviour.dtw import DISTANCES, NORMALIZATIONS
     from brainscore_speech.behaviour.run import CONTEXTS
     from brainscore_speech.data import simulate
-    from brainscore_speech.encoding.scoring import SOLVERS
+    from brainscore_speech.encoding.scoring import SEARCH_DTYPES, SOLVERS
     from brainscore_speech.features.extract import DTYPES, MODES
     from brainscore_speech.training.config import OBJECTIVES, PRESETS
     from brainscore_speech.workflows.score import REPEATED_STIMULI
 
     want = {
-        "Repeated": REPEATED_STIMULI, "Solver": SOLVERS,
+        "Repeated": REPEATED_STIMULI, "Solver": SOLVERS, "SearchDtype": SEARCH_DTYPES,
         "GroupTest": ("auto", "wilcoxon", "signflip", "ttest"),
         "LayerAxis": LAYER_AXES, "ExtractMode": MODES, "ExtractDtype": tuple(DTYPES),
         "Preset": PRESETS, "Objective": OBJECTIVES,

@@ -176,6 +176,29 @@ def test_cli_score_exact_solver_matches_fast(study, scored, tmp_path):
     assert "'solver' must be one of ['fast', 'fast-local', 'exact']" in err
 
 
+def test_cli_score_search_dtype(study, scored, tmp_path):
+    # --search-dtype bfloat16: recorded, a separate cache key, the float32 scores
+    # wherever the alphas agree (the refit is float32)
+    fast = LayerScores.load(scored[1].layerscores)
+    for value in ("bfloat16", "float32"):
+        out = tmp_path / value
+        code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                                "--activations", study.activations, "--out", out,
+                                "--layers", "stage1", "--search-dtype", value])
+        assert code == 0, err
+        ls = LayerScores.load(next((out / "sub-01").glob("*_layerscores.npz")))
+        assert ls.cv["search_dtype"] == value
+        assert ls.provenance["params"]["search_dtype"] == value
+        same = ls.best_alphas[0] == fast.best_alphas[0]
+        assert same[np.isfinite(fast.best_alphas[0])].mean() >= 0.995
+        np.testing.assert_allclose(ls.scores[0][same], fast.scores[0][same], atol=1e-5)
+    code, _, err = run_cli(["score", study.bids_root, "--subject", "01",
+                            "--activations", study.activations, "--out", tmp_path,
+                            "--search-dtype", "fp8"])
+    assert code == 2
+    assert "'search_dtype' must be one of ['auto', 'float32', 'bfloat16']" in err
+
+
 def _broken_copy(study, tmp_path):
     dst = tmp_path / "study"
     shutil.copytree(study.root, dst)
@@ -457,6 +480,10 @@ def test_score_slice_time_reference_and_gap_recorded(study, scored, tmp_path):
     ({"gap_s": -1.0}, r"'gap_s' must be a non-negative number of seconds, got -1.0"),
     ({"slice_time_ref": 1.5}, r"'slice_time_ref' must be 'auto' or a fraction of the "
                               r"TR in \[0, 1\], got 1.5"),
+    ({"solver": "approx"},
+     r"'solver' must be one of \['fast', 'fast-local', 'exact'\]"),
+    ({"search_dtype": "fp8"}, r"'search_dtype' must be one of \['auto', 'float32', "
+                              r"'bfloat16'\], got 'fp8'"),
 ])
 def test_score_new_option_errors(study, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -292,8 +292,8 @@ def score_layers(
         slower without them; the alphas of each target's two lowest bfloat16
         errors (and any other within a margin of its measured bfloat16 error)
         are evaluated again in float32 and the choice made among them.
-        ``"auto"``: bfloat16 for ``dtype="float32"`` on such a CPU
-        (``device="cpu"``) when the widest layer has at least
+        ``"auto"``: bfloat16 for ``solver="fast"`` and ``dtype="float32"`` on
+        such a CPU (``device="cpu"``) when the widest layer has at least
         :data:`AUTO_BF16_MIN_FEATURES` (512) features, else float32. The scores
         record which was used (``cv["search_dtype"]``).
     on_layer : callable, optional
@@ -333,7 +333,7 @@ def score_layers(
         runs, cv, groups, gap, alpha_selection, alphas, inner_cv)
     use_fast = solver != "exact" and alpha_selection == "inner-cv"
     kind = solver if use_fast else "exact"
-    search = _search_dtype(search_dtype, use_fast, dtype, device,
+    search = _search_dtype(search_dtype, kind, dtype, device,
                            max(np.shape(x)[1] for x in layers.values()))
     if search == "bfloat16" and backend_arg is None:
         # every product of the engine in torch: OpenBLAS's spinning threads
@@ -445,12 +445,16 @@ def _check_score_layers_args(layers, Y, runs, *, alphas, alpha_selection, dtype,
     return Y, runs, alphas, backend
 
 
-def _search_dtype(search_dtype: str, use_fast: bool, dtype: str, device: str,
+def _search_dtype(search_dtype: str, kind: str, dtype: str, device: str,
                   n_features: int) -> str:
-    """The validation products' input dtype that ``search_dtype`` resolves to."""
+    """The validation products' input dtype that ``search_dtype`` resolves to
+    (``kind``: the solver that runs, "exact" for GCV)."""
     check_option("search_dtype", search_dtype, SEARCH_DTYPES)
+    use_fast = kind != "exact"
     if search_dtype == "auto":
-        native = (use_fast and dtype == "float32" and device == "cpu"
+        # the local search evaluates ~4 alphas: two of them again in float32
+        # leave no gain (measured 47.5 s per layer at LPP size, above float32)
+        native = (kind == "fast" and dtype == "float32" and device == "cpu"
                   and n_features >= AUTO_BF16_MIN_FEATURES and native_bf16())
         return "bfloat16" if native else dtype
     if search_dtype == "bfloat16" and not (use_fast and dtype == "float32"):

@@ -293,8 +293,10 @@ def test_search_dtype_auto_follows_the_cpu(study, monkeypatch, native):
     # the products then run in torch (no OpenBLAS threads between its calls)
     assert out.provenance["params"]["backend"] == ("torch" if native else "numpy")
     assert out.provenance["params"]["search_dtype"] == "auto"
-    # never for the exact path, float64 or an explicit choice
+    # never for the exact path, the local search, float64 or an explicit choice
     assert _score(sub, Y[:, :20], runs, solver="exact").cv["search_dtype"] == "float32"
+    local = _score(sub, Y[:, :20], runs, solver="fast-local")
+    assert local.cv["search_dtype"] == "float32"
     assert _score(sub, Y[:, :20], runs, dtype="float64").cv["search_dtype"] == "float64"
     out = _score(sub, Y[:, :20], runs, search_dtype="float32")
     assert out.cv["search_dtype"] == "float32"

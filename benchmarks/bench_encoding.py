@@ -8,9 +8,9 @@ out) and alpha grid:
 
 - ``fast``: :func:`brainscore_speech.encoding.score_layers` (default solver,
   float32, default ``search_dtype="auto"``: a bfloat16 alpha search, in torch,
-  on CPUs with AVX512-BF16 or AMX, else float32 numpy), all layers and folds in
-  one call;
-- ``fast-f32``: the same with ``search_dtype="float32"`` (numpy);
+  on CPUs with AMX, else float32 numpy), all layers and folds in one call;
+- ``fast-f32`` / ``fast-bf16``: the same with ``search_dtype="float32"``
+  (numpy) / ``"bfloat16"`` (torch);
 - ``fast-local``: the same with ``solver="fast-local"`` (local alpha search);
 - ``exact``: the same with ``solver="exact"`` (the direct float32 solve);
 - ``himalaya``: ``himalaya.ridge.RidgeCV(alphas, cv=<same inner splits>)``,
@@ -57,8 +57,10 @@ SIZES = {
     "b": {"runs": [282, 298, 340, 303, 265, 343, 325, 292, 368], "d": 768, "t": 20484},
 }
 ALPHAS = np.logspace(-1, 8, 10)
-METHODS = ("fast", "fast-f32", "fast-local", "exact", "himalaya", "sklearn")
-SEARCH = {"fast-f32": {"solver": "fast", "search_dtype": "float32"}}
+METHODS = ("fast", "fast-f32", "fast-bf16", "fast-local", "exact", "himalaya",
+           "sklearn")
+SEARCH = {"fast-f32": {"solver": "fast", "search_dtype": "float32"},
+          "fast-bf16": {"solver": "fast", "search_dtype": "bfloat16"}}
 
 
 def make_data(size: str, n_layers: int = 1, seed: int = 0,
@@ -127,7 +129,7 @@ def worker(method: str, size: str, n_layers: int, max_folds: int, n_targets,
     layers, Y, runs = make_data(size, n_layers, n_targets=n_targets)
     res: dict = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    if method in ("fast", "fast-f32", "fast-local", "exact"):
+    if method in ("fast", "fast-f32", "fast-bf16", "fast-local", "exact"):
         marks = []
         kw = SEARCH.get(method, {"solver": method})
         ls = score_layers(layers, Y, runs, alphas=ALPHAS, **kw,
@@ -354,7 +356,7 @@ def main(argv=None) -> dict:
                           f"{row.get('speedup_vs_exact', float('nan')):9.2f} "
                           f"{agree.get('alpha_agreement', float('nan')):11.5f} "
                           f"{agree.get('max_abs_delta_r', float('nan')):8.1e}")
-                for name in ("fast", "fast-f32", "fast-local"):
+                for name in ("fast", "fast-f32", "fast-bf16", "fast-local"):
                     if name not in rows:
                         continue
                     f = rows[name]

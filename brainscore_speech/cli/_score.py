@@ -82,7 +82,7 @@ def score(
                                "'exact' (the direct solve)."),
     search_dtype: SearchDtype = typer.Option(
         "auto", "--search-dtype", help="Alpha-search products of the fast solvers: "
-        "'auto' (bfloat16 on CPUs with AVX512-BF16/AMX, the candidate alphas "
+        "'auto' (bfloat16 on CPUs with AMX, the candidate alphas "
         "re-checked in float32), 'float32' or 'bfloat16'. Scores stay float32."),
     alphas: str = typer.Option("1e-1:1e8:10", "--alphas",
                                help="Ridge penalties: 'LOW:HIGH:N' (N log-spaced "

@@ -32,11 +32,13 @@ cheaper products:
   inner fold and alpha over the targets that need it, ordered so that those
   are a few contiguous runs (no per-target gathers).
 - **bfloat16 alpha search** (``search_dtype="bfloat16"``; ``score_layers``'
-  ``search_dtype="auto"`` picks it on CPUs with native bfloat16, AVX512-BF16 or
-  AMX). The validation products, which only choose alphas, take bfloat16
-  inputs (float32 accumulation, by torch/oneDNN); the cross-products are
-  centred in float32 first, so rounding is relative to the centred values.
-  The refit and the held-out scores stay float32.
+  ``search_dtype="auto"`` picks it on AMX CPUs). The validation products,
+  which only choose alphas, take bfloat16 inputs (float32 accumulation, by
+  torch/oneDNN); the cross-products are centred in float32 first, so rounding
+  is relative to the centred values. The alphas of each target's two lowest
+  bfloat16 errors, and any other within :data:`REFINE_MARGIN` times the
+  bfloat16 error measured on them, are evaluated again in float32 and the
+  choice is made among those. The refit and the held-out scores stay float32.
 - **Eigendecompositions** of one outer fold (its own and its inner folds')
   run two at a time on one BLAS thread each when BLAS has two or more threads
   (LAPACK's eigensolver scales poorly with threads).
@@ -616,23 +618,30 @@ class _LowPrecision:
         return out
 
 
-def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16),
-    and oneDNN is not capped below it (``ONEDNN_MAX_CPU_ISA``). Linux only."""
+def bf16_isa(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """This CPU's native bfloat16 matrix ISA that oneDNN may use: ``"amx"``
+    (AMX-BF16), ``"avx512_bf16"`` or None (none, or ``ONEDNN_MAX_CPU_ISA`` caps
+    oneDNN below it). Linux only (None elsewhere)."""
     import os
 
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", ""))
-    if cap and not any(k in cap.upper() for k in ("BF16", "AMX", "ALL")):
-        return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA",
+                         os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+    flags: set[str] = set()
     try:
         with open(cpuinfo) as fh:
             for line in fh:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                    break
     except OSError:
-        return False
-    return False
+        return None
+    amx = "amx_bf16" in flags and (not cap or "AMX" in cap or cap == "ALL")
+    if amx:
+        return "amx"
+    if "avx512_bf16" in flags and (not cap or any(k in cap for k in ("BF16", "AMX",
+                                                                     "ALL"))):
+        return "avx512_bf16"
+    return None
 
 
 def row_pearson(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:

@@ -16,7 +16,7 @@ from .._logging import verbose as _verbose
 from .._validation import check_finite, check_option, check_shapes
 from ..containers import LayerScores
 from ..exceptions import BrainscoreWarning
-from ._fastcv import SharedCV, estimate_job, native_bf16
+from ._fastcv import SharedCV, bf16_isa, estimate_job
 from .cv import describe_splits, inner_splits, run_order, run_splits
 from .ridge import ALPHA_SELECTIONS, _check_alphas, _FoldSolver, _Ops, r_from_sums
 
@@ -30,6 +30,12 @@ SEARCH_DTYPES = ("auto", "float32", "bfloat16")
 # 1.1-1.4x longer at d = 96 (100 scans per run), the same at d = 256 and 0.75x
 # at d = 768 (LPP size), where the validation products dominate
 AUTO_BF16_MIN_FEATURES = 512
+# ... and on these bfloat16 ISAs only. AMX: bfloat16 products measured 254-348
+# GMAC/s against 87 in float32 (3-4x). AVX512-BF16 without AMX (AMD Zen 4):
+# 150-188 against 85-97 (2x), which the two alphas refined in float32 and
+# torch's slower float32 there leave at 1.03-1.10x per layer at LPP size
+# (benchmarks/results/bench_encoding_lpp_bf16*.json): not worth the change
+AUTO_BF16_ISAS = ("amx",)
 
 # Warn when more than this fraction of the predicted targets picked an alpha at
 # an end of the grid (the optimum may lie outside it).
@@ -288,13 +294,14 @@ def score_layers(
         Inputs of the fast solvers' validation products, which only choose the
         alphas (the refit and the held-out scores are always in ``dtype``).
         ``"bfloat16"``: bfloat16 inputs with float32 accumulation (torch/oneDNN),
-        2-4x the float32 GEMM rate on CPUs with AVX512-BF16 or AMX and much
-        slower without them; the alphas of each target's two lowest bfloat16
+        3-4x the float32 GEMM rate on CPUs with AMX, 2x with AVX512-BF16 alone,
+        much slower without either; the alphas of each target's two lowest bfloat16
         errors (and any other within a margin of its measured bfloat16 error)
         are evaluated again in float32 and the choice made among them.
         ``"auto"``: bfloat16 for ``solver="fast"`` and ``dtype="float32"`` on
-        such a CPU (``device="cpu"``) when the widest layer has at least
-        :data:`AUTO_BF16_MIN_FEATURES` (512) features, else float32. The scores
+        an AMX CPU (:data:`AUTO_BF16_ISAS`, ``device="cpu"``) when the widest
+        layer has at least :data:`AUTO_BF16_MIN_FEATURES` (512) features, else
+        float32. The scores
         record which was used (``cv["search_dtype"]``).
     on_layer : callable, optional
         ``on_layer(name, scores)`` is called after each layer with that layer's
@@ -455,7 +462,8 @@ def _search_dtype(search_dtype: str, kind: str, dtype: str, device: str,
         # the local search evaluates ~4 alphas: two of them again in float32
         # leave no gain (measured 47.5 s per layer at LPP size, above float32)
         native = (kind == "fast" and dtype == "float32" and device == "cpu"
-                  and n_features >= AUTO_BF16_MIN_FEATURES and native_bf16())
+                  and n_features >= AUTO_BF16_MIN_FEATURES
+                  and bf16_isa() in AUTO_BF16_ISAS)
         return "bfloat16" if native else dtype
     if search_dtype == "bfloat16" and not (use_fast and dtype == "float32"):
         raise ValueError("search_dtype='bfloat16' needs a fast solver with "

@@ -184,7 +184,7 @@ def score_subject(bids_root: str | os.PathLike, subject: str,
         Ridge solver of :func:`~brainscore_speech.encoding.score_layers`.
     search_dtype : {"auto", "float32", "bfloat16"}, default="auto"
         Inputs of the fast solvers' alpha-search products (``score_layers``):
-        "auto" is bfloat16 on CPUs with AVX512-BF16 or AMX, with the candidate
+        "auto" is bfloat16 on CPUs with AMX (wide layers), with the candidate
         alphas re-checked in float32; the held-out scores are always float32.
     verbose : bool, int, str or None
 

@@ -262,27 +262,30 @@ def test_parallel_eighs_match_serial(rng):
 
 # --------------------------------------------------------------- bfloat16 search
 
-def test_native_bf16_reads_cpu_flags_and_the_onednn_cap(tmp_path, monkeypatch):
+def test_bf16_isa_reads_cpu_flags_and_the_onednn_cap(tmp_path, monkeypatch):
     info = tmp_path / "cpuinfo"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
-    for flags, native in (("avx2 fma avx512f avx512_bf16", True),
-                          ("avx2 amx_tile amx_bf16", True),
-                          ("avx2 fma avx512f", False)):
+    for flags, isa in (("avx2 fma avx512f avx512_bf16", "avx512_bf16"),
+                       ("avx2 avx512_bf16 amx_tile amx_bf16", "amx"),
+                       ("avx2 fma avx512f", None)):
         info.write_text(f"processor\t: 0\nflags\t\t: fpu {flags}\n")
-        assert fastcv.native_bf16(str(info)) is native
-    assert fastcv.native_bf16(str(tmp_path / "missing")) is False
-    info.write_text("flags\t\t: avx512_bf16\n")
+        assert fastcv.bf16_isa(str(info)) == isa
+    assert fastcv.bf16_isa(str(tmp_path / "missing")) is None
+    info.write_text("flags\t\t: avx512_bf16 amx_bf16\n")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # oneDNN capped below bf16
-    assert fastcv.native_bf16(str(info)) is False
+    assert fastcv.bf16_isa(str(info)) is None
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
-    assert fastcv.native_bf16(str(info)) is True
+    assert fastcv.bf16_isa(str(info)) == "avx512_bf16"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert fastcv.bf16_isa(str(info)) == "amx"
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_search_dtype_auto_follows_the_cpu(study, monkeypatch, native):
+@pytest.mark.parametrize("isa", ["amx", "avx512_bf16", None])
+def test_search_dtype_auto_follows_the_cpu(study, monkeypatch, isa):
     layers, Y, runs, _, _ = study
-    monkeypatch.setattr(scoring, "native_bf16", lambda: native)
+    monkeypatch.setattr(scoring, "bf16_isa", lambda: isa)
+    native = isa == "amx"  # AVX512-BF16 alone measured not worth it
     sub = {"stage2": layers["stage2"]}
     d = sub["stage2"].shape[1]
     # narrow layers: float32 (bfloat16 does not pay below ~512 features)

@@ -354,15 +354,8 @@ def score_layers(
         n_targets=n_targets, splits=splits, inner=inner, n_alphas=len(alphas),
         solver=kind, ops=ops, search_dtype=search,
         target_batch_size=target_batch_size)
-    rates = f"{est['gemm_gmac_per_s']:.0f} GMAC/s"
-    if est["bf16_gmac_per_s"]:
-        rates += (f"; {est['bf16_gmac']:.0f} of them bfloat16 at "
-                  f"{est['bf16_gmac_per_s']:.0f} GMAC/s")
-    logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s, %s, %s solver, "
-                "%s alpha search): estimated %s, ~%.2f GB (%.0f GMAC at a measured "
-                "%s)", n_layers, n_folds, n_targets, alpha_selection, backend,
-                kind, search, _fmt_s(est["seconds"]), est["peak_gb"], est["gmac"],
-                rates)
+    _log_estimate(est, (n_layers, n_folds, n_targets),
+                  f"{alpha_selection}, {backend}, {kind} solver, {search} alpha search")
     res = _LayerResults(
         scores=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float32),
         chosen=np.full((n_layers, n_folds, n_targets), np.nan, dtype=np.float64),
@@ -450,6 +443,17 @@ def _check_score_layers_args(layers, Y, runs, *, alphas, alpha_selection, dtype,
     check_option("solver", solver, SOLVERS)
 
     return Y, runs, alphas, backend
+
+
+def _log_estimate(est: dict, shape: tuple[int, int, int], how: str) -> None:
+    """Log the pre-fit estimate of a job of ``shape`` (layers, folds, targets)."""
+    rates = f"{est['gemm_gmac_per_s']:.0f} GMAC/s"
+    if est["bf16_gmac_per_s"]:
+        rates += (f"; {est['bf16_gmac']:.0f} of them bfloat16 at "
+                  f"{est['bf16_gmac_per_s']:.0f} GMAC/s")
+    logger.info("Scoring %d layer(s) x %d fold(s) x %d target(s) (%s): estimated %s, "
+                "~%.2f GB (%.0f GMAC at a measured %s)", *shape, how,
+                _fmt_s(est["seconds"]), est["peak_gb"], est["gmac"], rates)
 
 
 def _search_dtype(search_dtype: str, kind: str, dtype: str, device: str,

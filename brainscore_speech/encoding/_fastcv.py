@@ -833,15 +833,7 @@ def measure_rates(ops: _Ops, d: int = 768) -> tuple[float, float]:
     m, k, n = 256, 768, 1024
     a = ops.asarray(rng.standard_normal((m, k)))
     b = ops.asarray(rng.standard_normal((k, n)))
-    ops.numpy(a @ b)  # warm up
-    reps, t0 = 0, time.perf_counter()
-    while True:
-        c = a @ b
-        reps += 1
-        if time.perf_counter() - t0 > 0.05 and reps >= 2:
-            break
-    ops.numpy(c[:1, :1])
-    rate = reps * m * k * n / max(time.perf_counter() - t0, 1e-9)
+    rate = _product_rate(a, b, lambda c: ops.numpy(c[:1, :1]))
     g = rng.standard_normal((max(d, 2), max(d, 2)))
     g = g @ g.T
     t0 = time.perf_counter()
@@ -857,19 +849,25 @@ def measure_bf16_rate(device: str = "cpu") -> float:
     if key not in _RATES:
         import torch
 
-        m, k, n = 1024, 768, 320
-        a = torch.randn(m, k, device=device).to(torch.bfloat16)
-        b = torch.randn(n, k, device=device).to(torch.bfloat16).T
-        a @ b  # warm up
-        reps, t0 = 0, time.perf_counter()
-        while True:
-            c = a @ b
-            reps += 1
-            if time.perf_counter() - t0 > 0.05 and reps >= 2:
-                break
-        float(c[0, 0])
-        _RATES[key] = (reps * m * k * n / max(time.perf_counter() - t0, 1e-9), 0.0)
+        a = torch.randn(1024, 768, device=device).to(torch.bfloat16)
+        b = torch.randn(320, 768, device=device).to(torch.bfloat16).T
+        _RATES[key] = (_product_rate(a, b, lambda c: float(c[0, 0])), 0.0)
     return _RATES[key][0]
+
+
+def _product_rate(a, b, sync) -> float:
+    """MAC/s of ``a @ b`` (repeated for >= 50 ms after a warm-up; ``sync(c)``
+    waits for a result)."""
+    sync(a @ b)
+    reps, t0 = 0, time.perf_counter()
+    while True:
+        c = a @ b
+        reps += 1
+        if time.perf_counter() - t0 > 0.05 and reps >= 2:
+            break
+    sync(c)
+    return reps * a.shape[0] * a.shape[1] * b.shape[1] / max(
+        time.perf_counter() - t0, 1e-9)
 
 
 def estimate_job(*, n_samples, n_features, n_targets, splits, inner, n_alphas,

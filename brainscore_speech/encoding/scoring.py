@@ -301,8 +301,7 @@ def score_layers(
         ``"auto"``: bfloat16 for ``solver="fast"`` and ``dtype="float32"`` on
         an AMX CPU (:data:`AUTO_BF16_ISAS`, ``device="cpu"``) when the widest
         layer has at least :data:`AUTO_BF16_MIN_FEATURES` (512) features, else
-        float32. The scores
-        record which was used (``cv["search_dtype"]``).
+        float32. The scores record which was used (``cv["search_dtype"]``).
     on_layer : callable, optional
         ``on_layer(name, scores)`` is called after each layer with that layer's
         one-layer :class:`LayerScores` (e.g. to cache it).
